@@ -1,0 +1,161 @@
+"""VERSIONS.toml: load and validate every pin, and resolve what a build asks for.
+
+The whole file is validated on load, so a bad pin fails every command the same way, naming the
+file, the exact key and what was expected there.
+"""
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from packaging.version import InvalidVersion, Version
+
+from rlambda.errors import UsageError
+from rlambda.platforms import ARCHITECTURES, FAMILIES
+
+VERSIONS_FILE = Path(__file__).resolve().parent.parent / "VERSIONS.toml"
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# R releases are plain X.Y.Z; nothing else may reach a URL, a path or a Dockerfile.
+R_VERSION = re.compile(r"\d+\.\d+\.\d+")
+_IMAGE_NAME = re.compile(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9._-]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+@dataclass(frozen=True)
+class RRelease:
+    version: str
+    url: str
+    sha256: str
+    # The URL's path below the mirror, e.g. src/base/R-4/R-4.5.0.tar.gz
+    mirror_path: str
+
+    @property
+    def filename(self) -> str:
+        return self.mirror_path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    family: str
+    image: str
+    tag: str
+    digests: dict[str, str]  # arch -> sha256:...
+
+    def ref(self, arch: str) -> str:
+        return f"{self.image}@{self.digests[arch]}"
+
+
+@dataclass(frozen=True)
+class Versions:
+    path: Path
+    cran_mirror: str
+    r: dict[str, RRelease]
+    bases: dict[str, BaseImage]
+
+    def resolve_r(self, requested: str) -> RRelease:
+        """An exact pinned version, or the newest pinned release of `X.Y` / `X`."""
+        try:
+            wanted = Version(requested)
+        except InvalidVersion:
+            raise UsageError(
+                f"--r {requested!r} is not a version; pinned: {self.pinned_list()}"
+            ) from None
+        if requested in self.r:
+            return self.r[requested]
+        depth = len(wanted.release)
+        matches = [
+            Version(v) for v in self.r if depth < 3 and Version(v).release[:depth] == wanted.release
+        ]
+        if not matches:
+            raise UsageError(
+                f"R {requested} is not pinned in {self.path.name}; pinned: {self.pinned_list()}."
+                f" To add a release: python build.py update --r X.Y.Z"
+            )
+        return self.r[str(max(matches))]
+
+    def pinned_list(self) -> str:
+        return ", ".join(sorted(self.r, key=Version))
+
+
+def load(path: Path = VERSIONS_FILE) -> Versions:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{path}: not valid TOML: {e}") from None
+    check = _Checker(path)
+
+    cran = check.table(data, "cran")
+    mirror = check.string(cran, "cran", "mirror", re.compile(r"(https?|file)://\S+")).rstrip("/")
+
+    releases = {}
+    for version, entry in check.table(data, "r").items():
+        key = f'r."{version}"'
+        if not R_VERSION.fullmatch(version):
+            check.fail(key, "an R version of the form X.Y.Z")
+        if not isinstance(entry, dict):
+            check.fail(key, f"a table, found {_kind(entry)}")
+        url = check.string(entry, key, "url", re.compile(r"\S+\.tar\.gz"))
+        if not url.startswith(mirror + "/"):
+            check.fail(f"{key}.url", f"a URL under cran.mirror ({mirror}/...), found {url!r}")
+        mirror_path = url[len(mirror) + 1 :]
+        if mirror_path.rsplit("/", 1)[-1] != f"R-{version}.tar.gz":
+            check.fail(f"{key}.url", f"a URL ending in R-{version}.tar.gz, found {url!r}")
+        sha256 = check.string(entry, key, "sha256", _SHA256)
+        releases[version] = RRelease(version, url, sha256, mirror_path)
+    if not releases:
+        check.fail("r", "at least one pinned R release")
+
+    tables = check.table(data, "bases")
+    for family in tables:
+        if family not in FAMILIES:
+            check.fail(f"bases.{family}", f"one of the known families ({', '.join(FAMILIES)})")
+    bases = {}
+    for family in FAMILIES:
+        key = f"bases.{family}"
+        entry = check.table(tables, key, family)
+        bases[family] = BaseImage(
+            family=family,
+            image=check.string(entry, key, "image", _IMAGE_NAME),
+            tag=check.string(entry, key, "tag", _TAG),
+            digests={a: check.string(entry, key, a, _DIGEST) for a in ARCHITECTURES},
+        )
+    return Versions(path, mirror, releases, bases)
+
+
+class _Checker:
+    """Reads one key of a table; on a wrong or missing value it raises a UsageError naming the
+    file, the full dotted key and what was expected."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, expected: str) -> NoReturn:
+        raise UsageError(f"{self.path}: key {key}: expected {expected}")
+
+    def table(self, parent: dict, key: str, name: str | None = None) -> dict:
+        value = parent.get(name or key)
+        if not isinstance(value, dict):
+            self.fail(key, f"a table, found {_kind(value)}")
+        return value
+
+    def string(self, parent: dict, where: str, name: str, pattern: re.Pattern[str]) -> str:
+        key = f"{where}.{name}"
+        value = parent.get(name)
+        if not isinstance(value, str):
+            self.fail(key, f"a string, found {_kind(value)}")
+        if not pattern.fullmatch(value):
+            self.fail(key, f"a string matching {pattern.pattern}, found {value!r}")
+        return value
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing"
+    names = {str: "a string", int: "an integer", float: "a float", bool: "a boolean"}
+    return names.get(type(value), "an array" if isinstance(value, list) else "a table")
