@@ -1,0 +1,113 @@
+"""Downloads into a content-addressed cache, every byte verified before anything uses it.
+
+A file lives at `<cache>/sha256/<hex>` and is only ever put there after its hash matched, so a
+cache hit is a verified file. Mirrors may be http(s):// or file:// URLs.
+"""
+
+import hashlib
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from rlambda.errors import JobError
+
+CHUNK = 1 << 20
+
+
+def cache_dir() -> Path:
+    """`$RLAMBDA_CACHE`, else `$XDG_CACHE_HOME/rlambda`, else `~/.cache/rlambda`."""
+    if env := os.environ.get("RLAMBDA_CACHE"):
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(xdg) / "rlambda"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: Path, progress: Callable[[int, int | None], None]) -> str:
+    """Stream `url` into `dest`, returning the sha256 of what was written."""
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, dest.open("wb") as out:
+            total = response.headers.get("Content-Length")
+            done = 0
+            while chunk := response.read(CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                progress(done, int(total) if total else None)
+    except urllib.error.HTTPError as e:
+        raise JobError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise JobError(f"cannot download {url}: {getattr(e, 'reason', e)}") from None
+    return digest.hexdigest()
+
+
+def fetch_verified(
+    url: str,
+    sha256: str,
+    *,
+    cache: Path | None = None,
+    mirror_hint: str = "",
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Path:
+    """The cached file for `sha256`, downloading it from `url` first if the cache lacks it.
+
+    On a mismatch the download is deleted and the error gives both hashes.
+    """
+    store = (cache or cache_dir()) / "sha256"
+    target = store / sha256
+    if target.is_file():
+        return target
+    store.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=store, prefix=".download-")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            actual = download(url, tmp, progress or _print_progress(url))
+        except JobError as e:
+            raise JobError(f"{e}{mirror_hint}") from None
+        if actual != sha256:
+            raise JobError(
+                f"checksum mismatch for {url}:\n"
+                f"  expected sha256 {sha256} (pinned)\n"
+                f"  got      sha256 {actual}\n"
+                "The download was deleted. The mirror serves a different file than the pinned"
+                " release: use an official CRAN mirror (--cran-mirror). If CRAN itself replaced"
+                " the release, review why, delete its pin from VERSIONS.toml and pin it again"
+                " with `python build.py update`."
+            )
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _print_progress(url: str) -> Callable[[int, int | None], None]:
+    """A progress printer for a terminal: at most a line every half second, and the last one."""
+    started = time.monotonic()
+    last = 0.0
+    name = url.rsplit("/", 1)[-1]
+
+    def show(done: int, total: int | None) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < 0.5 and done != total:
+            return
+        last = now
+        size = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+        print(f"  fetching {name}: {size} ({now - started:.1f}s)", file=sys.stderr)
+
+    return show

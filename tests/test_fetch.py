@@ -1,0 +1,63 @@
+"""The verified, content-addressed download cache."""
+
+import hashlib
+
+import pytest
+
+from rlambda.errors import JobError
+from rlambda.fetch import fetch_verified
+
+
+@pytest.fixture
+def served(tmp_path, serve_directory):
+    """A file served over HTTP from a fresh directory: (url, sha256, path)."""
+    root = tmp_path / "mirror"
+    (root / "src").mkdir(parents=True)
+    path = root / "src" / "pkg.tar.gz"
+    path.write_bytes(b"real bytes " * 1000)
+    url = f"{serve_directory(root)}/src/pkg.tar.gz"
+    return url, hashlib.sha256(path.read_bytes()).hexdigest(), path
+
+
+def test_download_is_verified_and_content_addressed(cache, served):
+    url, sha256, source = served
+    path = fetch_verified(url, sha256, progress=lambda *_: None)
+    assert path == cache / "sha256" / sha256
+    assert path.read_bytes() == source.read_bytes()
+
+
+def test_cache_hit_needs_no_mirror(cache, served):
+    url, sha256, source = served
+    fetch_verified(url, sha256, progress=lambda *_: None)
+    source.unlink()  # the mirror no longer has it: the verified copy is used
+    assert fetch_verified(url, sha256).read_bytes() == b"real bytes " * 1000
+
+
+def test_mismatch_deletes_the_download_and_names_both_hashes(cache, served):
+    url, actual, _ = served
+    pinned = "0" * 64
+    with pytest.raises(JobError) as raised:
+        fetch_verified(url, pinned, progress=lambda *_: None)
+    message = str(raised.value)
+    assert f"expected sha256 {pinned}" in message and f"got      sha256 {actual}" in message
+    assert url in message
+    assert list((cache / "sha256").iterdir()) == []  # nothing kept, no partial file
+
+
+def test_file_urls_work(cache, served):
+    _, sha256, source = served
+    path = fetch_verified(source.as_uri(), sha256, progress=lambda *_: None)
+    assert path.read_bytes() == source.read_bytes()
+
+
+def test_unreachable_mirror_names_url_and_flag(cache):
+    url = "http://127.0.0.1:9/src/base/R-4/R-4.5.0.tar.gz"  # discard port: nothing listens
+    with pytest.raises(JobError, match=r"cannot download http://127\.0\.0\.1:9/.*--cran-mirror"):
+        fetch_verified(url, "1" * 64, mirror_hint=" Use --cran-mirror URL.")
+    assert list((cache / "sha256").iterdir()) == []
+
+
+def test_missing_file_on_mirror(cache, served):
+    url, sha256, _ = served
+    with pytest.raises(JobError, match=r"cannot download .*missing\.tar\.gz: HTTP 404"):
+        fetch_verified(url.replace("pkg", "missing"), sha256)
