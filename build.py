@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Build R container images for AWS Lambda.
+
+  python build.py --r 4.0.2                  build R 4.0.2 on the default family (al2023)
+  python build.py --r 4.5 --family debian    newest pinned 4.5.x on a Debian base
+  python build.py --r 4.5.0 --render         only write images/r-4.5.0-al2023-x86_64/Dockerfile
+  python build.py render                     re-render every pinned Dockerfile under images/
+  python build.py update --r 4.5.1           pin a new R release: download it, write its sha256
+
+Exit status: 0 success, 1 the job failed, 2 bad input.
+"""
+
+import argparse
+import sys
+
+from rlambda import render, update, versions
+from rlambda.builder import BuildRequest, build_base_image
+from rlambda.errors import JobError, UsageError
+from rlambda.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="build.py",
+        description="Build an R image for AWS Lambda from pinned, verified sources.",
+        epilog="Subcommands: `build.py render` (re-render images/), `build.py update --r X.Y.Z`"
+        " (pin a new R release). See README.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--r",
+        required=True,
+        metavar="VERSION",
+        help="R version: exact (4.0.2) or a prefix (4.0 → newest pinned 4.0.x)",
+    )
+    parser.add_argument(
+        "--family",
+        default=DEFAULT_FAMILY,
+        help=f"base image family: {', '.join(FAMILIES)} (default {DEFAULT_FAMILY})",
+    )
+    parser.add_argument(
+        "--arch",
+        default="x86_64",
+        help=f"Lambda architecture: {', '.join(ARCHITECTURES)} (default x86_64)",
+    )
+    parser.add_argument(
+        "--cran-mirror",
+        metavar="URL",
+        help="CRAN mirror to download from (http://, https:// or file://);"
+        " default: cran.mirror in VERSIONS.toml",
+    )
+    parser.add_argument(
+        "--base-image",
+        metavar="REF",
+        help="use this local image instead of the family's pinned base (a stand-in for a"
+        " base that cannot be pulled, e.g. rlambda-local/debian:bookworm)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="rebuild every layer, even when an image with the same content hash exists",
+    )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="write the Dockerfile under images/ and stop; nothing is downloaded or built",
+    )
+    return parser
+
+
+def update_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="build.py update",
+        description="Pin a new R release in VERSIONS.toml: download it from the mirror,"
+        " compute its sha256, write both, and re-render images/.",
+    )
+    parser.add_argument("--r", required=True, metavar="X.Y.Z", help="the R release to pin")
+    parser.add_argument("--cran-mirror", metavar="URL", help="mirror to download from")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    try:
+        if argv[:1] == ["render"]:
+            if len(argv) > 1:
+                raise UsageError("`build.py render` takes no arguments")
+            for path in render.write_all(versions.load()):
+                print(path)
+            return 0
+        if argv[:1] == ["update"]:
+            args = update_parser().parse_args(argv[1:])
+            update.pin_release(args.r, args.cran_mirror)
+            return 0
+
+        args = build_parser().parse_args(argv)
+        pins = versions.load()
+        r = pins.resolve_r(args.r)
+        if r.version != args.r:
+            print(f"==> --r {args.r} resolved to R {r.version}", file=sys.stderr)
+        request = BuildRequest(
+            r.version, args.family, args.arch, args.cran_mirror, args.base_image, args.no_cache
+        )
+        if args.render:
+            print(render.write_one(pins, r.version, request.family, request.arch))
+            return 0
+        result = build_base_image(pins, request)
+        verb = "built" if result.built else "reused"
+        print(f"{verb} {result.image_id}", file=sys.stderr)
+        for name in result.tags:
+            print(f"{result.repository}:{name}")
+        return 0
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except JobError as e:
+        print(f"failed: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

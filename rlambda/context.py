@@ -1,0 +1,53 @@
+"""The build context: exactly the files a build reads, as a reproducible tar, and its hash.
+
+The tar is byte-for-byte the same for the same inputs (sorted names, zero mtimes, fixed owners),
+so its sha256 together with the base image's identity is the content hash that names the image:
+equal hash, equal image, nothing to rebuild.
+"""
+
+import hashlib
+import io
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Helper scripts every build copies in, relative to the repository root.
+DOCKER_FILES = ("docker/runtime-libs.sh",)
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    tar: bytes
+    content_hash: str  # sha256 hex over the tar and the base image identity
+
+
+def make_context(dockerfile: str, files: dict[str, Path], base_identity: str) -> BuildContext:
+    """A context holding `Dockerfile` plus `files` (name in the context -> file on disk)."""
+    members = {"Dockerfile": dockerfile.encode()}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted({*members, *files}):
+            info = tarfile.TarInfo(name)
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            if name in members:
+                data = members[name]
+                info.size = len(data)
+                info.mode = 0o644
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                path = files[name]
+                info.size = path.stat().st_size
+                info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+                with path.open("rb") as f:
+                    tar.addfile(info, f)
+    data = buf.getvalue()
+    digest = hashlib.sha256(data)
+    digest.update(b"\0base\0" + base_identity.encode())
+    return BuildContext(tar=data, content_hash=digest.hexdigest())
+
+
+def docker_files() -> dict[str, Path]:
+    return {name: ROOT / name for name in DOCKER_FILES}

@@ -1,0 +1,127 @@
+"""Talking to the Docker engine: connect, find the base image, build with progress, tag."""
+
+import io
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker.errors
+
+import docker
+from rlambda.errors import JobError, UsageError
+
+HOW_TO_START = (
+    "Start it with `scripts/start-docker.sh` (installs Debian's docker.io if needed and runs"
+    " dockerd in the background), or point DOCKER_HOST at a running engine."
+)
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+
+
+def connect() -> docker.DockerClient:
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except docker.errors.DockerException as e:
+        raise JobError(f"cannot reach the Docker engine ({e}).\n{HOW_TO_START}") from None
+    return client
+
+
+def base_identity(client: docker.DockerClient, ref: str, platform: str) -> str:
+    """The image ID of `ref`, pulling it if it is not present. Fails clearly if neither works."""
+    try:
+        return client.images.get(ref).id
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        return client.images.pull(ref, platform=platform).id
+    except docker.errors.APIError as e:
+        raise UsageError(
+            f"base image {ref} is not present locally and cannot be pulled:"
+            f" {e.explanation or e}.\n"
+            "Pull it where the registry is reachable (docker pull/load), or pass --base-image"
+            " with a local image of the same family (scripts/make-debian-base.sh makes"
+            " rlambda-local/debian:bookworm)."
+        ) from None
+
+
+def find_image(client: docker.DockerClient, ref: str) -> str | None:
+    try:
+        return client.images.get(ref).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+@dataclass
+class Progress:
+    """Prints `[step N/M  elapsed] instruction` lines; everything else goes to the log only."""
+
+    started: float
+    out: object = sys.stderr
+
+    def step(self, number: str, total: str, instruction: str) -> None:
+        elapsed = time.monotonic() - self.started
+        minutes, seconds = divmod(int(elapsed), 60)
+        text = " ".join(instruction.split())
+        text = text if len(text) <= 90 else text[:87] + "..."
+        print(f"  [step {number}/{total}  {minutes}m{seconds:02d}s] {text}", file=self.out)
+
+
+def build(
+    client: docker.DockerClient,
+    context_tar: bytes,
+    *,
+    buildargs: dict[str, str],
+    labels: dict[str, str],
+    platform: str,
+    log_path: Path,
+    no_cache: bool = False,
+) -> str:
+    """Build the context and return the image ID. Tags nothing: the caller tags on success.
+
+    The engine's whole output goes to `log_path`; on failure its path is in the error.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    progress = Progress(started=time.monotonic())
+    image_id = None
+    with log_path.open("w") as log:
+        try:
+            stream = client.api.build(
+                fileobj=io.BytesIO(context_tar),
+                custom_context=True,
+                rm=True,
+                forcerm=True,
+                nocache=no_cache,
+                decode=True,
+                buildargs=buildargs,
+                labels=labels,
+                platform=platform,
+            )
+            for item in stream:
+                if "stream" in item:
+                    text = item["stream"]
+                    log.write(text)
+                    if match := _STEP.match(text.strip()):
+                        progress.step(*match.groups())
+                elif "aux" in item and "ID" in item["aux"]:
+                    image_id = item["aux"]["ID"]
+                elif "error" in item:
+                    log.write(f"ERROR: {item['error']}\n")
+                    raise JobError(
+                        f"the build failed: {item['error'].strip()}\nfull log: {log_path}"
+                    )
+                else:
+                    log.write(f"{item}\n")
+        except docker.errors.DockerException as e:
+            log.write(f"ERROR: {e}\n")
+            raise JobError(f"the build failed: {e}\nfull log: {log_path}") from None
+    if image_id is None:
+        raise JobError(f"the engine reported no image ID for the build\nfull log: {log_path}")
+    return image_id
+
+
+def tag(client: docker.DockerClient, image_id: str, repository: str, tags: list[str]) -> None:
+    image = client.images.get(image_id)
+    for name in tags:
+        image.tag(repository, name)
