@@ -1,0 +1,137 @@
+"""Values the emulator hands back, and the limits and error bodies Lambda uses.
+
+Sources for the numbers and texts below (checked against AWS's Runtime Interface Emulator,
+github.com/aws/aws-lambda-runtime-interface-emulator, which shares `rapid` with Lambda):
+- lambda/interop/model.go: `MaxPayloadSize = 6*1024*1024 + 100`, the response limit, and
+  `ErrorResponseTooLarge` ("Response payload size (N bytes) exceeded maximum allowed payload
+  size (M bytes)."). Lambda itself answers without the "(N bytes)" part, as moto's tests and
+  users' reports show: "Response payload size exceeded maximum allowed payload size
+  (6291556 bytes)." with errorType `Function.ResponseSizeTooLarge`; we give Lambda's text.
+- lambda/rapi/rendering/render_error.go: 413 `RequestEntityTooLarge`, 400 `InvalidRequestID`,
+  403 `InvalidStateTransition` bodies sent back to the runtime.
+- cmd/aws-lambda-rie/handlers.go: "Task timed out after %d.00 seconds" and the REPORT line.
+  Lambda's Invoke API wraps it as {"errorType": "Sandbox.Timedout", "errorMessage":
+  "RequestId: <id> Error: Task timed out after 1.00 seconds"} (seen in public payloads).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+# The largest response a runtime may post (6 MiB + 100 bytes, rapid's MaxPayloadSize).
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+# The largest synchronous invoke request Lambda's Invoke API accepts ("limit 6291456 bytes").
+MAX_REQUEST_BYTES = 6 * 1024 * 1024
+
+# Runtime state names exactly as rapid renders them in InvalidStateTransition messages
+# (lambda/core/runtime_state_names.go).
+STATE_STARTED = "Started"
+STATE_INIT_ERROR = "InitError"
+STATE_READY = "Ready"
+STATE_INVOCATION_RESPONSE = "InvocationResponse"
+STATE_INVOCATION_ERROR_RESPONSE = "InvocationErrorResponse"
+STATE_RESPONSE_SENT = "RuntimeResponseSentState"
+
+FUNCTION_ERROR_UNHANDLED = "Unhandled"
+
+
+class RuntimeApiError(Exception):
+    """The emulator itself could not do what was asked (e.g. its port is taken)."""
+
+
+def error_body(error_type: str, message: str) -> bytes:
+    """An error document the way Lambda and rapid write one."""
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+
+
+def state_transition_error(current: str, target: str) -> bytes:
+    # lambda/rapi/handler/constants.go StateTransitionFailedForRuntimeMessageFormat, with
+    # core.ErrNotAllowed as the error.
+    return error_body(
+        "InvalidStateTransition",
+        f"State transition from {current} to {target} failed for runtime. "
+        "Error: State transition is not allowed",
+    )
+
+
+INVALID_REQUEST_ID = error_body("InvalidRequestID", "Invalid request ID")
+ACCEPTED = json.dumps({"status": "OK"}).encode()
+
+
+def response_too_large_for_runtime(limit: int) -> bytes:
+    return error_body(
+        "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({limit} bytes)."
+    )
+
+
+def response_too_large_for_caller(limit: int) -> bytes:
+    return error_body(
+        "Function.ResponseSizeTooLarge",
+        f"Response payload size exceeded maximum allowed payload size ({limit} bytes).",
+    )
+
+
+def request_too_large(size: int, limit: int) -> bytes:
+    # Lambda's Invoke API: RequestTooLargeException, HTTP 413, body {"Message": ...}.
+    message = f"{size} byte payload is too large for the RequestResponse invocation type"
+    return json.dumps({"Message": f"{message} (limit {limit} bytes)"}).encode()
+
+
+@dataclass(frozen=True)
+class InvokeReport:
+    """What Lambda's REPORT log line says about one invoke."""
+
+    request_id: str
+    duration_ms: float
+    billed_duration_ms: int
+    memory_size_mb: int
+    max_memory_mb: int | None
+    # Runtime process start until its first GET next; only on a cold start.
+    init_duration_ms: float | None
+    # "success", "error" or "timeout": Lambda adds "Status: …" to REPORT for the last two.
+    status: str = "success"
+    error_type: str | None = None
+
+    def line(self) -> str:
+        """The REPORT line, tab-separated like Lambda's."""
+        parts = [
+            f"REPORT RequestId: {self.request_id}",
+            f"Duration: {self.duration_ms:.2f} ms",
+            f"Billed Duration: {self.billed_duration_ms} ms",
+            f"Memory Size: {self.memory_size_mb} MB",
+            f"Max Memory Used: {self.max_memory_mb if self.max_memory_mb is not None else '-'} MB",
+        ]
+        if self.init_duration_ms is not None:
+            parts.append(f"Init Duration: {self.init_duration_ms:.2f} ms")
+        if self.status != "success":
+            parts.append(f"Status: {self.status}")
+            if self.error_type:
+                parts.append(f"Error Type: {self.error_type}")
+        return "\t".join(parts) + "\t"
+
+
+def billed_ms(duration_ms: float, init_duration_ms: float | None) -> int:
+    # Custom runtimes and container images are billed for init too, rounded up to the ms.
+    return math.ceil(duration_ms + (init_duration_ms or 0.0))
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """The answer to one invoke, shaped like Lambda's Invoke API response."""
+
+    status_code: int
+    body: bytes
+    # Lambda's X-Amz-Function-Error header: "Unhandled" for any function error, else None.
+    function_error: str | None
+    report: InvokeReport | None
+    content_type: str = "application/json"
+
+    @property
+    def request_id(self) -> str | None:
+        return self.report.request_id if self.report else None
+
+    def json(self) -> Any:
+        return json.loads(self.body)
