@@ -1,0 +1,171 @@
+# A minimal HTTP/1.1 client over base R's socketConnection, enough for the Runtime API:
+# keep-alive, Content-Length and chunked bodies, chunked uploads for response streaming.
+# Base R's url() cannot POST and the curl package would cost load time; this costs nothing.
+
+# socketConnection's `timeout` (default getOption("timeout"), 60 s) bounds every blocking read.
+# The long poll on /next must never time out: a function can sit idle for hours. R keeps the
+# value as an integer number of seconds, so use a year rather than Inf.
+http_read_timeout_s <- 31536000L
+
+http_client <- function(address) {
+  parts <- regmatches(address, regexec("^\\[?([^]]*?)\\]?:([0-9]+)$", address))[[1L]]
+  if (length(parts) != 3L) stop("expected host:port in AWS_LAMBDA_RUNTIME_API, got '", address, "'")
+  client <- new.env(parent = emptyenv())
+  client$host <- parts[[2L]]
+  client$port <- as.integer(parts[[3L]])
+  client$hostport <- address
+  client$con <- NULL
+  client
+}
+
+http_close <- function(client) {
+  if (!is.null(client$con)) try(close(client$con), silent = TRUE)
+  client$con <- NULL
+  invisible()
+}
+
+http_connection <- function(client) {
+  if (is.null(client$con)) {
+    # no-delay (TCP_NODELAY): a streamed response is many small writes, and with Nagle's
+    # algorithm each one waits for the previous one's delayed ACK (~40 ms).
+    client$con <- socketConnection(client$host, client$port, blocking = TRUE, open = "r+b",
+                                   timeout = http_read_timeout_s, options = "no-delay")
+    client$reused <- FALSE
+  } else {
+    client$reused <- TRUE
+  }
+  client$con
+}
+
+http_request_head <- function(client, method, path, headers) {
+  lines <- c(paste(method, path, "HTTP/1.1"), paste0("Host: ", client$hostport),
+             if (length(headers)) paste0(names(headers), ": ", headers))
+  charToRaw(paste0(paste(lines, collapse = "\r\n"), "\r\n\r\n"))
+}
+
+# One request and its response. `body` is a raw vector (or NULL). A kept-alive connection the
+# server has closed meanwhile fails on first use; such a request is retried once on a fresh
+# connection (the server cannot have acted on a request it never read).
+http_request <- function(client, method, path, body = NULL, headers = character()) {
+  if (!is.null(body)) headers <- c(headers, "Content-Length" = length(body))
+  payload <- c(http_request_head(client, method, path, headers), body)
+  for (attempt in 1:2) {
+    resp <- tryCatch({
+      con <- http_connection(client)
+      writeBin(payload, con)
+      flush(con)
+      http_read_response(con)
+    }, error = function(e) e)
+    if (!inherits(resp, "error") && !is.null(resp)) break
+    reused <- isTRUE(client$reused)
+    http_close(client)
+    if (!reused || attempt == 2L) {
+      stop("Runtime API request ", method, " ", path, " failed: ",
+           if (inherits(resp, "error")) conditionMessage(resp) else "connection closed")
+    }
+  }
+  if (!isTRUE(resp$keep_alive)) http_close(client)
+  resp
+}
+
+# Reads a response; NULL if the server closed the connection before sending a status line.
+http_read_response <- function(con) {
+  status_line <- readLines(con, n = 1L, warn = FALSE)
+  if (length(status_line) == 0L) return(NULL)
+  m <- regmatches(status_line, regexec("^HTTP/(1\\.[01]) ([0-9]{3})", status_line))[[1L]]
+  if (length(m) != 3L) stop("malformed HTTP status line: ", status_line)
+  headers <- http_read_headers(con)
+  te <- headers[["transfer-encoding"]]
+  cl <- headers[["content-length"]]
+  body <- if (!is.null(te) && grepl("chunked", te, ignore.case = TRUE)) {
+    http_read_chunked(con)
+  } else if (!is.null(cl)) {
+    http_read_exactly(con, as.numeric(cl))
+  } else {
+    http_read_to_eof(con)
+  }
+  conn <- tolower(if (is.null(headers[["connection"]])) "" else headers[["connection"]])
+  keep_alive <- if (m[[2L]] == "1.1") conn != "close" else conn == "keep-alive"
+  if (is.null(cl) && is.null(te)) keep_alive <- FALSE
+  list(status = as.integer(m[[3L]]), headers = headers, body = body, keep_alive = keep_alive)
+}
+
+# Header names are case-insensitive: they are returned lower-cased, as a named list.
+http_read_headers <- function(con) {
+  headers <- list()
+  repeat {
+    line <- readLines(con, n = 1L, warn = FALSE)
+    if (length(line) == 0L) stop("connection closed inside the HTTP headers")
+    if (!nzchar(line)) break
+    colon <- regexpr(":", line, fixed = TRUE)
+    if (colon < 1L) next
+    name <- tolower(substr(line, 1L, colon - 1L))
+    value <- trimws(substr(line, colon + 1L, nchar(line)))
+    headers[[name]] <- if (is.null(headers[[name]])) value else paste(headers[[name]], value, sep = ", ")
+  }
+  headers
+}
+
+http_read_exactly <- function(con, n) {
+  if (n == 0) return(raw())
+  body <- readBin(con, "raw", n)
+  if (length(body) < n) stop("connection closed after ", length(body), " of ", n, " body bytes")
+  body
+}
+
+http_read_chunked <- function(con) {
+  chunks <- list()
+  repeat {
+    size_line <- readLines(con, n = 1L, warn = FALSE)
+    if (length(size_line) == 0L) stop("connection closed inside a chunked body")
+    size <- strtoi(sub(";.*$", "", trimws(size_line)), 16L)
+    if (is.na(size)) stop("malformed chunk size: ", size_line)
+    if (size == 0L) break
+    chunks[[length(chunks) + 1L]] <- http_read_exactly(con, size)
+    readLines(con, n = 1L, warn = FALSE)  # the CRLF closing the chunk
+  }
+  http_read_headers(con)  # trailers, if any; ignored
+  unlist(chunks, use.names = FALSE) %||% raw()
+}
+
+http_read_to_eof <- function(con) {
+  chunks <- list()
+  repeat {
+    chunk <- readBin(con, "raw", 65536L)
+    if (length(chunk) == 0L) break
+    chunks[[length(chunks) + 1L]] <- chunk
+  }
+  unlist(chunks, use.names = FALSE) %||% raw()
+}
+
+`%||%` <- function(x, y) if (is.null(x)) y else x
+
+# --- chunked upload, for response streaming -------------------------------------------------
+
+http_stream_open <- function(client, method, path, headers = character()) {
+  headers <- c(headers, "Transfer-Encoding" = "chunked")
+  con <- http_connection(client)
+  writeBin(http_request_head(client, method, path, headers), con)
+  con
+}
+
+http_stream_write <- function(con, data) {
+  if (length(data) == 0L) return(invisible())  # a zero-length chunk would end the body
+  writeBin(c(charToRaw(sprintf("%x\r\n", length(data))), data, charToRaw("\r\n")), con)
+  flush(con)
+  invisible()
+}
+
+http_stream_close <- function(client, con, trailers = character()) {
+  tail <- paste0("0\r\n", if (length(trailers)) paste0(names(trailers), ": ", trailers, "\r\n",
+                                                         collapse = ""), "\r\n")
+  writeBin(charToRaw(tail), con)
+  flush(con)
+  resp <- http_read_response(con)
+  if (is.null(resp)) {
+    http_close(client)
+    stop("Runtime API closed the connection after a streamed response")
+  }
+  if (!isTRUE(resp$keep_alive)) http_close(client)
+  resp
+}

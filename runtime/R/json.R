@@ -1,0 +1,105 @@
+# JSON at two speeds.
+#
+# The runtime's own small documents (error bodies, JSON log lines) are written here in base R,
+# so that reporting an error never depends on jsonlite being loadable. Events and results use
+# jsonlite, loaded on first use only: loading it pulls in 'methods' (~60 ms on top of R's
+# ~40 ms start), which a handler that never touches JSON should not pay.
+
+#' Mark a string as already-serialised JSON: the runtime sends it unchanged.
+json <- function(x) {
+  if (is.raw(x)) x <- rawToChar(x)
+  if (!is.character(x) || length(x) != 1L || is.na(x)) {
+    stop("json() takes one string of serialised JSON")
+  }
+  structure(x, class = "json")
+}
+
+# Strings as UTF-8. In a C locale (a bare Lambda environment has no LANG) enc2utf8() would
+# turn the bytes of an unmarked string into "<c3><a9>" escapes; unmarked strings that are
+# valid UTF-8 -- most of what packages and sockets hand back -- are taken as UTF-8 instead.
+as_utf8 <- function(x) {
+  x <- as.character(x)
+  unmarked <- Encoding(x) == "unknown" & !is.na(x)
+  if (any(unmarked)) {
+    valid <- unmarked & validUTF8(x)
+    Encoding(x)[valid] <- "UTF-8"
+  }
+  enc2utf8(x)
+}
+
+utf8_raw <- function(x) charToRaw(as_utf8(paste(x, collapse = "")))
+
+# Escape strings into JSON string literals (quotes included); NA becomes null.
+json_quote <- function(x) {
+  x <- as_utf8(x)
+  na <- is.na(x)
+  for (pair in list(c("\\", "\\\\"), c("\"", "\\\""), c("\n", "\\n"), c("\r", "\\r"),
+                    c("\t", "\\t"))) {
+    x <- gsub(pair[[1L]], pair[[2L]], x, fixed = TRUE, useBytes = TRUE)
+  }
+  # The remaining control characters are rare: only pay for the loop when one is present.
+  if (any(grepl("[\001-\037]", x, useBytes = TRUE))) {
+    for (code in c(1:8, 11L, 12L, 14:31)) {
+      x <- gsub(rawToChar(as.raw(code)), sprintf("\\u%04x", code), x,
+                fixed = TRUE, useBytes = TRUE)
+    }
+  }
+  out <- paste0("\"", x, "\"")
+  out[na] <- "null"
+  out
+}
+
+# A minimal writer for the runtime's own documents: NULL, atomic vectors (length one becomes a
+# scalar, any other length an array), named lists (objects) and unnamed lists (arrays).
+json_write <- function(x) {
+  if (is.null(x)) return("null")
+  if (is.list(x)) {
+    if (length(x) == 0L) return(if (is.null(names(x))) "[]" else "{}")
+    parts <- vapply(x, json_write, "")
+    if (!is.null(names(x))) {
+      return(paste0("{", paste0(json_quote(names(x)), ":", parts, collapse = ","), "}"))
+    }
+    return(paste0("[", paste(parts, collapse = ","), "]"))
+  }
+  if (is.factor(x)) x <- as.character(x)
+  vals <- if (is.character(x)) {
+    json_quote(x)
+  } else if (is.logical(x)) {
+    ifelse(is.na(x), "null", ifelse(x, "true", "false"))
+  } else if (is.numeric(x)) {
+    ifelse(is.finite(x), as.character(x), "null")
+  } else {
+    stop("json_write() cannot write an object of class ", class(x)[[1L]])
+  }
+  if (length(x) == 1L) vals else paste0("[", paste(vals, collapse = ","), "]")
+}
+
+# jsonlite on demand. requireNamespace() loads without attaching, so the handler's search path
+# stays as the handler left it.
+jsonlite_ns <- function() {
+  if (!requireNamespace("jsonlite", quietly = TRUE)) {
+    stop(runtime_condition(
+      "Runtime.MissingJsonlite",
+      "the R package 'jsonlite' is needed to read or write JSON but is not installed"
+    ))
+  }
+  asNamespace("jsonlite")
+}
+
+# Parse an event. jsonlite's defaults (arrays of scalars become vectors, arrays of records
+# data frames) give R values a handler can use directly. An empty payload is NULL.
+from_json <- function(txt) {
+  if (!nzchar(txt)) return(NULL)
+  jsonlite_ns()$fromJSON(txt)
+}
+
+# Serialise a result: length-one vectors unboxed (wrap in I() to keep an array), NULL and NA as
+# null, data frames as an array of records, full double precision.
+# The result is one string marked UTF-8 (jsonlite writes UTF-8 but leaves it unmarked).
+to_json <- function(x) {
+  txt <- jsonlite_ns()$toJSON(x, auto_unbox = TRUE, null = "null", na = "null",
+                               dataframe = "rows", digits = NA, POSIXt = "ISO8601", UTC = TRUE)
+  txt <- as.character(txt)
+  Encoding(txt) <- "UTF-8"
+  txt
+}

@@ -1,0 +1,160 @@
+# The runtime loop: init once, then GET /next -> handler -> POST /response or /error, forever.
+
+#' Run the Lambda runtime loop. `handler` defaults to the first command-line argument, then
+#' _HANDLER. Called by the bootstrap; a script may also call it itself after defining its
+#' handler function (the handler may then be a bare function name).
+start_lambda <- function(handler = NULL, max_invokes = Inf) {
+  log_configure()
+  jit_init()
+  if (is.null(handler)) handler <- handler_from_environment()
+  client <- api_client()
+  write_state("init")
+  rt_debug("init: handler '", handler, "'")
+  h <- tryCatch(init_handler(handler), error = function(e) e)
+  if (inherits(h, "error")) {
+    report_init_error(client, h)
+    write_state("")
+    quit(save = "no", status = 1L, runLast = FALSE)
+  }
+  write_state("")
+  rt_debug("init done in ", format(round(proc.time()[["elapsed"]] * 1000)), " ms since R started")
+  n <- 0
+  while (n < max_invokes) {
+    invoke_once(client, h)
+    n <- n + 1
+  }
+  http_close(client)
+  invisible(n)
+}
+
+handler_from_environment <- function() {
+  args <- commandArgs(trailingOnly = TRUE)
+  if (length(args) && nzchar(args[[1L]])) args[[1L]] else Sys.getenv("_HANDLER")
+}
+
+init_handler <- function(spec) {
+  h <- resolve_handler(spec)
+  h$shape <- handler_shape(h$fn)
+  # Init time is spent once, with a full CPU; loading jsonlite here rather than in the first
+  # invoke keeps it off that invoke's latency, but only for handlers that will need it.
+  if (h$shape$needs_json) {
+    # A first parse and write also pull jsonlite's functions out of its lazy-load database:
+    # ~2.5 ms that would otherwise land on the first invoke.
+    to_json(from_json("{\"a\":[1]}"))
+  }
+  h
+}
+
+report_init_error <- function(client, cond) {
+  trace <- attr(cond, "trace")
+  body <- error_body(cond, if (is.null(trace)) character() else trace)
+  log_error_body(body)
+  resp <- tryCatch(api_post_init_error(client, body), error = function(e) e)
+  if (inherits(resp, "error")) log_error("could not report the init error: ", conditionMessage(resp))
+}
+
+invoke_once <- function(client, h) {
+  next_resp <- api_next(client)
+  headers <- next_resp$headers
+  request_id <- headers[["lambda-runtime-aws-request-id"]]
+  if (is.null(request_id)) stop("GET /next answered without Lambda-Runtime-Aws-Request-Id")
+  rt_state$request_id <- request_id
+  write_state(request_id)
+  on.exit({
+    rt_state$request_id <- NULL
+    write_state("")
+  })
+  trace_id <- headers[["lambda-runtime-trace-id"]]
+  if (is.null(trace_id)) Sys.unsetenv("_X_AMZN_TRACE_ID") else Sys.setenv(`_X_AMZN_TRACE_ID` = trace_id)
+  rt_debug("invoke ", request_id, ": ", length(next_resp$body), " bytes")
+
+  shape <- h$shape
+  context <- if (shape$context) make_context(headers) else NULL
+  stream <- if (shape$stream) make_stream(client, request_id) else NULL
+  http_kind <- NULL
+  outcome <- tryCatch({
+    args <- build_args(shape, next_resp$body, context)
+    http_kind <- attr(args, "http_kind")
+    if (shape$stream) args["stream"] <- list(stream)
+    call <- handler_call(h$fn, h$name, args)
+    run_captured(call$call, call$env, h$fn)
+  }, error = function(e) list(ok = FALSE, error = e, trace = character()))
+  if (stream_started(stream)) {
+    finish_stream(client, stream, outcome, http_kind)
+  } else if (outcome$ok) {
+    send_result(client, request_id, outcome$value, http_kind)
+  } else {
+    send_error(client, request_id, outcome$error, outcome$trace)
+  }
+  invisible()
+}
+
+send_result <- function(client, request_id, value, http_kind) {
+  out <- tryCatch(serialise_result(value, http_kind), error = function(e) e)
+  if (inherits(out, "error")) return(send_error(client, request_id, out))
+  resp <- api_post_response(client, request_id, out$body, out$type)
+  if (resp$status == 413L) {
+    # The server's limit can be lower than ours; report it as the same error.
+    cond <- runtime_condition("Function.ResponseSizeTooLarge", sprintf(
+      "the Runtime API refused the %d-byte response as too large", length(out$body)))
+    return(send_error(client, request_id, cond))
+  }
+  if (resp$status != 202L) {
+    log_error("POST response answered ", resp$status, ": ", rawToChar(resp$body))
+  }
+}
+
+send_error <- function(client, request_id, cond, trace = character()) {
+  body <- error_body(cond, trace)
+  log_error_body(body)
+  resp <- api_post_error(client, request_id, body)
+  if (resp$status != 202L) {
+    log_error("POST error answered ", resp$status, ": ", rawToChar(resp$body))
+  }
+}
+
+finish_stream <- function(client, stream, outcome, http_kind) {
+  error <- NULL
+  if (outcome$ok && !is.null(outcome$value)) {
+    # A value returned after streaming is the stream's last chunk.
+    out <- tryCatch(serialise_result(outcome$value, http_kind), error = function(e) e)
+    if (inherits(out, "error")) error <- error_body(out) else stream$write(out$body)
+  } else if (!outcome$ok) {
+    error <- error_body(outcome$error, outcome$trace)
+  }
+  if (!is.null(error)) log_error_body(error)
+  resp <- stream_finish(client, stream, error)
+  if (!resp$status %in% c(200L, 202L)) {
+    log_error("POST streamed response answered ", resp$status, ": ", rawToChar(resp$body))
+  }
+}
+
+# The bootstrap watches R from a shell: if R dies (quit() in a handler, a crash in C code) it
+# reads this file to learn whether an invoke, or init, was in flight and reports it. A file
+# rather than a pipe keeps the shell trivial; writing ~40 bytes per invoke costs microseconds.
+write_state <- function(what) {
+  path <- Sys.getenv("RLAMBDA_STATE_FILE")
+  # Best effort: a state file that cannot be written must not take the loop down with it.
+  if (nzchar(path)) try(cat(what, file = path), silent = TRUE)
+}
+
+# Run by the bootstrap in a fresh R after the runtime's R exited with `status`.
+report_exit <- function(status, path = Sys.getenv("RLAMBDA_STATE_FILE")) {
+  what <- if (file.exists(path)) readLines(path, warn = FALSE) else character()
+  if (!length(what) || !nzchar(what[[1L]])) return(invisible(FALSE))
+  log_configure()
+  client <- api_client()
+  if (what[[1L]] == "init") {
+    cond <- runtime_condition("Runtime.ExitError", sprintf(
+      "R exited with status %s during init", status))
+    report_init_error(client, cond)
+  } else {
+    rt_state$request_id <- what[[1L]]
+    cond <- runtime_condition("Runtime.ExitError", sprintf(
+      "R exited with status %s while handling the invoke (quit() in the handler, or a crash)",
+      status))
+    send_error(client, what[[1L]], cond)
+  }
+  cat("", file = path)
+  invisible(TRUE)
+}

@@ -1,0 +1,44 @@
+# A handler's value as the bytes of the invoke's response.
+#
+#   lambda_http_response  the proxy-integration document (see http_response())
+#   json("...")           already-serialised JSON, sent as is
+#   raw vector            sent as is
+#   one string            sent as is (not JSON-quoted)
+#   NULL                  null
+#   anything else         JSON via jsonlite: length-one vectors unboxed, NA and NULL as null,
+#                         data frames as arrays of records
+
+serialise_result <- function(value, http_kind = NULL) {
+  out <- if (inherits(value, "lambda_http_response")) {
+    list(body = serialise_http_response(value, http_kind), type = "application/json")
+  } else if (inherits(value, "json")) {
+    list(body = unclass(value), type = "application/json")
+  } else if (is.raw(value)) {
+    list(body = value, type = "application/octet-stream")
+  } else if (is.character(value) && length(value) == 1L && !is.na(value) &&
+             is.null(attributes(value))) {
+    list(body = value, type = "text/plain; charset=utf-8")
+  } else if (is.null(value)) {
+    list(body = "null", type = "application/json")
+  } else {
+    text <- tryCatch(as.character(to_json(value)), error = function(e) {
+      if (inherits(e, "lambda_runtime_error")) stop(e)
+      stop(runtime_condition("Runtime.MarshalError", paste(
+        "could not serialise the handler's value of class", class(value)[[1L]], "to JSON:",
+        conditionMessage(e))))
+    })
+    list(body = text, type = "application/json")
+  }
+  if (is.character(out$body)) out$body <- utf8_raw(out$body)
+  check_response_size(length(out$body))
+  out
+}
+
+check_response_size <- function(n) {
+  if (n > max_response_bytes) {
+    stop(runtime_condition("Function.ResponseSizeTooLarge", sprintf(
+      "the response is %.0f bytes, over Lambda's limit of %d bytes (6 MB); stream it instead",
+      n, max_response_bytes)))
+  }
+  invisible(n)
+}

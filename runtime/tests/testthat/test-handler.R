@@ -1,0 +1,70 @@
+test_that("file.function handlers are sourced once into their own environment", {
+  root <- task_root_with(list(
+    "app.R" = c("counter <- 0", "main <- function(event) event", "helper <- function() 1"),
+    "lower.r" = "f <- function() 'lower'",
+    "src/deep.R" = "g <- function() 'deep'",
+    "my.app.R" = "handle.event <- function(event) 'dotted'"
+  ))
+  h <- rt$resolve_handler("app.main", root)
+  expect_equal(h$name, "main")
+  expect_true(is.function(h$fn))
+  expect_identical(environment(h$fn), h$env)
+  expect_identical(parent.env(h$env), globalenv())
+  expect_false(exists("counter", envir = globalenv(), inherits = FALSE))
+  expect_equal(rt$resolve_handler("lower.f", root)$fn(), "lower")
+  expect_equal(rt$resolve_handler("src/deep.g", root)$fn(), "deep")
+  expect_equal(rt$resolve_handler("my.app.handle.event", root)$fn(NULL), "dotted")
+})
+
+test_that("init failures carry the error types of AWS's runtime clients and R's message", {
+  root <- task_root_with(list(
+    "app.R" = "main <- function(event) event",
+    "broken.R" = c("f <- function(x) {", "  x +", "}"),
+    "fails.R" = c("cfg <- function() stop('config missing')", "cfg()", "f <- function() 1"),
+    "notfn.R" = "value <- 42"
+  ))
+  expect_equal(error_class(rt$resolve_handler("", root)), "Runtime.MalformedHandlerName")
+  expect_equal(error_class(rt$resolve_handler("nofile.main", root)), "Runtime.ImportModuleError")
+  expect_equal(error_class(rt$resolve_handler("app.absent", root)), "Runtime.HandlerNotFound")
+  expect_equal(error_class(rt$resolve_handler("notfn.value", root)), "Runtime.HandlerNotFound")
+  expect_equal(error_class(rt$resolve_handler("no_such_function_anywhere", root)),
+               "Runtime.HandlerNotFound")
+  syntax <- tryCatch(rt$resolve_handler("broken.f", root), error = identity)
+  expect_s3_class(syntax, "Runtime.UserCodeSyntaxError")
+  expect_match(conditionMessage(syntax), "unexpected '}'")
+  top <- tryCatch(rt$resolve_handler("fails.f", root), error = identity)
+  expect_s3_class(top, "Runtime.ImportModuleError")
+  expect_match(conditionMessage(top), "config missing")
+  expect_equal(attr(top, "trace"), c("cfg() at fails.R#2", "stop(\"config missing\") at fails.R#1"))
+})
+
+test_that("bare names and pkg::fn resolve to visible functions", {
+  assign("rlambda_test_bare", function(event) "bare", envir = globalenv())
+  on.exit(rm("rlambda_test_bare", envir = globalenv()))
+  expect_equal(rt$resolve_handler("rlambda_test_bare", tempdir())$fn(NULL), "bare")
+  expect_identical(rt$resolve_handler("base::identity", tempdir())$fn, identity)
+  expect_equal(error_class(rt$resolve_handler("base::no_such_thing", tempdir())),
+               "Runtime.HandlerNotFound")
+})
+
+test_that("a handler's formals choose how it receives the event", {
+  shape <- function(f) rt$handler_shape(f)
+  s <- shape(function(event) NULL)
+  expect_true(s$event)
+  expect_false(s$unwrap)
+  expect_true(s$needs_json)
+  s <- shape(function(raw_event, context) NULL)
+  expect_true(s$raw_event && s$context)
+  expect_false(s$needs_json)
+  s <- shape(function(x, y = 2, context) NULL)
+  expect_true(s$unwrap)
+  expect_equal(s$fields, c("x", "y"))
+  expect_false(s$dots)
+  s <- shape(function(...) NULL)
+  expect_true(s$unwrap && s$dots)
+  s <- shape(function() NULL)
+  expect_false(s$needs_json || s$unwrap)
+  expect_equal(shape(identity)$fields, "x")
+  expect_true(shape(function(request) NULL)$needs_json)
+  expect_true(shape(function(event, stream) NULL)$stream)
+})

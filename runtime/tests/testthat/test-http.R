@@ -1,0 +1,84 @@
+# The HTTP client's reading side, fed from in-memory connections; the socket itself is
+# exercised end to end by tests/test_runtime_r.py.
+
+test_that("a Content-Length response is read whole and the connection kept alive", {
+  con <- response_connection(paste0(
+    "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: abc\r\nContent-Length: 8\r\n",
+    "Set-Thing: 1\r\nset-thing: 2\r\n\r\n{\"x\": 1}TRAILING"))
+  on.exit(close(con))
+  resp <- rt$http_read_response(con)
+  expect_equal(resp$status, 200L)
+  expect_equal(rawToChar(resp$body), "{\"x\": 1}")
+  expect_equal(resp$headers[["lambda-runtime-aws-request-id"]], "abc")
+  expect_equal(resp$headers[["set-thing"]], "1, 2")
+  expect_true(resp$keep_alive)
+})
+
+test_that("a chunked response is reassembled, trailers skipped", {
+  con <- response_connection(paste0(
+    "HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n"))
+  on.exit(close(con))
+  resp <- rt$http_read_response(con)
+  expect_equal(resp$status, 202L)
+  expect_equal(rawToChar(resp$body), "hello, world")
+  expect_true(resp$keep_alive)
+})
+
+test_that("Connection: close, HTTP/1.0 and bodies without a length end keep-alive", {
+  read <- function(text) {
+    con <- response_connection(text)
+    on.exit(close(con))
+    rt$http_read_response(con)
+  }
+  expect_false(read("HTTP/1.1 202 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")$keep_alive)
+  expect_false(read("HTTP/1.0 202 OK\r\nContent-Length: 0\r\n\r\n")$keep_alive)
+  expect_true(read("HTTP/1.0 202 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n")$keep_alive)
+  until_eof <- read("HTTP/1.0 200 OK\r\n\r\nall of it")
+  expect_false(until_eof$keep_alive)
+  expect_equal(rawToChar(until_eof$body), "all of it")
+})
+
+test_that("binary bodies survive byte for byte", {
+  bytes <- as.raw(c(0:255, 13, 10, 13, 10))
+  message <- c(charToRaw("HTTP/1.1 200 OK\r\nContent-Length: 260\r\n\r\n"), bytes)
+  con <- rawConnection(message, "rb")
+  on.exit(close(con))
+  expect_equal(rt$http_read_response(con)$body, bytes)
+})
+
+test_that("a closed connection before the status line is NULL; a short body is an error", {
+  con <- response_connection("")
+  expect_null(rt$http_read_response(con))
+  close(con)
+  con <- response_connection("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort")
+  expect_error(rt$http_read_response(con), "connection closed after 5 of 10")
+  close(con)
+  con <- response_connection("SMTP ready\r\n")
+  expect_error(rt$http_read_response(con), "malformed HTTP status line")
+  close(con)
+})
+
+test_that("requests carry Host and the header lines; the address is parsed", {
+  client <- rt$http_client("127.0.0.1:9001")
+  expect_equal(client$host, "127.0.0.1")
+  expect_equal(client$port, 9001L)
+  head <- rawToChar(rt$http_request_head(client, "POST", "/p", c("Content-Length" = "3")))
+  expect_equal(head, "POST /p HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nContent-Length: 3\r\n\r\n")
+  expect_equal(rt$http_client("[::1]:80")$host, "::1")
+  expect_error(rt$http_client("no-port"), "host:port")
+})
+
+test_that("the long poll's read timeout is effectively unbounded", {
+  # socketConnection's timeout bounds every blocking read; /next may wait for hours.
+  expect_gte(rt$http_read_timeout_s, 365 * 24 * 3600)
+})
+
+test_that("the connection is opened with that timeout and without Nagle's delay", {
+  # A guard against a refactoring that drops either argument: R would then use its default
+  # 60 s timeout, and the long poll would fail after a minute without invokes.
+  text <- paste(deparse(body(rt$http_connection)), collapse = " ")
+  expect_match(text, "timeout = http_read_timeout_s", fixed = TRUE)
+  expect_match(text, "options = \"no-delay\"", fixed = TRUE)
+  expect_match(text, "blocking = TRUE", fixed = TRUE)
+})
