@@ -1,0 +1,128 @@
+"""Cold start and warm round trip of an image run as Lambda runs it (DockerRuntime).
+
+The image is the Python test function (tests/images/python-ric: Debian's python3 and AWS's
+awslambdaric, echo handler), built on the local Debian base like the tests build it. Timed:
+- cold start: the emulator's Init Duration, from asking the engine for a container to the
+  runtime's first GET /next; split into the engine's create+start calls and the rest
+  (process start, imports, first request) — a fresh container every time, as a cold start;
+- warm round trip: `RuntimeApiServer.invoke` of a small event to the same container.
+
+    .venv/bin/python bench/local_lambda.py [--cold 10] [--warm 500] [--memory 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import docker
+from rlambda.runtime_api import RuntimeApiServer
+from rlambda.runtime_api.docker_launcher import ContainerHandle, DockerRuntime
+from tests.conftest import DEBIAN_BASE
+from tests.test_local_lambda import build_python_ric_image
+
+EVENT = json.dumps({"op": "echo", "n": 1}).encode()
+
+
+class TimedRuntime(DockerRuntime):
+    """DockerRuntime that records how long the engine takes to create and start a container."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.start_ms: list[float] = []
+
+    def start(self, env: Mapping[str, str]) -> ContainerHandle:
+        began = time.perf_counter()
+        handle = super().start(env)
+        self.start_ms.append((time.perf_counter() - began) * 1000)
+        return handle
+
+
+def percentile(sorted_ms: list[float], fraction: float) -> float:
+    index = min(len(sorted_ms) - 1, max(0, round(fraction * len(sorted_ms)) - 1))
+    return sorted_ms[index]
+
+
+def row(name: str, samples: list[float]) -> str:
+    ordered = sorted(samples)
+    return (
+        f"| {name} | {len(ordered)} | {percentile(ordered, 0.50):.1f} | "
+        f"{percentile(ordered, 0.99):.1f} | {statistics.fmean(ordered):.1f} |"
+    )
+
+
+def cold_starts(image: str, count: int, memory_mb: int) -> tuple[list[float], list[float]]:
+    init_ms: list[float] = []
+    runtime = TimedRuntime(image, memory_mb=memory_mb)
+    for _ in range(count):
+        with RuntimeApiServer(runtime, memory_mb=memory_mb, timeout_s=30, quiet=True) as server:
+            result = server.invoke(EVENT)
+        if result.function_error or result.report is None or result.report.init_duration_ms is None:
+            raise SystemExit(f"cold start failed: {result.body[:300]!r}")
+        init_ms.append(result.report.init_duration_ms)
+    return init_ms, runtime.start_ms
+
+
+def warm_round_trips(image: str, count: int, memory_mb: int) -> list[float]:
+    samples: list[float] = []
+    runtime = DockerRuntime(image, memory_mb=memory_mb)
+    with RuntimeApiServer(runtime, memory_mb=memory_mb, timeout_s=30, quiet=True) as server:
+        server.invoke(EVENT)  # the cold start, not counted
+        for _ in range(count):
+            began = time.perf_counter()
+            result = server.invoke(EVENT)
+            samples.append((time.perf_counter() - began) * 1000)
+            if result.function_error:
+                raise SystemExit(f"warm invoke failed: {result.body[:300]!r}")
+    return samples
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cold", type=int, default=10, help="cold starts (default 10)")
+    parser.add_argument("--warm", type=int, default=500, help="warm invokes (default 500)")
+    parser.add_argument("--memory", type=int, default=512, help="function memory MB (512)")
+    args = parser.parse_args(argv)
+
+    client = docker.from_env()
+    try:
+        client.images.get(DEBIAN_BASE)
+    except docker.errors.ImageNotFound:
+        print(f"{DEBIAN_BASE} is missing: run scripts/make-debian-base.sh", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as work:
+        image = build_python_ric_image(client, Path(work))
+
+    init_ms, start_ms = cold_starts(image, args.cold, args.memory)
+    rest_ms = [init - start for init, start in zip(init_ms, start_ms, strict=True)]
+    warm_ms = warm_round_trips(image, args.warm, args.memory)
+
+    engine = client.version()
+    print(
+        f"image {image}, {args.memory} MB; engine {engine['Version']} (API {engine['ApiVersion']})"
+    )
+    print(f"host {platform.node()}: {platform.platform()}, Python {platform.python_version()}")
+    print()
+    print("| measure | n | p50 ms | p99 ms | mean ms |")
+    print("|---|---|---|---|---|")
+    print(row("cold start: container create+start → first GET next (Init Duration)", init_ms))
+    print(row("  of which: engine create+start calls", start_ms))
+    print(row("  of which: start call returned → first GET next", rest_ms))
+    print(row("warm round trip (invoke → response)", warm_ms))
+    print()
+    command = " ".join(["bench/local_lambda.py", *argv]) if argv else "bench/local_lambda.py"
+    print(f"command: .venv/bin/python {command}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
