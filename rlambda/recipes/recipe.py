@@ -1,0 +1,190 @@
+"""recipes/<name>/recipe.toml: load and validate strictly, before anything is rendered.
+
+Every value that can reach a Dockerfile, a shell line, a URL or a path is matched against a
+narrow pattern here, so `jsonlite; rm -rf /`, quotes or newlines never get past loading. Errors
+name the file and the exact key, like VERSIONS.toml's loader.
+
+    description = "JSON in and out through API Gateway"   # optional
+    handler = "handler.handle"        # <file>.<function>: recipes/<name>/<file>.R
+    events = "events"                 # optional (default "events"): recipes/<name>/events/*.json
+
+    [packages]                        # CRAN packages; "*" = any version
+    jsonlite = ">= 1.8"               # constraints as in DESCRIPTION, joined by commas
+
+    [system-requirements.debian]      # optional, per family: OS packages to build a CRAN
+    xml2 = ["libxml2-dev"]            # package with, replacing the mapped ones ([] = none)
+"""
+
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+from rlambda.errors import UsageError
+from rlambda.platforms import FAMILIES
+from rlambda.recipes.dcf import PACKAGE_NAME
+from rlambda.recipes.rversion import Constraint, parse_constraints
+
+RECIPES_DIR = Path(__file__).resolve().parent.parent.parent / "recipes"
+RECIPE_FILE = "recipe.toml"
+
+RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+# The handler file is a plain stem (no dots, so "file.function" splits one way only, the way
+# the runtime's first split finds it); the function an R syntactic name.
+_HANDLER = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_-]*)\.([A-Za-z][A-Za-z0-9_.]*(?<!\.))")
+_EVENTS_DIR = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+# Debian names are [a-z0-9][a-z0-9+.-]+; RPM names add capitals and underscores
+# (perl-ExtUtils-MakeMaker). No white space, quotes, shell or apt/dnf option syntax.
+OS_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]*")
+# Printable, one line, nothing a shell or a Dockerfile label would interpret.
+_DESCRIPTION = re.compile(r"[^\x00-\x1f\x7f\"'`$\\]{0,200}")
+_KEYS = {"description", "handler", "events", "packages", "system-requirements"}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    path: Path  # the recipe's directory
+    description: str
+    handler: str  # "file.function", as the runtime's _HANDLER
+    handler_file: Path
+    events_dir: Path
+    # CRAN package -> its constraints (empty: any version), in the file's order.
+    packages: dict[str, tuple[Constraint, ...]]
+    # family -> CRAN package -> OS packages replacing the mapped system requirements.
+    system_requirements: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    @property
+    def file(self) -> Path:
+        return self.path / RECIPE_FILE
+
+    def packages_hash(self) -> str:
+        """sha256 of the package section, normalised (order and spacing do not count): the
+        lock stores it, and a lock whose hash differs was made for other packages."""
+        canonical = {name: [str(c) for c in cons] for name, cons in sorted(self.packages.items())}
+        data = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def recipe_dir(name: str, root: Path = RECIPES_DIR) -> Path:
+    """recipes/<name>, for a name given on the command line."""
+    if not RECIPE_NAME.fullmatch(name):
+        raise UsageError(
+            f"recipe name {name!r}: expected lower-case letters, digits and dashes (--recipe)"
+        )
+    path = root / name
+    if not (path / RECIPE_FILE).is_file():
+        known = sorted(p.name for p in root.glob(f"*/{RECIPE_FILE}") for p in [p.parent])
+        raise UsageError(
+            f"no recipe {name!r}: {path / RECIPE_FILE} not found;"
+            f" recipes: {', '.join(known) or 'none'}"
+        )
+    return path
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Load recipes/<name>/ (the directory, or its recipe.toml) and validate all of it."""
+    directory = path.parent if path.name == RECIPE_FILE else path
+    file = directory / RECIPE_FILE
+    check = _Checker(file)
+    if not RECIPE_NAME.fullmatch(directory.name):
+        check.fail("(directory name)", "lower-case letters, digits and dashes")
+    try:
+        data = tomllib.loads(file.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{file}: file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{file}: not valid TOML: {e}") from None
+
+    for key in data:
+        if key not in _KEYS:
+            check.fail(key, f"no such key; a recipe has: {', '.join(sorted(_KEYS))}")
+    description = check.string(data, "description", _DESCRIPTION, default="")
+    handler = check.string(data, "handler", _HANDLER)
+    handler_file = directory / (_HANDLER.fullmatch(handler).group(1) + ".R")  # type: ignore[union-attr]
+    if not handler_file.is_file():
+        check.fail("handler", f"a handler whose file exists; {handler_file} not found")
+    events = check.string(data, "events", _EVENTS_DIR, default="events")
+    if not (directory / events).is_dir():
+        check.fail("events", f"a directory of events; {directory / events} not found")
+
+    packages = {}
+    for name, spec in check.table(data, "packages", default={}).items():
+        key = f"packages.{_quote_key(name)}"
+        if not PACKAGE_NAME.fullmatch(name):
+            check.fail(key, "an R package name (a letter, then letters, digits, dots)")
+        if not isinstance(spec, str):
+            check.fail(key, 'a version constraint string such as ">= 1.8" or "*"')
+        try:
+            packages[name] = parse_constraints(spec)
+        except ValueError:
+            check.fail(key, f'"*" or constraints like ">= 1.8" or ">= 1.8, < 2", found {spec!r}')
+
+    overrides: dict[str, dict[str, tuple[str, ...]]] = {}
+    for family, table in check.table(data, "system-requirements", default={}).items():
+        fkey = f"system-requirements.{_quote_key(family)}"
+        if family not in FAMILIES:
+            check.fail(fkey, f"a family ({', '.join(FAMILIES)})")
+        if not isinstance(table, dict):
+            check.fail(fkey, "a table of CRAN package = [OS packages]")
+        overrides[family] = {}
+        for name, names in table.items():
+            key = f"{fkey}.{_quote_key(name)}"
+            if not PACKAGE_NAME.fullmatch(name):
+                check.fail(key, "an R package name (a letter, then letters, digits, dots)")
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                check.fail(key, "an array of OS package names")
+            for n in names:
+                if not OS_PACKAGE.fullmatch(n):
+                    check.fail(key, f"OS package names matching {OS_PACKAGE.pattern}, found {n!r}")
+            overrides[family][name] = tuple(names)
+
+    return Recipe(
+        name=directory.name,
+        path=directory,
+        description=description,
+        handler=handler,
+        handler_file=handler_file,
+        events_dir=directory / events,
+        packages=packages,
+        system_requirements=overrides,
+    )
+
+
+def _quote_key(key: str) -> str:
+    """A key as TOML would write it, so a hostile key is shown quoted, not interpreted."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+class _Checker:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, expected: str) -> NoReturn:
+        raise UsageError(f"{self.path}: key {key}: expected {expected}")
+
+    def string(
+        self, parent: dict, key: str, pattern: re.Pattern[str], default: str | None = None
+    ) -> str:
+        value = parent.get(key, default)
+        if not isinstance(value, str):
+            self.fail(key, f"a string, found {_kind(value)}")
+        if not pattern.fullmatch(value):
+            self.fail(key, f"a string matching {pattern.pattern}, found {value!r}")
+        return value
+
+    def table(self, parent: dict, key: str, default: dict | None = None) -> dict:
+        value = parent.get(key, default)
+        if not isinstance(value, dict):
+            self.fail(key, f"a table, found {_kind(value)}")
+        return value
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing"
+    names = {str: "a string", int: "an integer", float: "a float", bool: "a boolean"}
+    return names.get(type(value), "an array" if isinstance(value, list) else "a table")

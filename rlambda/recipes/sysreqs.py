@@ -1,0 +1,125 @@
+"""Build-time OS packages for a lock's CRAN packages, per family, from one table.
+
+The table (data/system-requirements.json, derived by sysreqs_table.py from the rules pak and
+Posit Package Manager use) maps a package's `SystemRequirements` text to -dev/-devel packages.
+Run-time libraries are not listed here: the build finds them with `ldd`. A recipe's
+`[system-requirements.<family>]` entry for a CRAN package replaces the lookup for it. Text we
+cannot map fails the lookup, naming the CRAN package and the library, rather than leaving a
+build to fail half an hour later in a compiler error.
+"""
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from rlambda.errors import UsageError
+from rlambda.platforms import FAMILIES
+from rlambda.recipes.lock import Lock
+from rlambda.recipes.recipe import Recipe
+from rlambda.recipes.sysreqs_table import TABLE_FILE
+
+# SystemRequirements clauses that name no library: language standards and build tools every
+# builder already has (gcc, g++, make; see platforms.BUILD_PACKAGES).
+_NO_LIBRARY = re.compile(
+    r"(c\+\+ ?\d*|c\d\d|gnu make|make|posix|utf-8|(deb|rpm|csw|brew)\)?|\(?(deb|rpm)\)?)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    patterns: tuple[re.Pattern[str], ...]
+    families: dict[str, dict]
+
+    def matches(self, text: str) -> bool:
+        return any(p.search(text) for p in self.patterns)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One OS package a CRAN package needs, and why: for the build's comments and errors."""
+
+    os_package: str
+    cran_package: str
+    rule: str  # the table's rule, or "recipe.toml" for an override
+    guess: bool  # Amazon Linux names taken from Fedora/RHEL
+
+
+@cache
+def rules() -> tuple[Rule, ...]:
+    data = json.loads(TABLE_FILE.read_text())
+    return tuple(
+        Rule(
+            name=r["name"],
+            patterns=tuple(re.compile(p, re.IGNORECASE) for p in r["patterns"]),
+            families={f: r[f] for f in FAMILIES},
+        )
+        for r in data["rules"]
+    )
+
+
+def requirements_for(
+    cran_package: str,
+    system_requirements: str,
+    family: str,
+    overrides: Mapping[str, Sequence[str]] | None = None,
+) -> list[Requirement]:
+    """The OS packages one CRAN package needs to build on `family`."""
+    if family not in FAMILIES:
+        raise UsageError(f"unknown family {family!r}; choose one of: {', '.join(FAMILIES)}")
+    overrides = overrides or {}
+    if cran_package in overrides:
+        return [Requirement(p, cran_package, "recipe.toml", False) for p in overrides[cran_package]]
+    text = " ".join(system_requirements.split())
+    if not text:
+        return []
+    matched = [r for r in rules() if r.matches(text)]
+    for clause in re.split(r"[,;]|\band\b", text):
+        clause = clause.strip(" .")
+        if (
+            clause
+            and not _NO_LIBRARY.fullmatch(clause)
+            and not any(r.matches(clause) for r in matched)
+        ):
+            _fail(
+                cran_package, clause, family, "no rule in the system-requirements table matches it"
+            )
+    result = []
+    for rule in matched:
+        entry = rule.families[family]
+        if "unavailable" in entry:
+            _fail(cran_package, rule.name, family, entry["unavailable"])
+        result += [
+            Requirement(p, cran_package, rule.name, entry["guess"]) for p in entry["packages"]
+        ]
+    return result
+
+
+def build_requirements(
+    lock: Lock, family: str, overrides: Mapping[str, Sequence[str]] | None = None
+) -> list[Requirement]:
+    """Every OS package the lock's packages need to build on `family`, in install order of the
+    CRAN packages, each OS package once. `overrides`: a recipe's
+    `system_requirements.get(family)`."""
+    seen: dict[str, Requirement] = {}
+    for package in lock.packages:
+        for req in requirements_for(package.name, package.system_requirements, family, overrides):
+            seen.setdefault(req.os_package, req)
+    return list(seen.values())
+
+
+def build_packages(lock: Lock, recipe: Recipe, family: str) -> list[str]:
+    """The sorted OS package names to install in the builder for a recipe's lock on `family`."""
+    overrides = recipe.system_requirements.get(family, {})
+    return sorted({r.os_package for r in build_requirements(lock, family, overrides)})
+
+
+def _fail(cran_package: str, library: str, family: str, why: str) -> None:
+    raise UsageError(
+        f"cannot map the system requirement {library!r} of CRAN package {cran_package} to"
+        f" {family} packages: {why}. Say what to install in recipe.toml:"
+        f' [system-requirements.{family}] {cran_package} = ["..."] (or [] if nothing is needed)'
+    )

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Fill a CRAN-like mirror with real R *package* sources taken from Debian's source packages, and
+# index them the way tools::write_PACKAGES does (src/contrib/PACKAGES and PACKAGES.gz, written by
+# rlambda.recipes.packages_index). CRAN is unreachable here; Debian carries CRAN packages as
+# r-cran-* sources whose orig tarball is CRAN's tarball renamed -- except `+dfsg` versions, which
+# Debian repacked (here: jsonlite, shipped as .tar.xz and recompressed below), so their bytes and
+# hashes differ from CRAN's. Current versions come from trixie; older ones (bookworm, bullseye)
+# go under src/contrib/Archive/<pkg>/, so a lock whose constraint excludes the current version
+# really takes the Archive path. Same directory as make-local-mirror.sh (R sources in src/base).
+# Uses a private apt state directory, so the system's apt is untouched.
+# Usage: make-local-cran-packages.sh [MIRROR_DIR]   (default: ~/.cache/rlambda/cran-mirror)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/rlambda"
+mirror_dir="${1:-$cache/cran-mirror}"
+contrib="$mirror_dir/src/contrib"
+# Not make-local-mirror.sh's apt dir: two scripts updating one apt state at once would collide
+# on its lock.
+apt_dir="$cache/apt-sources-cran-packages"
+debian="$(grep -rhoE 'https?://[^ ]*debian\.org/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n1 || true)"
+debian="${debian:-http://deb.debian.org/debian}"
+debian="${debian%/}"
+python="${PYTHON:-$root/.venv/bin/python}"
+[ -x "$python" ] || python=python3
+
+# Debian source package, Debian version, CRAN package, where it goes (current | archive).
+# The closure of xml2 1.3.8 is cli + rlang (its DESCRIPTION: Imports cli, methods,
+# rlang (>= 1.1.0)); jsonlite needs only methods; cli and rlang only utils. (bullseye's xml2
+# 1.3.2, rlang 1.0.6 and 0.4.10 are listed in the Sources indexes but their orig tarballs are
+# gone from the pool: 404.)
+wanted=(
+  "r-cran-jsonlite 1.9.1+dfsg-1 jsonlite current"
+  "r-cran-xml2 1.3.8-1 xml2 current"
+  "r-cran-cli 3.6.4-1 cli current"
+  "r-cran-rlang 1.1.5-3 rlang current"
+  "r-cran-jsonlite 1.8.4+dfsg-1 jsonlite archive"
+  "r-cran-xml2 1.3.3-1 xml2 archive"
+  "r-cran-cli 3.6.0-1 cli archive"
+)
+
+# Debian version -> CRAN version: drop the Debian revision (after the last '-'; CRAN versions
+# such as 0.1-3 keep their own dash) and a repack suffix (+dfsg, +ds, ...).
+upstream_version() {
+  local v="${1%-*}"
+  echo "${v%%+*}"
+}
+
+target_of() {
+  local version cran place
+  version="$(upstream_version "$1")"
+  cran="$2"
+  place="$3"
+  if [ "$place" = current ]; then
+    echo "$contrib/${cran}_${version}.tar.gz"
+  else
+    echo "$contrib/Archive/$cran/${cran}_${version}.tar.gz"
+  fi
+}
+
+complete=1
+for entry in "${wanted[@]}"; do
+  read -r _ version cran place <<<"$entry"
+  [ -s "$(target_of "$version" "$cran" "$place")" ] || complete=0
+done
+# The index must be newer than every tarball it describes.
+if [ "$complete" = 1 ] && [ -s "$contrib/PACKAGES" ] && [ -s "$contrib/PACKAGES.gz" ] &&
+  [ -z "$(find "$contrib" -name '*.tar.gz' -newer "$contrib/PACKAGES" -print -quit)" ]; then
+  echo "==> local CRAN packages complete at $contrib"
+  exit 0
+fi
+
+mkdir -p "$contrib" "$apt_dir/lists/partial"
+if [ "$complete" = 0 ]; then
+  cat >"$apt_dir/sources.list" <<LIST
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $debian bullseye main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $debian bookworm main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $debian trixie main
+LIST
+  apt_opts=(
+    -o "Dir::Etc::SourceList=$apt_dir/sources.list"
+    -o "Dir::Etc::SourceParts=-"
+    -o "Dir::State::Lists=$apt_dir/lists"
+    -o "APT::Sandbox::User=root"
+  )
+  echo "==> reading Debian source indexes (bullseye, bookworm, trixie)"
+  apt-get "${apt_opts[@]}" update -qq
+
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  for entry in "${wanted[@]}"; do
+    read -r source version cran place <<<"$entry"
+    target="$(target_of "$version" "$cran" "$place")"
+    [ -s "$target" ] && continue
+    # Some .dsc files are gone from the pool while their orig tarballs remain, so fetch the
+    # tarball itself and check it against the sha256 in the Sources index apt just verified.
+    read -r sha orig <<<"$(apt-cache "${apt_opts[@]}" showsrc "$source" | awk -v want="$version" '
+      /^Version:/ { v = $2 }
+      /^Checksums-Sha256:/ { c = 1; next }
+      /^[A-Z]/ { c = 0 }
+      c && v == want && /orig\.tar/ { print $1, $3; exit }')"
+    if [ -z "${orig:-}" ]; then
+      echo "$source $version is not in Debian's Sources indexes (bullseye, bookworm, trixie)" >&2
+      exit 1
+    fi
+    echo "==> $source $version -> ${target#"$mirror_dir/"}"
+    url="$debian/pool/main/${source:0:1}/$source/$orig"
+    if ! curl -fsSL -o "$work/$orig" "$url"; then
+      echo "cannot download $url (listed in Debian's Sources index)" >&2
+      exit 1
+    fi
+    if ! echo "$sha  $work/$orig" | sha256sum -c --quiet -; then
+      echo "$orig does not match Debian's Sources index" >&2
+      exit 1
+    fi
+    # R CMD INSTALL and the indexer expect CRAN's layout: a gzip tarball whose single top
+    # directory is the package. Debian keeps it; a repacked orig may be .tar.xz instead, which
+    # is recompressed here with gzip -n (no name or time stamp) so reruns give the same bytes.
+    # (sed reads to the end: `head` would stop tar with SIGPIPE, an error under pipefail)
+    top="$(tar -tf "$work/$orig" | sed -n 1p)"
+    if [ "${top%%/*}" != "$cran" ]; then
+      echo "$orig: top directory is ${top%%/*}, expected $cran" >&2
+      exit 1
+    fi
+    mkdir -p "$(dirname "$target")"
+    case "$orig" in
+      *.tar.gz) cp "$work/$orig" "$target.part" ;;
+      *.tar.xz) xz -dc "$work/$orig" | gzip -n -9 >"$target.part" ;;
+      *)
+        echo "$orig: unexpected compression" >&2
+        exit 1
+        ;;
+    esac
+    mv "$target.part" "$target"
+  done
+fi
+
+echo "==> writing $contrib/PACKAGES and PACKAGES.gz"
+PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "$python" -m rlambda.recipes.packages_index "$contrib"
+echo "==> local CRAN packages ready at $contrib"

@@ -1,0 +1,198 @@
+"""Recipes against the real local CRAN-like mirror: package sources from Debian's archive
+(scripts/make-local-cran-packages.sh), served over HTTP on 127.0.0.1. The committed locks are
+checked to be exactly what locking gives now, and every recipe's events are run through the
+real runtime with its locked packages installed from their verified tarballs (needs R on the
+host, like tests/test_runtime_r.py)."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from rlambda.fetch import cache_dir, sha256_file
+from rlambda.local_lambda import judge, load_events
+from rlambda.recipes import (
+    RECIPES_DIR,
+    build_packages,
+    fetch_locked,
+    load_lock,
+    load_recipe,
+    lock_recipe,
+    recipe_dir,
+)
+from rlambda.recipes.dcf import parse
+from rlambda.recipes.mirror import Mirror
+from rlambda.runtime_api import ProcessRuntime, RuntimeApiServer
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "make-local-cran-packages.sh"
+RECIPES = ["hello", "json-api", "s3-summary", "xml-extract"]
+# CRAN's xml2_1.3.3.tar.gz as public build recipes pin it (Spack's r-xml2, Arch's AUR
+# r-xml2): Debian's r-cran-xml2_1.3.3.orig.tar.gz is that file renamed.
+CRAN_XML2_1_3_3 = "cb4e9c0d31618ed67d2bfa4c7b5e52680e11612ed356a8164b541d44163c1c8d"
+
+
+@pytest.fixture(scope="session")
+def cran_packages_dir() -> Path:
+    path = cache_dir() / "cran-mirror"
+    subprocess.run([str(SCRIPT), str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cran_packages(cran_packages_dir: Path, serve_directory) -> str:
+    return serve_directory(cran_packages_dir)
+
+
+def test_the_mirror_has_current_and_archived_versions(cran_packages_dir: Path) -> None:
+    contrib = cran_packages_dir / "src" / "contrib"
+    index = {r["Package"]: r for r in parse((contrib / "PACKAGES").read_text())}
+    assert {n: r["Version"] for n, r in index.items()} == {
+        "cli": "3.6.4",
+        "jsonlite": "1.9.1",
+        "rlang": "1.1.5",
+        "xml2": "1.3.8",
+    }
+    assert " ".join(index["xml2"]["Imports"].split()) == "cli, methods, rlang (>= 1.1.0)"
+    for name, version in [("jsonlite", "1.8.4"), ("xml2", "1.3.3"), ("cli", "3.6.0")]:
+        assert (contrib / "Archive" / name / f"{name}_{version}.tar.gz").is_file()
+    # xml2 is not repacked by Debian: the orig tarball is CRAN's, byte for byte.
+    assert sha256_file(contrib / "Archive/xml2/xml2_1.3.3.tar.gz") == CRAN_XML2_1_3_3
+
+
+def test_the_script_is_idempotent_and_quick_when_complete(cran_packages_dir: Path) -> None:
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(SCRIPT), str(cran_packages_dir)], check=True, capture_output=True, text=True
+    )
+    assert time.monotonic() - started < 5
+    assert "complete" in done.stdout
+
+
+def test_archive_listing_over_http(cran_packages: str, cache: Path) -> None:
+    mirror = Mirror(cran_packages)
+    assert [str(c.version) for c in mirror.archived("xml2")] == ["1.3.3"]
+    assert mirror.archived("rlang") == []  # no Archive/rlang/: a 404, not an error
+
+
+def test_lock_takes_the_archive_path_for_real(
+    cran_packages: str, cache: Path, tmp_path: Path
+) -> None:
+    directory = tmp_path / "old-xml"
+    (directory / "events").mkdir(parents=True)
+    (directory / "x.R").write_text("h <- function(event) 1\n")
+    (directory / "recipe.toml").write_text('handler = "x.h"\n[packages]\nxml2 = "< 1.3.8"\n')
+    lock_recipe(directory, r_version="4.5.0", cran_mirror=cran_packages, log=lambda s: None)
+    lock = load_lock(directory, load_recipe(directory))
+    # xml2 1.3.3 imports only methods: a closure of one, with CRAN's own hash.
+    [xml2] = lock.packages
+    assert (xml2.version, xml2.path) == ("1.3.3", "src/contrib/Archive/xml2/xml2_1.3.3.tar.gz")
+    assert xml2.sha256 == CRAN_XML2_1_3_3
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_committed_locks_are_what_locking_gives(
+    name: str, cran_packages: str, cache: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / name
+    shutil.copytree(RECIPES_DIR / name, copy)
+    lock_recipe(copy, r_version="4.5.0", cran_mirror=cran_packages, log=lambda s: None)
+    assert (copy / "lock.toml").read_text() == (RECIPES_DIR / name / "lock.toml").read_text(), (
+        f"recipes/{name}/lock.toml is stale: re-lock it against the local mirror"
+    )
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_committed_recipes_load_with_valid_events(name: str) -> None:
+    recipe = load_recipe(recipe_dir(name))
+    lock = load_lock(recipe.path, recipe, r_version="4.5.0")
+    assert lock.resolved_from == "local mirror"
+    assert len(load_events(recipe.events_dir)) >= 2
+    for family in ("debian", "al2023", "al2"):
+        build_packages(lock, recipe, family)  # every requirement maps
+
+
+def test_the_compiled_recipe_needs_libxml2() -> None:
+    recipe = load_recipe(recipe_dir("xml-extract"))
+    lock = load_lock(recipe.path, recipe)
+    assert [p.name for p in lock.packages] == ["cli", "rlang", "xml2"]
+    assert build_packages(lock, recipe, "debian") == ["libxml2-dev"]
+    assert build_packages(lock, recipe, "al2023") == ["libxml2-devel"]
+
+
+# ---- the recipes' events, run by the real runtime on the host's R -------------------------
+
+needs_r = pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs R (Rscript)")
+
+
+@pytest.fixture(scope="session")
+def recipe_library(cran_packages: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every recipe's locked packages installed (R CMD INSTALL, in lock order) from the
+    verified tarballs fetch_locked returns: what an image build does, on the host."""
+    library = tmp_path_factory.mktemp("r-library")
+    installed: set[str] = set()
+    r_version = subprocess.run(
+        ["Rscript", "-e", "cat(as.character(getRversion()))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in RECIPES:
+        recipe = load_recipe(recipe_dir(name))
+        lock = load_lock(recipe.path, recipe, r_version=r_version)
+        fetched = fetch_locked(lock, cran_mirror=cran_packages, progress=lambda d, t: None)
+        for package, tarball in fetched:
+            if package.name in installed:
+                continue
+            # R CMD INSTALL wants the package's file name, not the cache's hash.
+            named = library.parent / package.filename
+            shutil.copyfile(tarball, named)
+            subprocess.run(
+                [
+                    "R",
+                    "CMD",
+                    "INSTALL",
+                    "--no-docs",
+                    "--no-multiarch",
+                    f"--library={library}",
+                    str(named),
+                ],
+                check=True,
+                capture_output=True,
+                env={**os.environ, "R_LIBS": str(library), "MAKEFLAGS": "-j2"},
+            )
+            installed.add(package.name)
+    return library
+
+
+@needs_r
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_events_pass_on_the_runtime(name: str, recipe_library: Path) -> None:
+    recipe = load_recipe(recipe_dir(name))
+    # Only the recipe's own locked packages are visible (plus R's): a missing dependency fails.
+    lock = load_lock(recipe.path, recipe)
+    own = recipe_library.parent / f"lib-{name}"
+    own.mkdir(exist_ok=True)
+    for package in lock.packages:
+        link = own / package.name
+        if not link.exists():
+            link.symlink_to(recipe_library / package.name)
+    process = ProcessRuntime(
+        argv=[str(ROOT / "runtime" / "bootstrap"), recipe.handler],
+        env={"LAMBDA_TASK_ROOT": str(recipe.path), "R_LIBS": str(own), "R_LIBS_USER": str(own)},
+        cwd=str(recipe.path),
+        stdout=subprocess.DEVNULL,
+    )
+    cases = load_events(recipe.events_dir)
+    with RuntimeApiServer(
+        process, timeout_s=30, memory_mb=512, function_name=name, quiet=True
+    ) as server:
+        outcomes = [
+            judge(case, server.invoke(json.dumps(case.payload).encode()), 30, 512) for case in cases
+        ]
+    failed = [(o.path.name, o.expected, o.got, o.detail) for o in outcomes if not o.passed]
+    assert not failed
