@@ -6,14 +6,16 @@
   python build.py --r 4.5.0 --render         only write images/r-4.5.0-al2023-x86_64/Dockerfile
   python build.py render                     re-render every pinned Dockerfile under images/
   python build.py update --r 4.5.1           pin a new R release: download it, write its sha256
+  python build.py test --image REF           run an image's events the way Lambda runs them
 
 Exit status: 0 success, 1 the job failed, 2 bad input.
 """
 
 import argparse
 import sys
+from pathlib import Path
 
-from rlambda import render, update, versions
+from rlambda import local_lambda, render, update, versions
 from rlambda.builder import BuildRequest, build_base_image
 from rlambda.errors import JobError, UsageError
 from rlambda.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
@@ -24,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="build.py",
         description="Build an R image for AWS Lambda from pinned, verified sources.",
         epilog="Subcommands: `build.py render` (re-render images/), `build.py update --r X.Y.Z`"
-        " (pin a new R release). See README.md.",
+        " (pin a new R release), `build.py test --image REF` (run events against an image as"
+        " Lambda would). See README.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -60,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="rebuild every layer, even when an image with the same content hash exists",
     )
+    add_versions_file(parser)
     parser.add_argument(
         "--render",
         action="store_true",
@@ -71,12 +75,28 @@ def build_parser() -> argparse.ArgumentParser:
 def update_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="build.py update",
-        description="Pin a new R release in VERSIONS.toml: download it from the mirror,"
-        " compute its sha256, write both, and re-render images/.",
+        description="Pin from a mirror into VERSIONS.toml: download, compute the sha256, write"
+        " the pin, and re-render images/. An existing pin is never overwritten.",
     )
-    parser.add_argument("--r", required=True, metavar="X.Y.Z", help="the R release to pin")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--r", metavar="X.Y.Z", help="an R release to pin")
+    what.add_argument(
+        "--package", metavar="NAME", help="a runtime R package: pin the mirror's current release"
+    )
     parser.add_argument("--cran-mirror", metavar="URL", help="mirror to download from")
+    add_versions_file(parser)
     return parser
+
+
+def add_versions_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--versions-file",
+        metavar="PATH",
+        type=Path,
+        default=versions.VERSIONS_FILE,
+        help="the pins to use instead of VERSIONS.toml (e.g. a copy re-pinned against a local"
+        " mirror; images/ is only re-rendered for VERSIONS.toml itself)",
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -87,13 +107,20 @@ def main(argv: list[str]) -> int:
             for path in render.write_all(versions.load()):
                 print(path)
             return 0
+        if argv[:1] == ["test"]:
+            return local_lambda.main(argv[1:])
         if argv[:1] == ["update"]:
             args = update_parser().parse_args(argv[1:])
-            update.pin_release(args.r, args.cran_mirror)
+            own = args.versions_file.resolve() == versions.VERSIONS_FILE
+            images_dir = render.IMAGES_DIR if own else None
+            if args.r:
+                update.pin_release(args.r, args.cran_mirror, args.versions_file, images_dir)
+            else:
+                update.pin_package(args.package, args.cran_mirror, args.versions_file, images_dir)
             return 0
 
         args = build_parser().parse_args(argv)
-        pins = versions.load()
+        pins = versions.load(args.versions_file)
         r = pins.resolve_r(args.r)
         if r.version != args.r:
             print(f"==> --r {args.r} resolved to R {r.version}", file=sys.stderr)

@@ -48,10 +48,10 @@ def timed_build(r_version: str, mirror: str, *extra: str) -> float:
 def startup_ms(client: docker.DockerClient, image: str, rscript_args: str, runs: int) -> float:
     """Median wall time of `Rscript ARGS -e 1`, timed inside one container (no docker overhead)."""
     loop = (
-        f"for i in $(seq {runs}); do s=$(date +%s%N); Rscript {rscript_args} -e 1;"
+        f"for i in $(seq {runs}); do s=$(date +%s%N); Rscript {rscript_args} -e 1 >/dev/null;"
         " e=$(date +%s%N); echo $(( (e - s) / 1000 )); done"
     )
-    out = client.containers.run(image, ["sh", "-c", loop], user="993:990", remove=True)
+    out = client.containers.run(image, entrypoint=["sh", "-c", loop], user="993:990", remove=True)
     return statistics.median(int(line) for line in out.split()) / 1000
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlambda import engine, render
-from rlambda.context import ROOT, docker_files, make_context
+from rlambda.context import ROOT, make_context, project_files
 from rlambda.errors import UsageError
 from rlambda.fetch import cache_dir, fetch_verified
 from rlambda.platforms import ARCHITECTURES, check_arch, family
@@ -50,11 +50,25 @@ def source_url(r: RRelease, mirror: str | None) -> str:
 def fetch_source(r: RRelease, versions: Versions, mirror: str | None) -> Path:
     url = source_url(r, mirror)
     print(f"==> R {r.version} source: {url}", file=sys.stderr)
-    return fetch_verified(
-        url,
-        r.sha256,
-        mirror_hint=f"\nThe mirror did not answer; choose another with --cran-mirror URL"
-        f" (now: {mirror or versions.cran_mirror}).",
+    return fetch_verified(url, r.sha256, mirror_hint=_mirror_hint(versions, mirror))
+
+
+def fetch_packages(versions: Versions, mirror: str | None) -> dict[str, Path]:
+    """The runtime client's R packages, verified, by their name in the build context."""
+    files = {}
+    for package in versions.packages.values():
+        urls = package.urls((mirror or versions.cran_mirror).rstrip("/"))
+        print(f"==> {package.name} {package.version}: {urls[0]}", file=sys.stderr)
+        files[f"r-packages/{package.filename}"] = fetch_verified(
+            urls, package.sha256, mirror_hint=_mirror_hint(versions, mirror)
+        )
+    return files
+
+
+def _mirror_hint(versions: Versions, mirror: str | None) -> str:
+    return (
+        "\nThe mirror did not answer; choose another with --cran-mirror URL"
+        f" (now: {mirror or versions.cran_mirror})."
     )
 
 
@@ -76,14 +90,14 @@ def build_base_image(versions: Versions, request: BuildRequest) -> BuildResult:
     client = engine.connect()
 
     tarball = fetch_source(r, versions, request.cran_mirror)
+    packages = fetch_packages(versions, request.cran_mirror)
     dockerfile = render.render(versions, r, fam.name, arch)
     base = versions.bases[fam.name]
     base_ref = request.base_image or base.ref(arch)
     platform = ARCHITECTURES[arch]
     base_id = engine.base_identity(client, base_ref, platform)
-    context = make_context(
-        dockerfile, {r.filename: tarball, **docker_files()}, base_identity=f"{base_ref} {base_id}"
-    )
+    files = {r.filename: tarball, **packages, **project_files()}
+    context = make_context(dockerfile, files, base_identity=f"{base_ref} {base_id}")
     tags = [readable_tag(r.version, fam.name, arch), content_tag(context.content_hash)]
 
     existing = engine.find_image(client, f"{REPOSITORY}:{tags[1]}")

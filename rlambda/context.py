@@ -12,8 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Helper scripts every build copies in, relative to the repository root.
-DOCKER_FILES = ("docker/runtime-libs.sh",)
+# What every build copies in, as glob patterns relative to the repository root: the builder's
+# helper script and the runtime client (its tests, docs and package metadata stay out).
+CONTEXT_FILES = (
+    "docker/runtime-libs.sh",
+    "runtime/bootstrap",
+    "runtime/main.R",
+    "runtime/NAMESPACE",  # main.R attaches the exports it lists
+    "runtime/R/*.R",
+    "runtime/LICENSE",
+)
 
 
 @dataclass(frozen=True)
@@ -49,5 +57,10 @@ def make_context(dockerfile: str, files: dict[str, Path], base_identity: str) ->
     return BuildContext(tar=data, content_hash=digest.hexdigest())
 
 
-def docker_files() -> dict[str, Path]:
-    return {name: ROOT / name for name in DOCKER_FILES}
+def project_files() -> dict[str, Path]:
+    """The repository's files every build context holds, by their name in the context."""
+    return {
+        str(path.relative_to(ROOT)): path
+        for pattern in CONTEXT_FILES
+        for path in sorted(ROOT.glob(pattern))
+    }

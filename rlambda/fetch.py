@@ -11,12 +11,16 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rlambda.errors import JobError
 
 CHUNK = 1 << 20
+
+
+class NotFound(JobError):
+    """The server answered that it has no such file (HTTP 404)."""
 
 
 def cache_dir() -> Path:
@@ -48,14 +52,15 @@ def download(url: str, dest: Path, progress: Callable[[int, int | None], None]) 
                 done += len(chunk)
                 progress(done, int(total) if total else None)
     except urllib.error.HTTPError as e:
-        raise JobError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
+        error = NotFound if e.code == 404 else JobError
+        raise error(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise JobError(f"cannot download {url}: {getattr(e, 'reason', e)}") from None
     return digest.hexdigest()
 
 
 def fetch_verified(
-    url: str,
+    url: str | Sequence[str],
     sha256: str,
     *,
     cache: Path | None = None,
@@ -64,8 +69,10 @@ def fetch_verified(
 ) -> Path:
     """The cached file for `sha256`, downloading it from `url` first if the cache lacks it.
 
+    `url` may list places to try in order: the next is tried only when one answers 404.
     On a mismatch the download is deleted and the error gives both hashes.
     """
+    urls = [url] if isinstance(url, str) else list(url)
     store = (cache or cache_dir()) / "sha256"
     target = store / sha256
     if target.is_file():
@@ -75,10 +82,15 @@ def fetch_verified(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        try:
-            actual = download(url, tmp, progress or _print_progress(url))
-        except JobError as e:
-            raise JobError(f"{e}{mirror_hint}") from None
+        for i, url in enumerate(urls):
+            try:
+                actual = download(url, tmp, progress or _print_progress(url))
+                break
+            except NotFound as e:
+                if i + 1 == len(urls):
+                    raise JobError(f"{e}{mirror_hint}") from None
+            except JobError as e:
+                raise JobError(f"{e}{mirror_hint}") from None
         if actual != sha256:
             raise JobError(
                 f"checksum mismatch for {url}:\n"

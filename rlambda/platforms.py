@@ -21,8 +21,9 @@ class Family:
     clean: str
     # How the builder maps a shared library to the package that owns it (see runtime-libs.sh).
     owner_query: str
-    # Whether the base is an AWS Lambda image (its own /lambda-entrypoint.sh and RIE).
-    aws_base: bool
+    # The image's ENTRYPOINT, or "" to keep the base's (the AWS bases' /lambda-entrypoint.sh
+    # runs AWS's emulator when started outside Lambda, else /var/runtime/bootstrap).
+    entrypoint: str
 
 
 FAMILIES = {
@@ -32,14 +33,14 @@ FAMILIES = {
         install="microdnf install -y --setopt=install_weak_deps=0 --nodocs",
         clean="microdnf clean all",
         owner_query="rpm",
-        aws_base=True,
+        entrypoint="",
     ),
     "al2": Family(
         name="al2",
         install="yum install -y --setopt=skip_missing_names_on_install=False",
         clean="yum clean all && rm -rf /var/cache/yum",
         owner_query="rpm",
-        aws_base=True,
+        entrypoint="",
     ),
     "debian": Family(
         name="debian",
@@ -51,7 +52,7 @@ FAMILIES = {
         # drop by itself (debian:*-slim does, through its docker-clean apt config).
         clean="apt-get clean && rm -rf /var/lib/apt/lists/*",
         owner_query="dpkg",
-        aws_base=False,
+        entrypoint="/var/runtime/bootstrap",
     ),
 }
 

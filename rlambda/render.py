@@ -34,6 +34,7 @@ def render(versions: Versions, r: RRelease, family_name: str, arch: str) -> str:
         arch=arch,
         base=versions.bases[family_name],
         build_packages=build_packages(family_name),
+        packages=list(versions.packages.values()),
     )
 
 

@@ -21,6 +21,9 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # R releases are plain X.Y.Z; nothing else may reach a URL, a path or a Dockerfile.
 R_VERSION = re.compile(r"\d+\.\d+\.\d+")
+# CRAN's rules for package names and versions (Writing R Extensions, 1.1.1).
+R_PACKAGE = re.compile(r"[A-Za-z][A-Za-z0-9.]*[A-Za-z0-9]")
+R_PACKAGE_VERSION = re.compile(r"\d+([.-]\d+)+")
 _IMAGE_NAME = re.compile(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9._-]+)*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
@@ -36,6 +39,28 @@ class RRelease:
     @property
     def filename(self) -> str:
         return self.mirror_path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class RPackage:
+    """A CRAN package the runtime client needs, pinned like R itself."""
+
+    name: str
+    version: str
+    url: str
+    sha256: str
+    mirror_path: str  # src/contrib/<name>_<version>.tar.gz
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}_{self.version}.tar.gz"
+
+    def urls(self, mirror: str) -> list[str]:
+        """Where a mirror serves it: the current directory, or Archive/ once superseded."""
+        return [
+            f"{mirror}/{self.mirror_path}",
+            f"{mirror}/src/contrib/Archive/{self.name}/{self.filename}",
+        ]
 
 
 @dataclass(frozen=True)
@@ -55,6 +80,7 @@ class Versions:
     cran_mirror: str
     r: dict[str, RRelease]
     bases: dict[str, BaseImage]
+    packages: dict[str, RPackage]  # in install order
 
     def resolve_r(self, requested: str) -> RRelease:
         """An exact pinned version, or the newest pinned release of `X.Y` / `X`."""
@@ -125,7 +151,21 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
             tag=check.string(entry, key, "tag", _TAG),
             digests={a: check.string(entry, key, a, _DIGEST) for a in ARCHITECTURES},
         )
-    return Versions(path, mirror, releases, bases)
+    packages = {}
+    for name, entry in check.table(data, "packages").items():
+        key = f"packages.{name}"
+        if not R_PACKAGE.fullmatch(name):
+            check.fail(key, "an R package name")
+        if not isinstance(entry, dict):
+            check.fail(key, f"a table, found {_kind(entry)}")
+        version = check.string(entry, key, "version", R_PACKAGE_VERSION)
+        url = check.string(entry, key, "url", re.compile(r"\S+"))
+        mirror_path = f"src/contrib/{name}_{version}.tar.gz"
+        if url != f"{mirror}/{mirror_path}":
+            check.fail(f"{key}.url", f"{mirror}/{mirror_path}, found {url!r}")
+        sha256 = check.string(entry, key, "sha256", _SHA256)
+        packages[name] = RPackage(name, version, url, sha256, mirror_path)
+    return Versions(path, mirror, releases, bases, packages)
 
 
 class _Checker:

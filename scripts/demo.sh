@@ -15,7 +15,7 @@ echo "==> serving the local CRAN mirror on http://127.0.0.1:$port"
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$port/" && break
+  curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break
   sleep 0.1
 done
 

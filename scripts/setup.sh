@@ -5,7 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-host_packages=(docker.io debootstrap curl ca-certificates)
+# docker-compose: v1, for pytest-docker; R with jsonlite and testthat: the runtime client's unit
+# tests and its end-to-end tests as a local process; docker-registry and apache2-utils
+# (htpasswd): the local registry the push tests use.
+host_packages=(
+  docker.io docker-compose debootstrap curl ca-certificates
+  r-base-core r-cran-jsonlite r-cran-testthat
+  docker-registry apache2-utils
+)
 missing=()
 for package in "${host_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
@@ -14,7 +21,7 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing ${missing[*]} from Debian"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

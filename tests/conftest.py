@@ -2,6 +2,7 @@
 
 import functools
 import http.server
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 
 import docker
+from rlambda import versions
+from rlambda.builder import BuildRequest, BuildResult, build_base_image
 from rlambda.fetch import cache_dir
+from rlambda.update import pin_package
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -44,7 +48,8 @@ def serve_directory() -> Iterator:
 def local_mirror_dir() -> Path:
     """The CRAN-like mirror made from Debian's R sources (scripts/make-local-mirror.sh)."""
     path = cache_dir() / "cran-mirror"
-    subprocess.run([str(ROOT / "scripts" / "make-local-mirror.sh"), str(path)], check=True)
+    for script in ("make-local-mirror.sh", "make-local-cran-packages.sh"):
+        subprocess.run([str(ROOT / "scripts" / script), str(path)], check=True)
     return path
 
 
@@ -74,3 +79,31 @@ def debian_base(docker_client: docker.DockerClient) -> str:
     """The debootstrapped Debian base image (scripts/make-debian-base.sh), by tag."""
     subprocess.run([str(ROOT / "scripts" / "make-debian-base.sh"), DEBIAN_BASE], check=True)
     return DEBIAN_BASE
+
+
+@pytest.fixture(scope="session")
+def local_pins(local_mirror: str, tmp_path_factory: pytest.TempPathFactory) -> versions.Versions:
+    """VERSIONS.toml with the runtime's R packages re-pinned from the local mirror.
+
+    The R pins stay CRAN's (the local R tarballs are CRAN's bytes), but Debian repacks jsonlite
+    (+dfsg), so its CRAN pin cannot verify here: `build.py update --package` pins the local
+    mirror's release in a copy, the way a user re-pins against their own mirror.
+    """
+    path = tmp_path_factory.mktemp("pins") / "VERSIONS.toml"
+    shutil.copy(versions.VERSIONS_FILE, path)
+    for name in versions.load(path).packages:
+        pin_package(name, local_mirror, path, images_dir=None)
+    return versions.load(path)
+
+
+def build_on_local_stand_ins(
+    pins: versions.Versions, r_version: str, mirror: str, base: str
+) -> BuildResult:
+    """Build a base R image from the local mirror on the local Debian base (no-op if built)."""
+    return build_base_image(pins, BuildRequest(r_version, "debian", "x86_64", mirror, base))
+
+
+@pytest.fixture(scope="session")
+def r_image(local_pins, local_mirror: str, debian_base: str) -> BuildResult:
+    """The R 4.5.0 base image with the runtime client, built on the local stand-ins."""
+    return build_on_local_stand_ins(local_pins, "4.5.0", local_mirror, debian_base)

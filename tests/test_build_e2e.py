@@ -4,8 +4,10 @@ base, then run R in the image the way Lambda runs it (non-root, read-only root, 
 import pytest
 
 from rlambda import versions
-from rlambda.builder import BuildRequest, BuildResult, build_base_image
+from rlambda.builder import BuildResult
 from rlambda.tags import REPOSITORY
+
+from .conftest import build_on_local_stand_ins
 
 pytestmark = pytest.mark.docker
 
@@ -29,15 +31,14 @@ cat("packages ok\n")
 
 
 @pytest.fixture(scope="module", params=["4.5.0", "4.0.4"])
-def built(request, local_mirror, debian_base) -> BuildResult:
-    build = BuildRequest(request.param, "debian", "x86_64", local_mirror, debian_base)
-    return build_base_image(versions.load(), build)
+def built(request, local_pins, local_mirror, debian_base) -> BuildResult:
+    return build_on_local_stand_ins(local_pins, request.param, local_mirror, debian_base)
 
 
 def run_like_lambda(client, image: str, command: list[str]) -> str:
     output = client.containers.run(
         image,
-        command,
+        entrypoint=command,  # instead of the runtime's bootstrap
         user="993:990",
         read_only=True,
         tmpfs={"/tmp": "size=64m"},
@@ -93,11 +94,10 @@ def test_tags_and_labels(built, docker_client, debian_base):
     assert image.attrs["Architecture"] == "amd64"
 
 
-def test_rebuild_with_nothing_changed_reuses_the_image(built, local_mirror, debian_base):
-    again = build_base_image(
-        versions.load(),
-        BuildRequest(built.r_version, "debian", "x86_64", local_mirror, debian_base),
-    )
+def test_rebuild_with_nothing_changed_reuses_the_image(
+    built, local_pins, local_mirror, debian_base
+):
+    again = build_on_local_stand_ins(local_pins, built.r_version, local_mirror, debian_base)
     assert not again.built
     assert again.image_id == built.image_id
     assert again.tags == built.tags

@@ -105,10 +105,10 @@ def test_checksum_mismatch_stops_before_building(capsys, cache, docker_client, l
 
 
 @pytest.mark.docker
-def test_base_image_neither_present_nor_pullable(capsys, docker_client, local_mirror):
+def test_base_image_neither_present_nor_pullable(capsys, docker_client, local_mirror, local_pins):
     status, out = run(
         capsys, "--r", "4.5.0", "--family", "debian", "--cran-mirror", local_mirror,
-        "--base-image", "rlambda-test/no-such-base:1",
+        "--base-image", "rlambda-test/no-such-base:1", "--versions-file", str(local_pins.path),
     )  # fmt: skip
     assert status == 2
     assert (
@@ -134,14 +134,14 @@ def shell_less_base(docker_client):
 
 @pytest.mark.docker
 def test_failed_build_tags_nothing_and_points_at_the_log(
-    capsys, docker_client, local_mirror, shell_less_base
+    capsys, docker_client, local_mirror, local_pins, shell_less_base
 ):
     before = _tags(docker_client)
     readable = f"{REPOSITORY}:r-4.5.0-debian-x86_64"
     readable_before = docker_client.images.get(readable).id if readable in before else None
     status, out = run(
         capsys, "--r", "4.5.0", "--family", "debian", "--cran-mirror", local_mirror,
-        "--base-image", shell_less_base,
+        "--base-image", shell_less_base, "--versions-file", str(local_pins.path),
     )  # fmt: skip
     assert status == 1
     assert "the build failed" in out and "full log: " in out

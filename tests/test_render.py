@@ -80,7 +80,11 @@ def test_base_is_pinned_by_digest_per_arch(pins):
 
 
 def test_template_never_branches_on_family_name():
-    assert not re.search(r"{%-?\s*if\b[^%]*family", TEMPLATE)
+    """Conditions read a family's fields (the table), never compare its name."""
+    conditions = re.findall(r"{%-?\s*(?:if|elif)\b([^%]*)%}", TEMPLATE)
+    for condition in conditions:
+        assert "family.name" not in condition
+        assert not any(name in condition for name in FAMILIES), condition
 
 
 def test_every_configure_flag_has_its_reason():

@@ -1,0 +1,33 @@
+# Handlers for the end-to-end tests of the runtime client baked into a base R image.
+# The base image has no CRAN packages, so nothing here parses JSON input.
+
+constant <- function() list(answer = 42L, ok = TRUE)
+
+text <- function() "plain text"
+
+echo_raw <- function(raw_event) raw_event
+
+describe <- function(context) {
+  list(
+    function_name = context$function_name,
+    memory = context$memory_limit_mb,
+    remaining_positive = context$remaining_time_ms() > 0,
+    trace = Sys.getenv("_X_AMZN_TRACE_ID")
+  )
+}
+
+fail <- function() stop("boom from R")
+
+custom_condition <- function() {
+  stop(structure(class = c("validationError", "error", "condition"),
+                 list(message = "amount must be positive", call = sys.call())))
+}
+
+leave <- function() quit(save = "no", status = 3)
+
+allocate <- function(raw_event) {
+  x <- numeric(as.integer(raw_event) * 131072)  # raw_event MB of doubles
+  length(x)
+}
+
+pid <- function() Sys.getpid()

@@ -1,0 +1,119 @@
+"""The R runtime client baked into a base R image, run as Lambda runs it (Lambda-like container,
+read-only root, non-root uid, memory limit) against the project's Runtime API emulator."""
+
+import io
+import json
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from rlambda.runtime_api import RuntimeApiServer
+from rlambda.runtime_api.docker_launcher import DockerRuntime
+
+pytestmark = pytest.mark.docker
+
+APP = Path(__file__).resolve().parent / "r_function" / "app.R"
+
+
+@pytest.fixture(scope="module")
+def function_image(docker_client, r_image) -> str:
+    """A function image as a user would write it: FROM the base, COPY the code, CMD a handler."""
+    dockerfile = f'FROM {r_image.image_id}\nCOPY app.R /var/task/app.R\nCMD ["app.constant"]\n'
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in (("Dockerfile", dockerfile.encode()), ("app.R", APP.read_bytes())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    image, _ = docker_client.images.build(fileobj=buf, custom_context=True, rm=True)
+    return image.id
+
+
+@contextmanager
+def function(image: str, handler: str | None = None, memory_mb: int = 512) -> Iterator:
+    runtime = DockerRuntime(image, memory_mb=memory_mb, handler=handler)
+    with RuntimeApiServer(runtime, memory_mb=memory_mb, timeout_s=20, quiet=True) as server:
+        yield server
+
+
+def test_cmd_handler_cold_then_warm(function_image):
+    with function(function_image) as server:
+        cold = server.invoke(b"{}")
+        warm = server.invoke(b"{}")
+    assert cold.status_code == 200 and cold.function_error is None
+    assert json.loads(cold.body) == {"answer": 42, "ok": True}
+    assert cold.report.init_duration_ms is not None and cold.report.init_duration_ms > 0
+    assert warm.report.init_duration_ms is None
+    assert json.loads(warm.body) == {"answer": 42, "ok": True}
+
+
+def test_raw_event_and_text(function_image):
+    with function(function_image, "app.echo_raw") as server:
+        result = server.invoke('{"name": "Zoë"}'.encode())
+    assert result.body.decode() == '{"name": "Zoë"}'
+    with function(function_image, "app.text") as server:
+        assert server.invoke(b"{}").body == b"plain text"
+
+
+def test_context(function_image):
+    with function(function_image, "app.describe", memory_mb=256) as server:
+        body = json.loads(server.invoke(b"{}", trace_id="Root=1-abc;Sampled=1").body)
+    assert body["memory"] == 256
+    assert body["remaining_positive"] is True
+    assert body["trace"] == "Root=1-abc;Sampled=1"
+    assert body["function_name"]
+
+
+def test_r_error_reaches_the_caller_with_class_message_and_trace(function_image):
+    with function(function_image, "app.fail") as server:
+        failed = server.invoke(b"{}")
+        again = server.invoke(b"{}")  # the loop survives
+    assert failed.function_error == "Unhandled"
+    error = json.loads(failed.body)
+    assert error["errorType"] == "simpleError"
+    assert error["errorMessage"] == "boom from R"
+    assert any("fail" in frame for frame in error["stackTrace"])
+    assert again.function_error == "Unhandled" and again.report.init_duration_ms is None
+
+
+def test_custom_condition_class_is_the_error_type(function_image):
+    with function(function_image, "app.custom_condition") as server:
+        error = json.loads(server.invoke(b"{}").body)
+    assert error["errorType"] == "validationError"
+    assert error["errorMessage"] == "amount must be positive"
+
+
+def test_quit_is_reported_and_the_next_invoke_starts_fresh(function_image):
+    with function(function_image, "app.leave") as server:
+        first = server.invoke(b"{}")
+        second = server.invoke(b"{}")
+    assert first.function_error == "Unhandled"
+    assert json.loads(first.body)["errorType"] == "Runtime.ExitError"
+    assert second.report.init_duration_ms is not None  # a new runtime
+
+
+def test_missing_handler_is_an_init_error(function_image):
+    with function(function_image, "app.no_such_function") as server:
+        result = server.invoke(b"{}")
+    assert result.function_error == "Unhandled"
+    assert json.loads(result.body)["errorType"] == "Runtime.HandlerNotFound"
+
+
+def test_128_mb_works_and_going_over_is_an_exit(function_image):
+    with function(function_image, "app.allocate", memory_mb=128) as server:
+        small = server.invoke(b"16")
+        too_big = server.invoke(b"400")
+        after = server.invoke(b"8")
+    assert small.body == b"2097152"
+    assert json.loads(too_big.body)["errorType"] in ("Runtime.ExitError", "Runtime.OutOfMemory")
+    assert after.body == b"1048576" and after.report.init_duration_ms is not None
+
+
+def test_many_warm_invokes_stay_on_one_runtime(function_image):
+    with function(function_image, "app.pid") as server:
+        pids = {server.invoke(b"{}").body for _ in range(200)}
+    assert len(pids) == 1
