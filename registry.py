@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""Push R images to Amazon ECR and point Lambda functions at them.
+
+  python registry.py push r-lambda:r-4.5.0-debian-x86_64 --region eu-west-1 [--json]
+  python registry.py deploy --function NAME --image-uri ACCT.dkr.ecr.REGION.amazonaws.com/REPO@…
+
+`python registry.py --help` explains the tags and options. Exit status: 0 ok, 1 the job failed,
+2 bad input.
+"""
+
+import sys
+
+from rlambda.registry.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,24 @@
+"""Pushing images to Amazon ECR and deploying them to Lambda (registry.py's internals).
+
+build.py --push calls `push_image`; see cli.py for the command line and publish.py for the
+order of work.
+"""
+
+from rlambda.registry.cli import add_push_arguments, push_options
+from rlambda.registry.deploy import DeployResult, deploy_function
+from rlambda.registry.publish import ImageFacts, PushOptions, PushResult, push_image
+from rlambda.registry.repository import RepositorySettings
+from rlambda.registry.transport import RetryPolicy
+
+__all__ = [
+    "DeployResult",
+    "ImageFacts",
+    "PushOptions",
+    "PushResult",
+    "RepositorySettings",
+    "RetryPolicy",
+    "add_push_arguments",
+    "deploy_function",
+    "push_image",
+    "push_options",
+]

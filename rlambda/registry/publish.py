@@ -1,0 +1,295 @@
+"""Push a local image to ECR under the planned tags, skipping what is already there.
+
+Order of work, so a failure leaves nothing misleading behind:
+1. every fixed tag already in ECR must name this very image (else refuse, before any push);
+2. the content tag is pushed by the engine (unless ECR has it already: then nothing is sent);
+3. the manifest is read back from the registry (single-arch, digest checked) and recorded;
+4. the other fixed tags are added to that manifest through the API (no second push);
+5. ECR is asked which tags the digest carries: all fixed tags, or the push failed;
+6. moving tags follow, only where the repository lets tags move.
+A registry names a tag only once its manifest is in, after every layer: a push cut short
+leaves layers, never a tag pointing at a partial image.
+"""
+
+import datetime
+import json
+import sys
+from dataclasses import dataclass, field
+
+import docker.errors
+
+import docker
+from rlambda import engine, tags
+from rlambda.errors import JobError, UsageError
+from rlambda.registry import aws, images, transport
+from rlambda.registry.auth import RegistryAuth, authorize, endpoint_override
+from rlambda.registry.repository import (
+    Repository,
+    RepositorySettings,
+    allow_cross_account_pulls,
+    ensure_repository,
+)
+from rlambda.registry.transport import Manifest, PushStats, RetryPolicy
+
+# Docker's architecture names → Lambda's.
+LAMBDA_ARCH = {"amd64": "x86_64", "arm64": "arm64"}
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    repository: RepositorySettings = field(
+        default_factory=lambda: RepositorySettings(tags.REPOSITORY)
+    )
+    region: str | None = None
+    recipe: str | None = None  # else from the image's io.rlambda.recipe label or readable tag
+    date: datetime.date | None = None  # adds the dated tag (scheduled rebuilds)
+    moving: bool = False  # also move r-X.Y, r-X, latest (see tags.moving_tags)
+    moving_repository: str | None = None  # a MUTABLE repository for them, if the main is not
+    allow_accounts: tuple[str, ...] = ()  # cross-account pulls by Lambda
+    registry_endpoint: str | None = None  # tests and the local demo only (see auth.py)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    image_id: str
+    r_version: str
+    family: str
+    arch: str
+    recipe: str | None
+    content_hash: str
+
+
+@dataclass
+class PushResult:
+    image_uri: str  # <repository uri>@sha256:…: what Lambda takes
+    digest: str
+    repository: str
+    region: str
+    architecture: str
+    r_version: str
+    tags: list[str]
+    pushed: bool  # False: the content tag was already there with this image; nothing was sent
+    moving: dict[str, str] = field(default_factory=dict)  # tag → what happened to it
+    moving_repository_uri: str | None = None
+    stats: PushStats | None = None
+
+    def to_json(self) -> dict:
+        out = {
+            "image_uri": self.image_uri,
+            "digest": self.digest,
+            "repository": self.repository,
+            "region": self.region,
+            "architecture": self.architecture,
+            "r_version": self.r_version,
+            "tags": self.tags,
+            "pushed": self.pushed,
+            "moving_tags": self.moving,
+            "moving_repository_uri": self.moving_repository_uri,
+        }
+        if self.stats is not None:
+            out["push"] = {
+                "layers_pushed": self.stats.layers_pushed,
+                "layers_existing": self.stats.layers_existing,
+                "bytes_pushed": self.stats.bytes_pushed,
+                "attempts": self.stats.attempts,
+                "seconds": round(self.stats.seconds, 3),
+            }
+        return out
+
+
+def image_facts(image, recipe: str | None = None) -> ImageFacts:
+    """What the tags are computed from, read off a local image built by build.py."""
+    labels = image.labels or {}
+    r_version = labels.get("io.rlambda.r.version")
+    content_hash = labels.get("io.rlambda.content-hash")
+    if not r_version or not content_hash:
+        raise UsageError(
+            f"image {image.short_id} has no io.rlambda.r.version/io.rlambda.content-hash labels:"
+            " push images built by build.py"
+        )
+    arch = LAMBDA_ARCH.get(image.attrs.get("Architecture", ""))
+    if arch is None:
+        raise UsageError(
+            f"image architecture {image.attrs.get('Architecture')!r}:"
+            " Lambda runs x86_64 or arm64 only"
+        )
+    variants = [v for t in image.tags if (v := tags.parse_readable_tag(t.rpartition(":")[2]))]
+    family = labels.get("io.rlambda.family") or next((v.family for v in variants), None)
+    if family is None:
+        raise UsageError(
+            f"cannot tell the family of image {image.short_id}: tag it r-<version>-<family>-<arch>"
+            " (build.py does) or label it io.rlambda.family"
+        )
+    if recipe is None:
+        recipe = labels.get("io.rlambda.recipe") or next(
+            (v.recipe for v in variants if v.recipe), None
+        )
+    return ImageFacts(image.id, r_version, family, arch, tags.check_recipe(recipe), content_hash)
+
+
+def _verify_pushed(
+    manifest: Manifest | None, reported: str, facts: ImageFacts, where: str
+) -> Manifest:
+    if manifest is None:
+        raise JobError(f"{where}: the registry has no manifest for the tag just pushed")
+    if manifest.digest != reported:
+        raise JobError(
+            f"{where}: the engine reported {reported}, the registry holds {manifest.digest}"
+        )
+    config = json.loads(manifest.raw)["config"]["digest"]
+    if config != facts.image_id:
+        raise JobError(
+            f"{where}: the registry's image config {config} is not the local image {facts.image_id}"
+        )
+    return manifest
+
+
+def publish_fixed(
+    client: docker.DockerClient,
+    ecr,
+    auth: RegistryAuth,
+    repo: Repository,
+    facts: ImageFacts,
+    fixed: tuple[str, ...],
+    retry: RetryPolicy,
+    out=None,
+) -> tuple[Manifest, bool, PushStats | None]:
+    content, *others = fixed
+    existing = {tag: images.find(ecr, repo.name, tag) for tag in fixed}
+    for tag, record in existing.items():
+        if record is not None and record.config_digest != facts.image_id:
+            raise images.conflict(repo.name, tag, record.digest, f"image {facts.image_id}")
+
+    stats = None
+    if (record := existing[content]) is not None:
+        manifest = record.as_manifest()
+        print(
+            f"==> {repo.name}:{content} is already there ({manifest.digest}): nothing to push",
+            file=out or sys.stderr,
+        )
+    else:
+        print(f"==> pushing {repo.name}:{content} to {auth.host}", file=out or sys.stderr)
+        reported, stats = transport.push(
+            client, facts.image_id, auth, repo.name, content, retry, out
+        )
+        print(
+            f"  {stats.layers_pushed} layers sent ({stats.bytes_pushed} bytes),"
+            f" {stats.layers_existing} already there, {stats.seconds:.1f}s",
+            file=out or sys.stderr,
+        )
+        manifest = _verify_pushed(
+            transport.read_manifest(auth, repo.name, content, retry),
+            reported,
+            facts,
+            f"{repo.name}:{content}",
+        )
+        images.put_tag(ecr, repo.name, content, manifest)
+    for tag in others:
+        if existing[tag] is None:
+            images.put_tag(ecr, repo.name, tag, manifest)
+
+    carried = images.tags_of(ecr, repo.name, manifest.digest)
+    if missing := set(fixed) - carried:
+        raise JobError(
+            f"{repo.name}@{manifest.digest}: ECR does not list the tags {sorted(missing)}"
+        )
+    return manifest, stats is not None, stats
+
+
+def _current_r_version(
+    auth: RegistryAuth, repo: Repository, record: images.ImageRecord, retry: RetryPolicy
+) -> str | None:
+    config = json.loads(transport.read_blob(auth, repo.name, record.config_digest, retry))
+    return (config.get("config", {}).get("Labels") or {}).get("io.rlambda.r.version")
+
+
+def move_tags(
+    ecr,
+    auth,
+    repo: Repository,
+    moving: tuple[str, ...],
+    manifest: Manifest,
+    facts: ImageFacts,
+    retry,
+) -> dict[str, str]:
+    outcome = {}
+    for tag in moving:
+        record = images.find(ecr, repo.name, tag)
+        if record is not None and record.digest == manifest.digest:
+            outcome[tag] = "unchanged"
+            continue
+        current = _current_r_version(auth, repo, record, retry) if record else None
+        if not tags.moves_forward(current, facts.r_version):
+            outcome[tag] = f"kept on R {current} (newer than {facts.r_version})"
+            continue
+        images.put_tag(ecr, repo.name, tag, manifest)
+        outcome[tag] = "moved"
+    return outcome
+
+
+def push_image(
+    image_ref: str,
+    options: PushOptions | None = None,
+    *,
+    client: docker.DockerClient | None = None,
+    out=None,
+) -> PushResult:
+    """Push a local image (name or ID) to ECR; the function build.py calls for --push."""
+    options = options or PushOptions()
+    region = aws.region_or_fail(options.region)
+    allow_accounts = list(options.allow_accounts)
+    if options.moving_repository == options.repository.name:
+        raise UsageError("--moving-repository must differ from the repository itself")
+    client = client or engine.connect()
+    try:
+        image = client.images.get(image_ref)
+    except docker.errors.ImageNotFound:
+        raise UsageError(f"no local image {image_ref!r}: build it first (build.py)") from None
+    facts = image_facts(image, options.recipe)
+    plan = tags.plan_tags(
+        facts.r_version, facts.family, facts.arch, facts.content_hash,
+        recipe=facts.recipe, date=options.date, moving=options.moving,
+    )  # fmt: skip
+    endpoint = endpoint_override(options.registry_endpoint)
+
+    ecr, _ = aws.clients(region)
+    repo = ensure_repository(ecr, options.repository)
+    if plan.moving and not repo.mutable and not options.moving_repository:
+        raise UsageError(
+            f"repository {repo.name} has immutable tags, so it cannot carry moving tags"
+            f" ({', '.join(plan.moving)}). Pass --moving-repository NAME (a separate repository"
+            " with mutable tags, created if missing), or drop --moving-tags."
+        )
+    auth = authorize(ecr, repo.registry_id, endpoint)
+    manifest, pushed, stats = publish_fixed(
+        client, ecr, auth, repo, facts, plan.fixed, options.retry, out
+    )
+    if allow_accounts:
+        allow_cross_account_pulls(ecr, repo, allow_accounts, region)
+
+    result = PushResult(
+        f"{repo.uri}@{manifest.digest}", manifest.digest, repo.uri, region, facts.arch,
+        facts.r_version, list(plan.fixed), pushed, stats=stats,
+    )  # fmt: skip
+    if plan.moving:
+        target = repo
+        if not repo.mutable:
+            settings = options.repository
+            target = ensure_repository(
+                ecr,
+                RepositorySettings(
+                    options.moving_repository, "MUTABLE", settings.scan_on_push,
+                    settings.keep_untagged, settings.create,
+                ),
+            )  # fmt: skip
+            if not target.mutable:
+                raise UsageError(
+                    f"--moving-repository {target.name} has immutable tags; it needs mutable ones"
+                )
+            publish_fixed(client, ecr, auth, target, facts, plan.fixed[:1], options.retry, out)
+            if allow_accounts:
+                allow_cross_account_pulls(ecr, target, allow_accounts, region)
+            result.moving_repository_uri = target.uri
+        result.moving = move_tags(ecr, auth, target, plan.moving, manifest, facts, options.retry)
+    return result

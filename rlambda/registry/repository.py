@@ -1,0 +1,125 @@
+"""Make sure the ECR repository exists, with the settings this project relies on."""
+
+import sys
+from dataclasses import dataclass
+
+import botocore.exceptions
+
+from rlambda.errors import JobError, UsageError
+from rlambda.registry import aws, policy
+
+MUTABILITIES = ("IMMUTABLE", "MUTABLE")
+
+
+@dataclass(frozen=True)
+class RepositorySettings:
+    """How a repository is created when missing. An existing one is used as it is: its own
+    tag mutability decides which tags may go there (see publish.py)."""
+
+    name: str
+    tag_mutability: str = "IMMUTABLE"
+    scan_on_push: bool = True
+    keep_untagged: int = 10  # lifecycle policy; 0: none
+    create: bool = True
+
+
+@dataclass(frozen=True)
+class Repository:
+    name: str
+    uri: str  # <account>.dkr.ecr.<region>.amazonaws.com/<name>
+    registry_id: str
+    mutable: bool
+
+
+def check_settings(settings: RepositorySettings) -> RepositorySettings:
+    if settings.tag_mutability not in MUTABILITIES:
+        raise UsageError(
+            f"--tag-mutability {settings.tag_mutability!r}: choose one of {', '.join(MUTABILITIES)}"
+        )
+    if settings.keep_untagged < 0:
+        raise UsageError("--keep-untagged must be 0 (no lifecycle policy) or more")
+    # ECR's rule for repository names.
+    name = settings.name
+    if (
+        not name
+        or len(name) > 256
+        or not all(c.islower() or c.isdigit() or c in "._-/" for c in name)
+    ):
+        raise UsageError(
+            f"repository name {name!r}: use lower-case letters, digits, '.', '_', '-', '/'"
+        )
+    return settings
+
+
+def _from_description(d: dict) -> Repository:
+    return Repository(
+        d["repositoryName"],
+        d["repositoryUri"],
+        d["registryId"],
+        d.get("imageTagMutability", "MUTABLE").startswith("MUTABLE"),
+    )
+
+
+def ensure_repository(ecr, settings: RepositorySettings) -> Repository:
+    check_settings(settings)
+    try:
+        found = ecr.describe_repositories(repositoryNames=[settings.name])["repositories"]
+        return _from_description(found[0])
+    except botocore.exceptions.ClientError as e:
+        if aws.code(e) != "RepositoryNotFoundException":
+            raise aws.explain(e, f"looking up repository {settings.name}") from None
+    except botocore.exceptions.BotoCoreError as e:
+        raise aws.explain(e, f"looking up repository {settings.name}") from None
+
+    if not settings.create:
+        raise UsageError(
+            f"ECR repository {settings.name} does not exist; create it, or drop --no-create"
+            " to let this command create it"
+        )
+    try:
+        created = ecr.create_repository(
+            repositoryName=settings.name,
+            imageTagMutability=settings.tag_mutability,
+            imageScanningConfiguration={"scanOnPush": settings.scan_on_push},
+            tags=[{"Key": "managed-by", "Value": "rlambda"}],
+        )["repository"]
+    except botocore.exceptions.ClientError as e:
+        if aws.denied(e):
+            raise JobError(
+                f"ECR repository {settings.name} does not exist and these credentials may not"
+                " create it (ecr:CreateRepository denied). Ask an administrator to create it"
+                f" (tag mutability {settings.tag_mutability}, scan on push), or grant"
+                " ecr:CreateRepository and ecr:PutLifecyclePolicy."
+            ) from None
+        raise aws.explain(e, f"creating repository {settings.name}") from None
+    print(
+        f"==> created ECR repository {settings.name} ({settings.tag_mutability},"
+        f" scan on push: {settings.scan_on_push})",
+        file=sys.stderr,
+    )
+    if settings.keep_untagged:
+        try:
+            ecr.put_lifecycle_policy(
+                repositoryName=settings.name,
+                lifecyclePolicyText=policy.lifecycle_policy(settings.keep_untagged),
+            )
+        except botocore.exceptions.ClientError as e:
+            raise aws.explain(e, f"setting the lifecycle policy of {settings.name}") from None
+    return _from_description(created)
+
+
+def allow_cross_account_pulls(
+    ecr, repository: Repository, accounts: list[str], region: str
+) -> None:
+    """Add (or refresh) the statements letting Lambda in `accounts` pull from the repository."""
+    try:
+        try:
+            existing = ecr.get_repository_policy(repositoryName=repository.name)["policyText"]
+        except botocore.exceptions.ClientError as e:
+            if aws.code(e) != "RepositoryPolicyNotFoundException":
+                raise
+            existing = None
+        document = policy.merge_policy(existing, policy.pull_statements(accounts, region))
+        ecr.set_repository_policy(repositoryName=repository.name, policyText=document)
+    except botocore.exceptions.ClientError as e:
+        raise aws.explain(e, f"setting the repository policy of {repository.name}") from None
