@@ -6,6 +6,9 @@
   python build.py --r 4.5.0 --render         only write images/r-4.5.0-al2023-x86_64/Dockerfile
   python build.py render                     re-render every pinned Dockerfile under images/
   python build.py update --r 4.5.1           pin a new R release: download it, write its sha256
+  python build.py --r 4.5.0 --recipe json-api --test --push
+                                             build a recipe image, run its events, push to ECR
+  python build.py lock json-api              resolve and lock a recipe's CRAN packages
   python build.py test --image REF           run an image's events the way Lambda runs them
 
 Exit status: 0 success, 1 the job failed, 2 bad input.
@@ -13,12 +16,14 @@ Exit status: 0 success, 1 the job failed, 2 bad input.
 
 import argparse
 import sys
+import tomllib
 from pathlib import Path
 
-from rlambda import local_lambda, render, update, versions
-from rlambda.builder import BuildRequest, build_base_image
+from rlambda import job, local_lambda, recipes, render, update, versions
+from rlambda.builder import BuildRequest
 from rlambda.errors import JobError, UsageError
 from rlambda.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
+from rlambda.registry import add_push_arguments, push_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,13 +68,64 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="rebuild every layer, even when an image with the same content hash exists",
     )
+    parser.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="build recipes/NAME (its function and locked packages) on top of the base image",
+    )
+    parser.add_argument(
+        "--test",
+        action="store_true",
+        help="run the recipe's events/*.json against the image as Lambda would (without"
+        " --recipe: the hello recipe on this base); nothing is pushed if one fails",
+    )
+    parser.add_argument(
+        "--memory", type=int, default=512, metavar="MB", help="memory for --test (default 512)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30, metavar="S", help="timeout for --test (default 30)"
+    )
+    parser.add_argument("--push", action="store_true", help="push the image to ECR (see below)")
+    parser.add_argument(
+        "--json", action="store_true", help="print the result (tags, tests, push) as JSON"
+    )
     add_versions_file(parser)
     parser.add_argument(
         "--render",
         action="store_true",
         help="write the Dockerfile under images/ and stop; nothing is downloaded or built",
     )
+    add_push_arguments(parser)
     return parser
+
+
+def lock_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="build.py lock",
+        description="Resolve a recipe's packages from the mirror's PACKAGES index and write"
+        " recipes/NAME/lock.toml (versions, sha256 of the bytes, install order); then re-render"
+        " images/. Builds never resolve: they install the lock.",
+    )
+    parser.add_argument("recipe", metavar="NAME", help="a recipe under recipes/")
+    parser.add_argument(
+        "--r",
+        metavar="VERSION",
+        help="R version to resolve for (default: the lock's, else the newest pinned)",
+    )
+    parser.add_argument("--cran-mirror", metavar="URL", help="mirror to resolve against")
+    return parser
+
+
+def lock_one(name: str, r_version: str | None, mirror: str | None) -> None:
+    pins = versions.load()
+    path = recipes.recipe_dir(name)
+    lock_file = path / "lock.toml"
+    if r_version is None and lock_file.is_file():
+        # Re-locking keeps the R version the lock was made for (the file may be stale).
+        r_version = tomllib.loads(lock_file.read_text()).get("lock", {}).get("r_version")
+    r = pins.resolve_r(r_version or pins.pinned_list().split(", ")[-1])
+    print(recipes.lock_recipe(path, r_version=r.version, cran_mirror=mirror))
+    render.write_all(pins, render.IMAGES_DIR)
 
 
 def update_parser() -> argparse.ArgumentParser:
@@ -104,7 +160,7 @@ def main(argv: list[str]) -> int:
         if argv[:1] == ["render"]:
             if len(argv) > 1:
                 raise UsageError("`build.py render` takes no arguments")
-            for path in render.write_all(versions.load()):
+            for path in render.write_all(versions.load(), render.IMAGES_DIR):
                 print(path)
             return 0
         if argv[:1] == ["test"]:
@@ -119,23 +175,31 @@ def main(argv: list[str]) -> int:
                 update.pin_package(args.package, args.cran_mirror, args.versions_file, images_dir)
             return 0
 
+        if argv[:1] == ["lock"]:
+            args = lock_parser().parse_args(argv[1:])
+            lock_one(args.recipe, args.r, args.cran_mirror)
+            return 0
+
         args = build_parser().parse_args(argv)
         pins = versions.load(args.versions_file)
         r = pins.resolve_r(args.r)
         if r.version != args.r:
             print(f"==> --r {args.r} resolved to R {r.version}", file=sys.stderr)
         request = BuildRequest(
-            r.version, args.family, args.arch, args.cran_mirror, args.base_image, args.no_cache
+            r.version,
+            args.family,
+            args.arch,
+            args.cran_mirror,
+            args.base_image,
+            args.no_cache,
+            args.recipe,
         )
         if args.render:
             print(render.write_one(pins, r.version, request.family, request.arch))
             return 0
-        result = build_base_image(pins, request)
-        verb = "built" if result.built else "reused"
-        print(f"{verb} {result.image_id}", file=sys.stderr)
-        for name in result.tags:
-            print(f"{result.repository}:{name}")
-        return 0
+        # Push options are checked before hours of building, not after.
+        options = push_options(args, recipe=args.recipe) if args.push else None
+        return job.run(pins, request, test=args.test, push=options, as_json=args.json, args=args)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

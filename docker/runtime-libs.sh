@@ -1,10 +1,12 @@
 #!/bin/sh
 # Print, one per line, the OS packages owning the shared libraries that the ELF files under the
 # given directories link against: the runtime stage installs exactly these (the way the official
-# Docker images trim theirs with ldd). Libraries inside those directories are ours and skipped.
+# Docker images trim theirs with ldd). Libraries inside those directories, or under a prefix in
+# $OWN_PREFIXES (colon-separated, e.g. R's own /var/lang below a recipe's library), are ours and
+# skipped.
 # Fails, naming the file and the library, if a library is missing or belongs to no package, so a
 # gap shows up in the build instead of as a crash on Lambda.
-# Usage: LD_LIBRARY_PATH=<our lib dirs> runtime-libs.sh dpkg|rpm DIR...
+# Usage: [OWN_PREFIXES=DIR:...] LD_LIBRARY_PATH=<our lib dirs> runtime-libs.sh dpkg|rpm DIR...
 set -eu
 
 query="$1"
@@ -25,8 +27,10 @@ for file in $(find "$@" -type f \( -name '*.so' -o -name '*.so.*' -o -perm -u=x 
   printf '%s\n' "$out" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' >>"$libs"
 done
 
+own="$*"
+own="$own $(printf '%s' "${OWN_PREFIXES:-}" | tr ':' ' ')"
 for lib in $(sort -u "$libs"); do
-  for dir in "$@"; do
+  for dir in $own; do
     case "$lib" in "$dir"/*) continue 2 ;; esac
   done
   case "$query" in

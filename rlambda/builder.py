@@ -1,4 +1,8 @@
-"""Build one base R image: resolve → fetch and verify → render → build → tag."""
+"""Build images: resolve → fetch and verify → render → build → tag.
+
+A base image is R (and the runtime client) on a family's base; a recipe image is a function
+and its locked packages on top of a base image.
+"""
 
 import re
 import subprocess
@@ -7,11 +11,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from docker import DockerClient
 from rlambda import engine, render
-from rlambda.context import ROOT, make_context, project_files
+from rlambda.context import ROOT, BuildContext, make_context, project_files
 from rlambda.errors import UsageError
 from rlambda.fetch import cache_dir, fetch_verified
 from rlambda.platforms import ARCHITECTURES, check_arch, family
+from rlambda.recipes import Recipe, fetch_locked, load_lock, load_recipe, recipe_dir
 from rlambda.tags import REPOSITORY, content_tag, readable_tag
 from rlambda.versions import RRelease, Versions
 
@@ -28,6 +34,7 @@ class BuildRequest:
     cran_mirror: str | None = None
     base_image: str | None = None  # a local stand-in for the pinned base
     no_cache: bool = False  # rebuild every layer even if this content was built before
+    recipe: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,23 +101,10 @@ def build_base_image(versions: Versions, request: BuildRequest) -> BuildResult:
     dockerfile = render.render(versions, r, fam.name, arch)
     base = versions.bases[fam.name]
     base_ref = request.base_image or base.ref(arch)
-    platform = ARCHITECTURES[arch]
-    base_id = engine.base_identity(client, base_ref, platform)
+    base_id = engine.base_identity(client, base_ref, ARCHITECTURES[arch])
     files = {r.filename: tarball, **packages, **project_files()}
     context = make_context(dockerfile, files, base_identity=f"{base_ref} {base_id}")
-    tags = [readable_tag(r.version, fam.name, arch), content_tag(context.content_hash)]
-
-    existing = engine.find_image(client, f"{REPOSITORY}:{tags[1]}")
-    if existing and not request.no_cache:
-        engine.tag(client, existing, REPOSITORY, tags)
-        print(f"==> up to date: {REPOSITORY}:{tags[1]} (nothing changed)", file=sys.stderr)
-        return BuildResult(existing, REPOSITORY, tags, r.version, built=False)
-
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    log_path = cache_dir() / "logs" / f"{tags[0]}-{stamp}.log"
-    print(f"==> building {REPOSITORY}:{tags[0]} (full log: {log_path})", file=sys.stderr)
     labels = {
-        "org.opencontainers.image.revision": git_commit(),
         "org.opencontainers.image.base.name": base_ref,
         # The pinned digest, or the local stand-in's image ID when --base-image replaced it.
         "org.opencontainers.image.base.digest": base.digests[arch]
@@ -118,17 +112,90 @@ def build_base_image(versions: Versions, request: BuildRequest) -> BuildResult:
         else base_id,
         "io.rlambda.r.version": r.version,
         "io.rlambda.r.source.sha256": r.sha256,
-        "io.rlambda.content-hash": context.content_hash,
+        "io.rlambda.family": fam.name,
     }
     buildargs = {"BASE_IMAGE": base_ref} if request.base_image else {}
+    readable = readable_tag(r.version, fam.name, arch)
+    return _build_and_tag(client, context, readable, labels, buildargs, arch, request, r.version)
+
+
+def build_recipe_image(versions: Versions, request: BuildRequest, base: BuildResult) -> BuildResult:
+    """A recipe's function and locked packages on top of `base`, which is never rebuilt here."""
+    assert request.recipe is not None
+    recipe = load_recipe(recipe_dir(request.recipe))
+    lock = load_lock(recipe.path, recipe, r_version=base.r_version)
+    fam = family(request.family)
+    arch = check_arch(request.arch)
+    client = engine.connect()
+
+    wanted = {p.name for p in render.recipe_packages(versions, lock)}
+    fetched = fetch_locked(lock, cran_mirror=request.cran_mirror)
+    files = {f"r-packages/{p.filename}": path for p, path in fetched if p.name in wanted}
+    files |= function_files(recipe)
+    files |= project_files(include_runtime=False)
+    dockerfile = render.render_recipe(versions, recipe, lock, base.r_version, fam.name, arch)
+    context = make_context(dockerfile, files, base_identity=base.image_id)
+    labels = {
+        "org.opencontainers.image.base.name": f"{base.repository}:{base.tags[0]}",
+        "org.opencontainers.image.base.digest": base.image_id,
+        "io.rlambda.r.version": base.r_version,
+        "io.rlambda.family": fam.name,
+        "io.rlambda.recipe": recipe.name,
+    }
+    readable = readable_tag(base.r_version, fam.name, arch, recipe.name)
+    buildargs = {"BASE_IMAGE": base.image_id}
+    return _build_and_tag(
+        client, context, readable, labels, buildargs, arch, request, base.r_version
+    )
+
+
+def function_files(recipe: Recipe) -> dict[str, Path]:
+    """The recipe's code, for /var/task: everything but its recipe, lock and events."""
+    skip = {"recipe.toml", "lock.toml"}
+    return {
+        f"function/{path.relative_to(recipe.path).as_posix()}": path
+        for path in sorted(recipe.path.rglob("*"))
+        if path.is_file()
+        and path.name not in skip
+        and recipe.events_dir not in path.parents
+        and "__pycache__" not in path.parts
+    }
+
+
+def _build_and_tag(
+    client: DockerClient,
+    context: BuildContext,
+    readable: str,
+    labels: dict[str, str],
+    buildargs: dict[str, str],
+    arch: str,
+    request: BuildRequest,
+    r_version: str,
+) -> BuildResult:
+    """Build unless an image with this content hash exists; tag only after success."""
+    tags = [readable, content_tag(context.content_hash)]
+    existing = engine.find_image(client, f"{REPOSITORY}:{tags[1]}")
+    if existing and not request.no_cache:
+        engine.tag(client, existing, REPOSITORY, tags)
+        print(f"==> up to date: {REPOSITORY}:{tags[1]} (nothing changed)", file=sys.stderr)
+        return BuildResult(existing, REPOSITORY, tags, r_version, built=False)
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_path = cache_dir() / "logs" / f"{readable}-{stamp}.log"
+    print(f"==> building {REPOSITORY}:{readable} (full log: {log_path})", file=sys.stderr)
+    labels = {
+        **labels,
+        "org.opencontainers.image.revision": git_commit(),
+        "io.rlambda.content-hash": context.content_hash,
+    }
     image_id = engine.build(
         client,
         context.tar,
         buildargs=buildargs,
         labels=labels,
-        platform=platform,
+        platform=ARCHITECTURES[arch],
         log_path=log_path,
         no_cache=request.no_cache,
     )
     engine.tag(client, image_id, REPOSITORY, tags)
-    return BuildResult(image_id, REPOSITORY, tags, r.version, built=True)
+    return BuildResult(image_id, REPOSITORY, tags, r_version, built=True)

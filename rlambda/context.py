@@ -57,10 +57,12 @@ def make_context(dockerfile: str, files: dict[str, Path], base_identity: str) ->
     return BuildContext(tar=data, content_hash=digest.hexdigest())
 
 
-def project_files() -> dict[str, Path]:
-    """The repository's files every build context holds, by their name in the context."""
+def project_files(include_runtime: bool = True) -> dict[str, Path]:
+    """The repository's files a build context holds, by their name in the context. A recipe
+    build takes only the builder's script: the runtime client comes with its base image."""
+    patterns = [p for p in CONTEXT_FILES if include_runtime or not p.startswith("runtime/")]
     return {
         str(path.relative_to(ROOT)): path
-        for pattern in CONTEXT_FILES
+        for pattern in patterns
         for path in sorted(ROOT.glob(pattern))
     }

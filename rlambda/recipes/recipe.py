@@ -69,8 +69,9 @@ class Recipe:
         return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def recipe_dir(name: str, root: Path = RECIPES_DIR) -> Path:
-    """recipes/<name>, for a name given on the command line."""
+def recipe_dir(name: str, root: Path | None = None) -> Path:
+    """recipes/<name> (or <root>/<name>), for a name given on the command line."""
+    root = root or RECIPES_DIR
     if not RECIPE_NAME.fullmatch(name):
         raise UsageError(
             f"recipe name {name!r}: expected lower-case letters, digits and dashes (--recipe)"

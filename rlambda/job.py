@@ -1,0 +1,98 @@
+"""The main job, in order: base image → recipe image → test with its events → push.
+
+Nothing is pushed unless every step before it succeeded: a failing event stops the job.
+"""
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+
+from rlambda.builder import BuildRequest, BuildResult, build_base_image, build_recipe_image
+from rlambda.local_lambda import EventOutcome, format_table, run_events
+from rlambda.recipes import load_recipe, recipe_dir
+from rlambda.registry import PushOptions, PushResult, push_image
+from rlambda.versions import Versions
+
+# A base image is tested through this recipe: base R only, its own events.
+SMOKE_RECIPE = "hello"
+
+
+def run(
+    pins: Versions,
+    request: BuildRequest,
+    *,
+    test: bool,
+    push: PushOptions | None,
+    as_json: bool,
+    args: argparse.Namespace,
+) -> int:
+    base = build_base_image(pins, request)
+    image = build_recipe_image(pins, request, base) if request.recipe else base
+    _report_build(image)
+
+    outcomes: list[EventOutcome] = []
+    if test:
+        outcomes = test_image(pins, request, base, image, args)
+        if not all(o.passed for o in outcomes):
+            print("failed: an event did not pass; nothing was pushed", file=sys.stderr)
+            return 1
+
+    pushed = push_image(f"{image.repository}:{image.tags[1]}", push) if push else None
+    if as_json:
+        print(json.dumps(to_json(image, outcomes, pushed), indent=2))
+    else:
+        for name in image.tags:
+            print(f"{image.repository}:{name}")
+        if pushed:
+            print(pushed.image_uri)
+    return 0
+
+
+def test_image(
+    pins: Versions,
+    request: BuildRequest,
+    base: BuildResult,
+    image: BuildResult,
+    args: argparse.Namespace,
+) -> list[EventOutcome]:
+    """Run the recipe's events against its image; a base image through the smoke recipe."""
+    tested = image
+    if not request.recipe:
+        print(f"==> testing the base image through recipes/{SMOKE_RECIPE}", file=sys.stderr)
+        tested = build_recipe_image(pins, replace(request, recipe=SMOKE_RECIPE), base)
+    recipe = load_recipe(recipe_dir(request.recipe or SMOKE_RECIPE))
+    outcomes = run_events(
+        tested.image_id, recipe.events_dir, memory_mb=args.memory, timeout_s=args.timeout
+    )
+    print(format_table(outcomes), file=sys.stderr if args.json else sys.stdout)
+    return outcomes
+
+
+def _report_build(image: BuildResult) -> None:
+    verb = "built" if image.built else "reused"
+    print(f"{verb} {image.repository}:{image.tags[0]} ({image.image_id})", file=sys.stderr)
+
+
+def to_json(
+    image: BuildResult, outcomes: list[EventOutcome], pushed: PushResult | None
+) -> dict[str, object]:
+    return {
+        "image": {
+            "id": image.image_id,
+            "tags": [f"{image.repository}:{t}" for t in image.tags],
+            "r_version": image.r_version,
+            "built": image.built,
+        },
+        "tests": [
+            {
+                "event": o.name,
+                "passed": o.passed,
+                "duration_ms": o.duration_ms,
+                "init_ms": o.init_ms,
+                "max_memory_mb": o.max_memory_mb,
+            }
+            for o in outcomes
+        ],
+        "push": pushed.to_json() if pushed else None,
+    }

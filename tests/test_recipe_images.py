@@ -1,0 +1,106 @@
+"""Recipe images end to end on the local stand-ins: built FROM the base image without touching
+its layers, locked packages installed from verified tarballs, and the recipe's events passing
+when run as Lambda runs the image."""
+
+import shutil
+
+import pytest
+
+import build
+from rlambda import job, render
+from rlambda.builder import BuildRequest, build_recipe_image
+from rlambda.errors import UsageError
+from rlambda.local_lambda import run_events
+from rlambda.recipes import load_recipe, recipe
+from rlambda.recipes import recipe_dir as find_recipe
+
+from .conftest import DEBIAN_BASE
+
+pytestmark = pytest.mark.docker
+
+RECIPES = ["hello", "json-api", "xml-extract", "s3-summary"]
+
+
+def request(mirror: str, name: str) -> BuildRequest:
+    return BuildRequest("4.5.0", "debian", "x86_64", mirror, DEBIAN_BASE, recipe=name)
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_builds_and_its_events_pass(name, local_pins, local_mirror, r_image, docker_client):
+    image = build_recipe_image(local_pins, request(local_mirror, name), r_image)
+    outcomes = run_events(image.image_id, load_recipe(find_recipe(name)).events_dir, timeout_s=60)
+    assert outcomes and all(o.passed for o in outcomes), [(o.name, o.got) for o in outcomes]
+
+    # The recipe only adds layers: every layer of the base R image is shared, unchanged.
+    base_layers = docker_client.images.get(r_image.image_id).attrs["RootFS"]["Layers"]
+    layers = docker_client.images.get(image.image_id).attrs["RootFS"]["Layers"]
+    assert layers[: len(base_layers)] == base_layers
+    labels = docker_client.images.get(image.image_id).labels
+    assert labels["io.rlambda.recipe"] == name
+    assert image.tags[0] == f"r-4.5.0-{name}-debian-x86_64"
+
+
+def test_compiled_package_gets_its_runtime_library(
+    local_pins, local_mirror, r_image, docker_client
+):
+    """xml2 links libxml2: the runtime stage must have installed it (found by ldd)."""
+    image = build_recipe_image(local_pins, request(local_mirror, "xml-extract"), r_image)
+    out = docker_client.containers.run(
+        image.image_id,
+        entrypoint=[
+            "sh",
+            "-c",
+            "dpkg-query -W -f '${Package}\\n' 'libxml2*'; ls /var/lang/lib/R/site-library",
+        ],
+        remove=True,
+    ).decode()
+    assert "libxml2" in out.split()
+    assert {"xml2", "cli", "rlang"} <= set(out.split())
+    assert "libxml2-dev" not in out.split()  # headers stay in the builder
+
+
+@pytest.fixture
+def recipes_copy(tmp_path, monkeypatch):
+    """A private copy of recipes/, so a test can change one."""
+    copy = tmp_path / "recipes"
+    shutil.copytree(recipe.RECIPES_DIR, copy)
+    monkeypatch.setattr(recipe, "RECIPES_DIR", copy)
+    return copy
+
+
+def test_stale_lock_asks_to_relock(recipes_copy, local_pins, local_mirror, r_image):
+    toml = recipes_copy / "json-api" / "recipe.toml"
+    toml.write_text(toml.read_text().replace('jsonlite = ">= 1.8"', 'jsonlite = ">= 1.9"'))
+    with pytest.raises(UsageError, match=r"re-lock.*build\.py lock json-api"):
+        build_recipe_image(local_pins, request(local_mirror, "json-api"), r_image)
+
+
+def test_failing_event_fails_the_job_and_nothing_is_pushed(
+    recipes_copy, local_pins, local_mirror, r_image, monkeypatch, capsys
+):
+    event = recipes_copy / "hello" / "events" / "zz-wrong.json"
+    event.write_text('{"event": {}, "expect": {"response": "not what hello says"}}')
+
+    def no_push(*args, **kwargs):
+        raise AssertionError("nothing may be pushed after a failed test")
+
+    monkeypatch.setattr(job, "push_image", no_push)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    status = build.main(
+        [
+            *("--r", "4.5.0", "--family", "debian", "--base-image", DEBIAN_BASE),
+            *("--cran-mirror", local_mirror, "--versions-file", str(local_pins.path)),
+            *("--recipe", "hello", "--test", "--push"),
+        ]
+    )
+    out = capsys.readouterr()
+    assert status == 1
+    assert "zz-wrong.json" in out.out and "FAIL" in out.out
+    assert "nothing was pushed" in out.err
+
+
+def test_lock_cli_keeps_a_current_lock(recipes_copy, local_mirror, capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(render, "IMAGES_DIR", tmp_path / "images")
+    before = (recipes_copy / "json-api" / "lock.toml").read_text()
+    assert build.main(["lock", "json-api", "--cran-mirror", local_mirror]) == 0
+    assert (recipes_copy / "json-api" / "lock.toml").read_text() == before
