@@ -6,6 +6,8 @@
   python build.py --r 4.5.0 --render         only write images/r-4.5.0-al2023-x86_64/Dockerfile
   python build.py render                     re-render every pinned Dockerfile under images/
   python build.py update --r 4.5.1           pin a new R release: download it, write its sha256
+  python build.py update                     pin every new R release and base-image digest
+  python build.py matrix --arch arm64        the build matrix (JSON) from VERSIONS.toml, recipes/
   python build.py --r 4.5.0 --recipe json-api --test --push
                                              build a recipe image, run its events, push to ECR
   python build.py lock json-api              resolve and lock a recipe's CRAN packages
@@ -19,7 +21,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from rlambda import job, local_lambda, recipes, render, update, versions
+from rlambda import job, local_lambda, matrix, pin_updates, recipes, render, update, versions
 from rlambda.builder import BuildRequest
 from rlambda.errors import JobError, UsageError
 from rlambda.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
@@ -30,9 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="build.py",
         description="Build an R image for AWS Lambda from pinned, verified sources.",
-        epilog="Subcommands: `build.py render` (re-render images/), `build.py update --r X.Y.Z`"
-        " (pin a new R release), `build.py test --image REF` (run events against an image as"
-        " Lambda would). See README.md.",
+        epilog="Subcommands: render, update, lock, matrix, test (each with --help). See README.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -132,9 +132,11 @@ def update_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="build.py update",
         description="Pin from a mirror into VERSIONS.toml: download, compute the sha256, write"
-        " the pin, and re-render images/. An existing pin is never overwritten.",
+        " the pin, and re-render images/. An existing pin is never overwritten. Without --r or"
+        " --package: find new R releases and base-image digests and pin them (see"
+        " `build.py update --no-r --help`).",
     )
-    what = parser.add_mutually_exclusive_group(required=True)
+    what = parser.add_mutually_exclusive_group()
     what.add_argument("--r", metavar="X.Y.Z", help="an R release to pin")
     what.add_argument(
         "--package", metavar="NAME", help="a runtime R package: pin the mirror's current release"
@@ -165,6 +167,11 @@ def main(argv: list[str]) -> int:
             return 0
         if argv[:1] == ["test"]:
             return local_lambda.main(argv[1:])
+        if argv[:1] == ["matrix"]:
+            return matrix.main(argv[1:])
+        if argv[:1] == ["update"] and not {"--r", "--package"} & set(argv):
+            # No release named: look on the mirror for new R releases and base digests.
+            return pin_updates.main(argv[1:])
         if argv[:1] == ["update"]:
             args = update_parser().parse_args(argv[1:])
             own = args.versions_file.resolve() == versions.VERSIONS_FILE

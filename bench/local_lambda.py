@@ -1,13 +1,15 @@
 """Cold start and warm round trip of an image run as Lambda runs it (DockerRuntime).
 
 The image is the Python test function (tests/images/python-ric: Debian's python3 and AWS's
-awslambdaric, echo handler), built on the local Debian base like the tests build it. Timed:
+awslambdaric, echo handler), built on the local Debian base like the tests build it, or any
+image given with --image (e.g. a recipe image: r-lambda:r-4.5.0-hello-debian-x86_64). Timed:
 - cold start: the emulator's Init Duration, from asking the engine for a container to the
   runtime's first GET /next; split into the engine's create+start calls and the rest
   (process start, imports, first request) — a fresh container every time, as a cold start;
-- warm round trip: `RuntimeApiServer.invoke` of a small event to the same container.
+- warm round trip: `RuntimeApiServer.invoke` of a small event to the same container, with
+  invokes per second and the runtime's max memory after the first and the last warm invoke.
 
-    .venv/bin/python bench/local_lambda.py [--cold 10] [--warm 500] [--memory 512]
+    .venv/bin/python bench/local_lambda.py [--image REF] [--cold 10] [--warm 500] [--memory 512]
 """
 
 from __future__ import annotations
@@ -72,18 +74,22 @@ def cold_starts(image: str, count: int, memory_mb: int) -> tuple[list[float], li
     return init_ms, runtime.start_ms
 
 
-def warm_round_trips(image: str, count: int, memory_mb: int) -> list[float]:
+def warm_round_trips(image: str, count: int, memory_mb: int) -> tuple[list[float], list[int]]:
+    """Round trips in ms, and the max memory (MB) reported after the first and last of them."""
     samples: list[float] = []
+    memory: list[int] = []
     runtime = DockerRuntime(image, memory_mb=memory_mb)
     with RuntimeApiServer(runtime, memory_mb=memory_mb, timeout_s=30, quiet=True) as server:
         server.invoke(EVENT)  # the cold start, not counted
-        for _ in range(count):
+        for i in range(count):
             began = time.perf_counter()
             result = server.invoke(EVENT)
             samples.append((time.perf_counter() - began) * 1000)
             if result.function_error:
-                raise SystemExit(f"warm invoke failed: {result.body[:300]!r}")
-    return samples
+                raise SystemExit(f"warm invoke {i} failed: {result.body[:300]!r}")
+            if i in (0, count - 1) and result.report is not None:
+                memory.append(result.report.max_memory_mb)
+    return samples, memory
 
 
 def main(argv: list[str]) -> int:
@@ -91,6 +97,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cold", type=int, default=10, help="cold starts (default 10)")
     parser.add_argument("--warm", type=int, default=500, help="warm invokes (default 500)")
     parser.add_argument("--memory", type=int, default=512, help="function memory MB (512)")
+    parser.add_argument("--image", help="image to run (default: the Python test function)")
     args = parser.parse_args(argv)
 
     client = docker.from_env()
@@ -99,12 +106,14 @@ def main(argv: list[str]) -> int:
     except docker.errors.ImageNotFound:
         print(f"{DEBIAN_BASE} is missing: run scripts/make-debian-base.sh", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as work:
-        image = build_python_ric_image(client, Path(work))
+    image = args.image
+    if image is None:
+        with tempfile.TemporaryDirectory() as work:
+            image = build_python_ric_image(client, Path(work))
 
     init_ms, start_ms = cold_starts(image, args.cold, args.memory)
     rest_ms = [init - start for init, start in zip(init_ms, start_ms, strict=True)]
-    warm_ms = warm_round_trips(image, args.warm, args.memory)
+    warm_ms, memory = warm_round_trips(image, args.warm, args.memory)
 
     engine = client.version()
     print(
@@ -118,6 +127,9 @@ def main(argv: list[str]) -> int:
     print(row("  of which: engine create+start calls", start_ms))
     print(row("  of which: start call returned → first GET next", rest_ms))
     print(row("warm round trip (invoke → response)", warm_ms))
+    print()
+    print(f"warm: {len(warm_ms) / (sum(warm_ms) / 1000):.0f} sequential invokes/s;", end=" ")
+    print(f"max memory {memory[0]} MB after the first, {memory[-1]} MB after the last")
     print()
     command = " ".join(["bench/local_lambda.py", *argv]) if argv else "bench/local_lambda.py"
     print(f"command: .venv/bin/python {command}")

@@ -8,6 +8,7 @@ import json
 import sys
 from dataclasses import replace
 
+from rlambda import engine
 from rlambda.builder import BuildRequest, BuildResult, build_base_image, build_recipe_image
 from rlambda.local_lambda import EventOutcome, format_table, run_events
 from rlambda.recipes import load_recipe, recipe_dir
@@ -31,16 +32,15 @@ def run(
     image = build_recipe_image(pins, request, base) if request.recipe else base
     _report_build(image)
 
-    outcomes: list[EventOutcome] = []
-    if test:
-        outcomes = test_image(pins, request, base, image, args)
-        if not all(o.passed for o in outcomes):
-            print("failed: an event did not pass; nothing was pushed", file=sys.stderr)
-            return 1
+    outcomes = test_image(pins, request, base, image, args) if test else None
+    if outcomes is not None and not all(o.passed for o in outcomes):
+        print("failed: an event did not pass; nothing was pushed", file=sys.stderr)
+        return 1
 
     pushed = push_image(f"{image.repository}:{image.tags[1]}", push) if push else None
     if as_json:
-        print(json.dumps(to_json(image, outcomes, pushed), indent=2))
+        size = engine.connect().images.get(image.image_id).attrs["Size"]
+        print(json.dumps(to_json(request, image, size, outcomes, pushed), indent=2))
     else:
         for name in image.tags:
             print(f"{image.repository}:{name}")
@@ -75,24 +75,38 @@ def _report_build(image: BuildResult) -> None:
 
 
 def to_json(
-    image: BuildResult, outcomes: list[EventOutcome], pushed: PushResult | None
+    request: BuildRequest,
+    image: BuildResult,
+    size_bytes: int,
+    outcomes: list[EventOutcome] | None,
+    pushed: PushResult | None,
 ) -> dict[str, object]:
+    """One build's result, as CI's job summary (rlambda.matrix summary) reads it."""
+    test = None
+    if outcomes is not None:
+        test = {
+            "passed": all(o.passed for o in outcomes),
+            "events": [  # the first is the cold start
+                {
+                    "name": o.name,
+                    "passed": o.passed,
+                    "duration_ms": o.duration_ms,
+                    "init_ms": o.init_ms,
+                    "max_memory_mb": o.max_memory_mb,
+                }
+                for o in outcomes
+            ],
+        }
     return {
-        "image": {
-            "id": image.image_id,
-            "tags": [f"{image.repository}:{t}" for t in image.tags],
-            "r_version": image.r_version,
-            "built": image.built,
-        },
-        "tests": [
-            {
-                "event": o.name,
-                "passed": o.passed,
-                "duration_ms": o.duration_ms,
-                "init_ms": o.init_ms,
-                "max_memory_mb": o.max_memory_mb,
-            }
-            for o in outcomes
-        ],
+        "r_version": image.r_version,
+        "family": request.family,
+        "arch": request.arch,
+        "recipe": request.recipe,
+        "image": f"{image.repository}:{image.tags[0]}",
+        "image_id": image.image_id,
+        "tags": [f"{image.repository}:{t}" for t in image.tags],
+        "built": image.built,
+        "size_bytes": size_bytes,
+        "test": test,
         "push": pushed.to_json() if pushed else None,
     }

@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 
 # docker-compose: v1, for pytest-docker; R with jsonlite and testthat: the runtime client's unit
 # tests and its end-to-end tests as a local process; docker-registry and apache2-utils
-# (htpasswd): the local registry the push tests use.
+# (htpasswd): the local registry the push tests use; jq: the workflow step the tests run.
 host_packages=(
-  docker.io docker-compose debootstrap curl ca-certificates
+  docker.io docker-compose debootstrap curl ca-certificates jq
   r-base-core r-cran-jsonlite r-cran-testthat
   docker-registry apache2-utils
 )

@@ -2,12 +2,13 @@
 its layers, locked packages installed from verified tarballs, and the recipe's events passing
 when run as Lambda runs the image."""
 
+import json
 import shutil
 
 import pytest
 
 import build
-from rlambda import job, render
+from rlambda import job, matrix, render
 from rlambda.builder import BuildRequest, build_recipe_image
 from rlambda.errors import UsageError
 from rlambda.local_lambda import run_events
@@ -104,3 +105,21 @@ def test_lock_cli_keeps_a_current_lock(recipes_copy, local_mirror, capsys, monke
     before = (recipes_copy / "json-api" / "lock.toml").read_text()
     assert build.main(["lock", "json-api", "--cran-mirror", local_mirror]) == 0
     assert (recipes_copy / "json-api" / "lock.toml").read_text() == before
+
+
+def test_json_result_feeds_the_ci_summary(local_pins, local_mirror, r_image, capsys):
+    status = build.main(
+        [
+            *("--r", "4.5.0", "--family", "debian", "--base-image", DEBIAN_BASE),
+            *("--cran-mirror", local_mirror, "--versions-file", str(local_pins.path)),
+            *("--recipe", "hello", "--test", "--json"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    result = json.loads(out)  # stdout carries only the JSON
+    assert result["recipe"] == "hello" and result["test"]["passed"] is True
+    assert result["test"]["events"][0]["init_ms"] > 0  # the first event is the cold start
+    assert result["size_bytes"] > 0
+    table = matrix.summary_markdown([("result.json", result)])
+    assert "`r-4.5.0-hello-debian-x86_64`" in table and "PASS (3/3 events)" in table

