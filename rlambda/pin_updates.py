@@ -267,16 +267,7 @@ def write_base_digests(
     for comment in held:
         table.add(comment)
     document["bases"][family] = table
-    tmp = versions_file.with_name(versions_file.name + ".new")
-    tmp.write_text(tomlkit.dumps(document))
-    try:
-        updated = versions.load(tmp)
-    except UsageError:
-        tmp.unlink()
-        raise
-    tmp.replace(versions_file)
-    if images_dir is not None:
-        render.write_all(updated, images_dir)
+    update.replace_versions_file(versions_file, document, images_dir)
     return True
 
 

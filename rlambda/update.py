@@ -117,6 +117,14 @@ def _write_pin(
     table = tomlkit.table()
     table.update(entry)
     document[key[0]][key[1]] = table
+    replace_versions_file(versions_file, document, images_dir)
+
+
+def replace_versions_file(
+    versions_file: Path, document: tomlkit.TOMLDocument, images_dir: Path | None
+) -> versions.Versions:
+    """Write an edited VERSIONS.toml: validated as every build reads it before it replaces the
+    old file (a bad edit leaves the old one untouched), then images/ re-rendered."""
     tmp = versions_file.with_name(versions_file.name + ".new")
     tmp.write_text(tomlkit.dumps(document))
     try:
@@ -127,3 +135,4 @@ def _write_pin(
     tmp.replace(versions_file)
     if images_dir is not None:
         render.write_all(updated, images_dir)
+    return updated

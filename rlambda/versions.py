@@ -125,7 +125,7 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
         if not R_VERSION.fullmatch(version):
             check.fail(key, "an R version of the form X.Y.Z")
         if not isinstance(entry, dict):
-            check.fail(key, f"a table, found {_kind(entry)}")
+            check.fail(key, f"a table, found {toml_kind(entry)}")
         url = check.string(entry, key, "url", re.compile(r"\S+\.tar\.gz"))
         if not url.startswith(mirror + "/"):
             check.fail(f"{key}.url", f"a URL under cran.mirror ({mirror}/...), found {url!r}")
@@ -157,7 +157,7 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
         if not R_PACKAGE.fullmatch(name):
             check.fail(key, "an R package name")
         if not isinstance(entry, dict):
-            check.fail(key, f"a table, found {_kind(entry)}")
+            check.fail(key, f"a table, found {toml_kind(entry)}")
         version = check.string(entry, key, "version", R_PACKAGE_VERSION)
         url = check.string(entry, key, "url", re.compile(r"\S+"))
         mirror_path = f"src/contrib/{name}_{version}.tar.gz"
@@ -181,20 +181,21 @@ class _Checker:
     def table(self, parent: dict, key: str, name: str | None = None) -> dict:
         value = parent.get(name or key)
         if not isinstance(value, dict):
-            self.fail(key, f"a table, found {_kind(value)}")
+            self.fail(key, f"a table, found {toml_kind(value)}")
         return value
 
     def string(self, parent: dict, where: str, name: str, pattern: re.Pattern[str]) -> str:
         key = f"{where}.{name}"
         value = parent.get(name)
         if not isinstance(value, str):
-            self.fail(key, f"a string, found {_kind(value)}")
+            self.fail(key, f"a string, found {toml_kind(value)}")
         if not pattern.fullmatch(value):
             self.fail(key, f"a string matching {pattern.pattern}, found {value!r}")
         return value
 
 
-def _kind(value: object) -> str:
+def toml_kind(value: object) -> str:
+    """How an error message names a TOML value's type ("nothing" when the key is missing)."""
     if value is None:
         return "nothing"
     names = {str: "a string", int: "an integer", float: "a float", bool: "a boolean"}

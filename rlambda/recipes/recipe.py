@@ -27,6 +27,7 @@ from rlambda.errors import UsageError
 from rlambda.platforms import FAMILIES
 from rlambda.recipes.dcf import PACKAGE_NAME
 from rlambda.recipes.rversion import Constraint, parse_constraints
+from rlambda.versions import toml_kind
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent.parent / "recipes"
 RECIPE_FILE = "recipe.toml"
@@ -172,7 +173,7 @@ class _Checker:
     ) -> str:
         value = parent.get(key, default)
         if not isinstance(value, str):
-            self.fail(key, f"a string, found {_kind(value)}")
+            self.fail(key, f"a string, found {toml_kind(value)}")
         if not pattern.fullmatch(value):
             self.fail(key, f"a string matching {pattern.pattern}, found {value!r}")
         return value
@@ -180,12 +181,5 @@ class _Checker:
     def table(self, parent: dict, key: str, default: dict | None = None) -> dict:
         value = parent.get(key, default)
         if not isinstance(value, dict):
-            self.fail(key, f"a table, found {_kind(value)}")
+            self.fail(key, f"a table, found {toml_kind(value)}")
         return value
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "nothing"
-    names = {str: "a string", int: "an integer", float: "a float", bool: "a boolean"}
-    return names.get(type(value), "an array" if isinstance(value, list) else "a table")
