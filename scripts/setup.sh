@@ -5,24 +5,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# docker-compose: v1, for pytest-docker; R with jsonlite and testthat: the runtime client's unit
-# tests and its end-to-end tests as a local process; docker-registry and apache2-utils
-# (htpasswd): the local registry the push tests use; jq: the workflow step the tests run.
-host_packages=(
-  docker.io docker-compose debootstrap curl ca-certificates jq
-  r-base-core r-cran-jsonlite r-cran-testthat
-  docker-registry apache2-utils
-)
-missing=()
-for package in "${host_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-    || missing+=("$package")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
+# install_missing [apt-get options] -- PACKAGE...: install the packages not yet installed.
+install_missing() {
+  local options=()
+  while [ "$1" != -- ]; do options+=("$1"); shift; done
+  shift
+  local missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$package")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
   echo "==> installing ${missing[*]} from Debian"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+  [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${options[@]}" "${missing[@]}" >/dev/null
+}
+
+# The engine as checked to work here (with its recommended packages); docker-compose v1 for
+# pytest-docker; docker-registry and apache2-utils (htpasswd): the local registry the push tests
+# and the demo use; jq: the workflow step the tests run.
+install_missing -- docker.io docker-compose debootstrap curl ca-certificates jq \
+  docker-registry apache2-utils
+# R with jsonlite and testthat, for the runtime client's unit tests and its end-to-end tests as a
+# local process; without recommends, which would add compilers and R's recommended packages.
+install_missing --no-install-recommends -- r-base-core r-cran-jsonlite r-cran-testthat
 
 if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
@@ -34,3 +40,4 @@ echo "==> installing the project and its test tools into .venv"
 scripts/start-docker.sh
 scripts/make-debian-base.sh
 scripts/make-local-mirror.sh
+scripts/make-local-cran-packages.sh
