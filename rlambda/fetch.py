@@ -20,7 +20,7 @@ CHUNK = 1 << 20
 
 
 class NotFound(JobError):
-    """The server answered that it has no such file (HTTP 404)."""
+    """The mirror has no such file (HTTP 404, or a missing file:// path)."""
 
 
 def cache_dir() -> Path:
@@ -55,7 +55,9 @@ def download(url: str, dest: Path, progress: Callable[[int, int | None], None]) 
         error = NotFound if e.code == 404 else JobError
         raise error(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as e:
-        raise JobError(f"cannot download {url}: {getattr(e, 'reason', e)}") from None
+        reason = getattr(e, "reason", e)
+        error = NotFound if isinstance(reason, FileNotFoundError) else JobError
+        raise error(f"cannot download {url}: {reason}") from None
     return digest.hexdigest()
 
 
@@ -69,7 +71,7 @@ def fetch_verified(
 ) -> Path:
     """The cached file for `sha256`, downloading it from `url` first if the cache lacks it.
 
-    `url` may list places to try in order: the next is tried only when one answers 404.
+    `url` may list places to try in order: the next is tried only when one has no such file.
     On a mismatch the download is deleted and the error gives both hashes.
     """
     urls = [url] if isinstance(url, str) else list(url)

@@ -61,3 +61,19 @@ def test_missing_file_on_mirror(cache, served):
     url, sha256, _ = served
     with pytest.raises(JobError, match=r"cannot download .*missing\.tar\.gz: HTTP 404"):
         fetch_verified(url.replace("pkg", "missing"), sha256)
+
+
+@pytest.mark.parametrize("scheme", ["http", "file"])
+def test_falls_back_to_the_next_place_only_when_the_file_is_missing(cache, served, scheme):
+    """A superseded CRAN package moves to Archive/: the first URL 404s, the second serves it."""
+    url, sha256, source = served
+    first = url if scheme == "http" else source.as_uri()
+    missing = first.replace("pkg.tar.gz", "gone.tar.gz")
+    path = fetch_verified([missing, first], sha256, progress=lambda *_: None)
+    assert path.read_bytes() == source.read_bytes()
+
+
+def test_no_fallback_past_a_mismatch(cache, served):
+    url, _, _ = served
+    with pytest.raises(JobError, match="checksum mismatch"):
+        fetch_verified([url, "http://127.0.0.1:9/never-tried"], "0" * 64, progress=lambda *_: None)

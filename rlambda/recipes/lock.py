@@ -258,19 +258,15 @@ def fetch_locked(
     mirror = (cran_mirror or lock.cran_mirror).rstrip("/")
     result = []
     for package in lock.packages:
-        errors = []
-        for url in package.urls(mirror):
-            try:
-                path = fetch.fetch_verified(url, package.sha256, cache=cache, progress=progress)
-                break
-            except JobError as e:
-                errors.append(str(e))
-        else:
-            raise JobError(
-                f"{package.name} {package.version} (locked in {lock.path}):\n"
-                + "\n".join(errors)
-                + _mismatch_hint(lock, mirror)
+        try:
+            path = fetch.fetch_verified(
+                package.urls(mirror), package.sha256, cache=cache, progress=progress
             )
+        except JobError as e:
+            raise JobError(
+                f"{package.name} {package.version} (locked in {lock.path}):\n{e}"
+                + _mismatch_hint(lock, mirror)
+            ) from None
         result.append((package, path))
     return result
 
