@@ -387,6 +387,21 @@ def test_runtime_works_without_a_writable_tmpdir(tmp_path: Path) -> None:
         assert ok_json(server.invoke(b"[]")) == {"got": [], "n": 0}
 
 
+@pytest.mark.parametrize(
+    ("gc_every", "collected"), [("1", [True, True]), ("2", [False, True]), ("0", [False, False])]
+)
+def test_full_collection_between_invokes(gc_every: str, collected: list[bool]) -> None:
+    # gc_probe's first call leaves an object in R's oldest generation; only a full collection
+    # frees it (and runs its finalizer). The loop does one after every RLAMBDA_GC_EVERY-th
+    # invoke, so the probe sees it after invoke 1, 2 or never.
+    seen = []
+    with runtime("basic.gc_probe", env={"RLAMBDA_GC_EVERY": gc_every}) as server:
+        assert ok_json(server.invoke(b'{"arm": true}')) == {"collected": False}
+        for _ in range(2):
+            seen.append(ok_json(server.invoke(b"{}"))["collected"])
+    assert seen == collected
+
+
 def test_handler_code_is_jit_compiled_when_asked(tmp_path: Path, bootstrap: Path) -> None:
     # R's JIT compiles a closure on its second call (and the closures it makes with it).
     (tmp_path / "jit.R").write_text(

@@ -18,13 +18,43 @@ start_lambda <- function(handler = NULL, max_invokes = Inf) {
   }
   write_state("")
   rt_debug("init done in ", format(round(proc.time()[["elapsed"]] * 1000)), " ms since R started")
+  collect_every <- gc_interval()
   n <- 0
   while (n < max_invokes) {
     invoke_once(client, h)
     n <- n + 1
+    collect_between_invokes(n, collect_every)
   }
   http_close(client)
   invisible(n)
+}
+
+# R's collector is generational. A minor collection promotes whatever is in use at that moment
+# -- mostly the frames of the invoke in flight -- and that garbage then waits for a full
+# collection, which R runs only every ~100 minor ones (~3,000 small invokes). Nothing stays
+# live, but the process's resident size follows the high-water mark of that old garbage: it
+# climbed ~4 MB between invoke 100 and 10,000 of a hello-world handler. A full collection
+# between invokes, when the runtime holds nothing of the last one, caps it. It is done after
+# the response has gone, so it lands on no invoke's latency, only on one billed duration in
+# RLAMBDA_GC_EVERY (default 1000): ~2 ms with base R's heap, ~20 ms once jsonlite and methods
+# are loaded (each full collection marks every namespace). 0 leaves it all to R.
+gc_every_default <- 1000L
+
+gc_interval <- function(value = Sys.getenv("RLAMBDA_GC_EVERY")) {
+  if (!nzchar(value)) return(gc_every_default)
+  n <- suppressWarnings(as.integer(value))
+  if (is.na(n) || n < 0L) {
+    log_warn("RLAMBDA_GC_EVERY must be a whole number of invokes (0: never); using ",
+             gc_every_default)
+    return(gc_every_default)
+  }
+  n
+}
+
+collect_between_invokes <- function(n, every) {
+  if (every <= 0L || n %% every != 0) return(invisible(FALSE))
+  gc(full = TRUE)
+  invisible(TRUE)
 }
 
 handler_from_environment <- function() {

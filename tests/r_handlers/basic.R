@@ -58,3 +58,21 @@ streams <- function(event, stream) {
 loaded <- function() paste(sort(loadedNamespaces()), collapse = ",")
 
 uses_stats <- function(event) median(unlist(event$values))
+
+# Whether a full garbage collection ran between two invokes (R/loop.R does one every
+# RLAMBDA_GC_EVERY invokes): `arm` leaves an object in R's oldest generation, where only a
+# full collection frees it, and its finalizer records when that happens.
+gc_probe_state <- new.env()
+gc_probe_state$collected <- NA
+gc_probe <- function(arm = FALSE) {
+  if (isTRUE(arm)) {
+    gc_probe_state$collected <- FALSE
+    local({
+      held <- new.env()
+      reg.finalizer(held, function(e) gc_probe_state$collected <- TRUE)
+      gc()
+      gc()
+    })
+  }
+  list(collected = gc_probe_state$collected)
+}
