@@ -206,7 +206,8 @@ def main(argv: list[str]) -> int:
             return 0
         # Push options are checked before hours of building, not after.
         options = push_options(args, recipe=args.recipe) if args.push else None
-        return job.run(pins, request, test=args.test, push=options, as_json=args.json, args=args)
+        test = job.TestSettings(args.memory, args.timeout) if args.test else None
+        return job.run(pins, request, test=test, push=options, as_json=args.json)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -3,10 +3,10 @@
 Nothing is pushed unless every step before it succeeded: a failing event stops the job.
 """
 
-import argparse
 import json
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import TextIO
 
 from rlambda import engine
 from rlambda.builder import BuildRequest, BuildResult, build_base_image, build_recipe_image
@@ -19,20 +19,29 @@ from rlambda.versions import Versions
 SMOKE_RECIPE = "hello"
 
 
+@dataclass(frozen=True)
+class TestSettings:
+    """The function settings events run with (Lambda's memory size and timeout)."""
+
+    memory_mb: int
+    timeout_s: float
+
+
 def run(
     pins: Versions,
     request: BuildRequest,
     *,
-    test: bool,
+    test: TestSettings | None,
     push: PushOptions | None,
     as_json: bool,
-    args: argparse.Namespace,
 ) -> int:
     base = build_base_image(pins, request)
     image = build_recipe_image(pins, request, base) if request.recipe else base
     _report_build(image)
 
-    outcomes = test_image(pins, request, base, image, args) if test else None
+    # With --json, stdout carries only the JSON document: the table goes to stderr.
+    table_out = sys.stderr if as_json else sys.stdout
+    outcomes = test_image(pins, request, base, image, test, table_out) if test else None
     if outcomes is not None and not all(o.passed for o in outcomes):
         print("failed: an event did not pass; nothing was pushed", file=sys.stderr)
         return 1
@@ -54,7 +63,8 @@ def test_image(
     request: BuildRequest,
     base: BuildResult,
     image: BuildResult,
-    args: argparse.Namespace,
+    settings: TestSettings,
+    table_out: TextIO,
 ) -> list[EventOutcome]:
     """Run the recipe's events against its image; a base image through the smoke recipe."""
     tested = image
@@ -63,9 +73,12 @@ def test_image(
         tested = build_recipe_image(pins, replace(request, recipe=SMOKE_RECIPE), base)
     recipe = load_recipe(recipe_dir(request.recipe or SMOKE_RECIPE))
     outcomes = run_events(
-        tested.image_id, recipe.events_dir, memory_mb=args.memory, timeout_s=args.timeout
+        tested.image_id,
+        recipe.events_dir,
+        memory_mb=settings.memory_mb,
+        timeout_s=settings.timeout_s,
     )
-    print(format_table(outcomes), file=sys.stderr if args.json else sys.stdout)
+    print(format_table(outcomes), file=table_out)
     return outcomes
 
 
