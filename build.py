@@ -23,7 +23,7 @@ from pathlib import Path
 
 from rlambda import job, local_lambda, matrix, pin_updates, recipes, render, update, versions
 from rlambda.builder import BuildRequest
-from rlambda.errors import JobError, UsageError
+from rlambda.errors import JobError, UsageError, report
 from rlambda.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
 from rlambda.registry import add_push_arguments, push_options
 
@@ -208,12 +208,8 @@ def main(argv: list[str]) -> int:
         options = push_options(args, recipe=args.recipe) if args.push else None
         test = job.TestSettings(args.memory, args.timeout) if args.test else None
         return job.run(pins, request, test=test, push=options, as_json=args.json)
-    except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except JobError as e:
-        print(f"failed: {e}", file=sys.stderr)
-        return 1
+    except (UsageError, JobError) as e:
+        return report(e)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from rlambda.errors import JobError, UsageError
+from rlambda.errors import JobError, UsageError, report
 from rlambda.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
 from rlambda.runtime_api.docker_launcher import DockerRuntime, ImageNotFoundError
 
@@ -443,12 +443,12 @@ def main(argv: Sequence[str]) -> int:
             timeout_s=args.timeout,
             output=sys.stderr,
         )
-    except (UsageError, ImageNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (JobError, RuntimeApiError) as exc:
-        print(f"failed: {exc}", file=sys.stderr)
-        return 1
+    except (UsageError, JobError) as exc:
+        return report(exc)
+    except ImageNotFoundError as exc:
+        return report(UsageError(str(exc)))
+    except RuntimeApiError as exc:
+        return report(JobError(str(exc)))
     print(format_table(outcomes))
     return 0 if all(outcome.passed for outcome in outcomes) else 1
 

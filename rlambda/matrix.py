@@ -27,7 +27,7 @@ from typing import Any
 from packaging.version import Version
 
 from rlambda import tags, versions
-from rlambda.errors import JobError, UsageError
+from rlambda.errors import JobError, UsageError, report
 from rlambda.platforms import ARCHITECTURES, FAMILIES, check_arch, family
 from rlambda.recipes import RECIPES_DIR, load_lock, load_recipe, recipe_dir
 from rlambda.recipes.recipe import RECIPE_FILE
@@ -441,12 +441,8 @@ def main(argv: Sequence[str]) -> int:
             scope=scope,
             root=args.recipes_dir,
         )
-    except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except JobError as e:
-        print(f"failed: {e}", file=sys.stderr)
-        return 1
+    except (UsageError, JobError) as e:
+        return report(e)
     if len(selected) > MAX_JOBS:
         print(
             f"error: {len(selected)} entries; GitHub Actions runs at most {MAX_JOBS} jobs per"

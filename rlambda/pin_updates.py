@@ -40,7 +40,7 @@ import tomlkit
 from packaging.version import Version
 
 from rlambda import render, update, versions
-from rlambda.errors import JobError, UsageError
+from rlambda.errors import JobError, UsageError, report
 from rlambda.platforms import ARCHITECTURES, FAMILIES
 
 TIMEOUT_S = 60
@@ -335,12 +335,8 @@ def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(list(argv))
     try:
         changes = run(args)
-    except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except JobError as e:
-        print(f"failed: {e}", file=sys.stderr)
-        return 1
+    except (UsageError, JobError) as e:
+        return report(e)
     print("\n".join(changes) if changes else "nothing new")
     return 0
 

@@ -7,7 +7,7 @@ import re
 import sys
 
 from rlambda import tags
-from rlambda.errors import JobError, UsageError
+from rlambda.errors import JobError, UsageError, report
 from rlambda.registry import aws, images, transport
 from rlambda.registry.auth import ENDPOINT_ENV, authorize, endpoint_override
 from rlambda.registry.deploy import deploy_function
@@ -208,12 +208,8 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
         answer = run(args)
-    except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except JobError as e:
-        print(f"failed: {e}", file=sys.stderr)
-        return 1
+    except (UsageError, JobError) as e:
+        return report(e)
     if args.json:
         print(json.dumps(answer, indent=2, sort_keys=True))
     else:
