@@ -186,15 +186,7 @@ class RuntimeProtocol:
             return HTTPStatus.BAD_REQUEST, body, answer
         received = read_body(handler, self.max_response_bytes)
         if received.too_large(self.max_response_bytes):
-            limit = self.max_response_bytes
-            answer = Answer(
-                model.response_too_large_for_caller(limit), "Function.ResponseSizeTooLarge"
-            )
-            return (
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                model.response_too_large_for_runtime(limit),
-                answer,
-            )
+            return self._too_large()
         # A streamed response that failed part-way says so in its trailers; the bytes sent
         # before the error are dropped, as a buffered invoke of a streaming function would.
         error_type, error_body = decode_trailer_error(received)
@@ -203,18 +195,20 @@ class RuntimeProtocol:
         content_type = handler.headers.get("Content-Type") or "application/json"
         return HTTPStatus.ACCEPTED, model.ACCEPTED, Answer(received.data, None, content_type)
 
+    def _too_large(self) -> tuple[int, bytes, Answer]:
+        """A response or error body over the limit: 413 to the runtime, the invoke fails."""
+        limit = self.max_response_bytes
+        answer = Answer(model.response_too_large_for_caller(limit), "Function.ResponseSizeTooLarge")
+        return (
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            model.response_too_large_for_runtime(limit),
+            answer,
+        )
+
     def _read_error(self, handler: BaseHTTPRequestHandler) -> tuple[int, bytes, Answer]:
         received = read_body(handler, self.max_response_bytes)
         if received.too_large(self.max_response_bytes):
-            limit = self.max_response_bytes
-            answer = Answer(
-                model.response_too_large_for_caller(limit), "Function.ResponseSizeTooLarge"
-            )
-            return (
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                model.response_too_large_for_runtime(limit),
-                answer,
-            )
+            return self._too_large()
         # awslambdaric sends no error-type header; the body's errorType is then the best name.
         error_type = (
             handler.headers.get(ERROR_TYPE_HEADER)
