@@ -24,7 +24,7 @@ from pathlib import Path
 from rlambda import job, local_lambda, matrix, pin_updates, recipes, render, update, versions
 from rlambda.builder import BuildRequest
 from rlambda.errors import JobError, UsageError, report
-from rlambda.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
+from rlambda.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES, family_choices
 from rlambda.registry import add_push_arguments, push_options
 
 
@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--family",
         default=DEFAULT_FAMILY,
-        help=f"base image family: {', '.join(FAMILIES)} (default {DEFAULT_FAMILY})",
+        help=f"base image family: {family_choices()}; default {DEFAULT_FAMILY}"
+        + "".join(
+            f". {name}: {fam.deprecated}" for name, fam in FAMILIES.items() if fam.deprecated
+        ),
     )
     parser.add_argument(
         "--arch",

@@ -94,6 +94,8 @@ def build_base_image(versions: Versions, request: BuildRequest) -> BuildResult:
     if request.base_image is not None and not _IMAGE_REF.fullmatch(request.base_image):
         raise UsageError(f"--base-image {request.base_image!r} is not an image reference")
     source_url(r, request.cran_mirror)
+    if fam.deprecated:
+        print(f"==> warning: family {fam.name} is deprecated: {fam.deprecated}", file=sys.stderr)
     client = engine.connect()
 
     tarball = fetch_source(r, versions, request.cran_mirror)

@@ -28,7 +28,7 @@ from packaging.version import Version
 
 from rlambda import tags, versions
 from rlambda.errors import JobError, UsageError, report
-from rlambda.platforms import ARCHITECTURES, FAMILIES, check_arch, family
+from rlambda.platforms import ARCHITECTURES, FAMILIES, check_arch, family, family_choices
 from rlambda.recipes import RECIPES_DIR, load_lock, load_recipe, recipe_dir
 from rlambda.recipes.recipe import RECIPE_FILE
 
@@ -236,16 +236,19 @@ def select(
 
     `r`: like build.py --r, exact (4.5.0) or a prefix resolving to the newest pinned release
     of that line (4.5 → 4.5.3). Unknown families, architectures or recipes are usage errors.
+    A deprecated family (al2) is selected only when named.
     """
     wanted_r = {pins.resolve_r(v).version for v in r}
-    wanted_families = {family(f).name for f in families}
+    wanted_families = {family(f).name for f in families} or {
+        name for name, fam in FAMILIES.items() if not fam.deprecated
+    }
     wanted_archs = {check_arch(a) for a in archs}
     wanted_recipes = {recipe_dir(name, root).name for name in recipes}
     return [
         e
         for e in entries
         if (not wanted_r or e.r in wanted_r)
-        and (not wanted_families or e.family in wanted_families)
+        and e.family in wanted_families
         and (not wanted_archs or e.arch in wanted_archs)
         and (not wanted_recipes or e.recipe in wanted_recipes)
         and not (no_recipes and e.recipe is not None)
@@ -373,7 +376,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--r", action="append", metavar="VERSION", help="exact (4.5.0) or a prefix (4.5 → newest)"
     )
-    p.add_argument("--family", action="append", help=f"one of {', '.join(FAMILIES)}")
+    p.add_argument("--family", action="append", help=f"one of {family_choices()}")
     p.add_argument("--arch", action="append", help=f"one of {', '.join(ARCHITECTURES)}")
     p.add_argument("--recipe", action="append", metavar="NAME", help="only this recipe's entries")
     p.add_argument("--no-recipes", action="store_true", help="only the base images")
@@ -412,7 +415,10 @@ def _describe(args: argparse.Namespace) -> str:
     ]
     if args.no_recipes:
         given.append("--no-recipes")
-    return " ".join(given) or "no filter"
+    if not args.family:
+        deprecated = [name for name, fam in FAMILIES.items() if fam.deprecated]
+        given.append(f"deprecated {', '.join(deprecated)} left out: name it with --family")
+    return "; ".join(given) or "no filter"
 
 
 def main(argv: Sequence[str]) -> int:

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import jinja2
 
-from rlambda.platforms import ARCHITECTURES, FAMILIES, build_packages, check_arch, family
+from rlambda.platforms import (
+    ARCHITECTURES,
+    FAMILIES,
+    build_packages,
+    check_arch,
+    family,
+    runtime_packages,
+)
 from rlambda.recipes import (
     RECIPES_DIR,
     Lock,
@@ -52,6 +59,7 @@ def render(versions: Versions, r: RRelease, family_name: str, arch: str) -> str:
         arch=arch,
         base=versions.bases[family_name],
         build_packages=build_packages(family_name),
+        runtime_packages=runtime_packages(family_name),
         packages=list(versions.packages.values()),
     )
 
