@@ -17,7 +17,7 @@ from rlambda.build.fetch import cache_dir
 from rlambda.pins import pin_package
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+REFERENCE = ROOT / "reference"  # reference data kept in the repository (see its README)
 DEBIAN_BASE = "rlambda-local/debian:bookworm"
 
 

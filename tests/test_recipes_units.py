@@ -15,9 +15,7 @@ from rlambda.recipes.recipe import load_recipe, recipe_dir
 from rlambda.recipes.rversion import RVersion, parse_constraint, parse_constraints
 
 FIXTURES = Path(__file__).resolve().parent / "recipes"
-SNAPSHOT = (
-    Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "r-system-requirements"
-)
+SNAPSHOT = sysreqs_table.SNAPSHOT_DIR
 
 
 # ---- R versions -------------------------------------------------------------------------
