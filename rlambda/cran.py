@@ -19,11 +19,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlambda.build import fetch
-from rlambda.errors import JobError
+from rlambda.errors import JobError, UsageError
 from rlambda.recipes import dcf
 from rlambda.recipes.rversion import VERSION, RVersion
 
 CONTRIB = "src/contrib"
+# What a mirror may be: the schemes urllib downloads from, and nothing a shell or a Dockerfile
+# could misread (no spaces).
+_MIRROR_URL = re.compile(r"(https?|file)://\S+")
+
+
+def check_mirror(url: str, flag: str = "--cran-mirror") -> str:
+    """A mirror URL as given (`flag` names where), without its trailing slash; UsageError if
+    it is not an http://, https:// or file:// URL."""
+    if not _MIRROR_URL.fullmatch(url):
+        raise UsageError(f"{flag} {url!r}: expected an http://, https:// or file:// URL")
+    return url.rstrip("/")
 
 
 @dataclass(frozen=True)

@@ -408,24 +408,43 @@ def write_base_digests(
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="build.py update",
-        description="Without --r or --package: pin every new R release on the mirror and the"
-        " current digests of the families' base images, then re-render images/. The newest"
-        " pinned release is re-verified first; a changed tarball is refused, never re-pinned.",
+        description="Pin from a mirror into VERSIONS.toml: download, compute the sha256, write"
+        " the pin, and re-render images/. An existing pin is never overwritten. With --r or"
+        " --package: pin that. Without: pin every new R release on the mirror and the current"
+        " digests of the families' base images; the newest pinned release is re-verified first,"
+        " and a changed tarball is refused, never re-pinned.",
+    )
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--r", metavar="X.Y.Z", help="an R release to pin")
+    what.add_argument(
+        "--package", metavar="NAME", help="a runtime R package: pin the mirror's current release"
     )
     p.add_argument("--cran-mirror", metavar="URL", help="mirror to list and download from")
-    p.add_argument("--versions-file", type=Path, default=versions.VERSIONS_FILE, metavar="PATH")
-    p.add_argument("--no-r", action="store_true", help="do not look for new R releases")
-    p.add_argument("--no-bases", action="store_true", help="do not resolve base-image digests")
     p.add_argument(
+        "--versions-file",
+        type=Path,
+        default=versions.VERSIONS_FILE,
+        metavar="PATH",
+        help="the pins to update instead of VERSIONS.toml (images/ is only re-rendered for"
+        " VERSIONS.toml itself)",
+    )
+    scan = p.add_argument_group("without --r or --package")
+    scan.add_argument("--no-r", action="store_true", help="do not look for new R releases")
+    scan.add_argument("--no-bases", action="store_true", help="do not resolve base-image digests")
+    scan.add_argument(
         "--no-verify",
         action="store_true",
         help="do not re-download the newest pinned release to check the mirror still serves it",
     )
-    return p
 
 
-def run(args: argparse.Namespace) -> list[str]:
-    """Do the update; return what changed, one Markdown list item each."""
+def find_and_pin(args: argparse.Namespace) -> list[str]:
+    """Pin what is new upstream; return what changed, one Markdown list item each."""
     own = args.versions_file.resolve() == versions.VERSIONS_FILE
     images_dir = render.IMAGES_DIR if own else None
     pins = versions.load(args.versions_file)
@@ -462,14 +481,25 @@ def run(args: argparse.Namespace) -> list[str]:
     return changes
 
 
-def main(argv: Sequence[str]) -> int:
-    args = parser().parse_args(list(argv))
+def run(args: argparse.Namespace) -> int:
+    """`build.py update`: pin one release or package, or find what is new and pin it."""
+    own = args.versions_file.resolve() == versions.VERSIONS_FILE
+    images_dir = render.IMAGES_DIR if own else None
     try:
-        changes = run(args)
+        if args.r:
+            pin_release(args.r, args.cran_mirror, args.versions_file, images_dir)
+        elif args.package:
+            pin_package(args.package, args.cran_mirror, args.versions_file, images_dir)
+        else:
+            changes = find_and_pin(args)
+            print("\n".join(changes) if changes else "nothing new")
     except (UsageError, JobError) as e:
         return report(e)
-    print("\n".join(changes) if changes else "nothing new")
     return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    return run(parser().parse_args(list(argv)))
 
 
 if __name__ == "__main__":
