@@ -8,19 +8,18 @@ from pathlib import Path
 import jinja2
 
 from rlambda.build.platforms import ARCHITECTURES, FAMILIES, build_packages
+from rlambda.build.tags import readable_tag
 from rlambda.build.target import RecipeTarget, Target, variant
+from rlambda.build.versions import Versions
 from rlambda.recipes import (
     RECIPES_DIR,
     Lock,
     LockedPackage,
-    Recipe,
     load_lock,
     load_recipe,
     recipe_dir,
 )
 from rlambda.recipes import build_packages as recipe_build_packages
-from rlambda.build.tags import readable_tag
-from rlambda.build.versions import Versions
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "Dockerfile.base"

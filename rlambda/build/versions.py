@@ -12,8 +12,8 @@ from typing import NoReturn
 
 from packaging.version import InvalidVersion, Version
 
-from rlambda.errors import UsageError
 from rlambda.build.platforms import ARCHITECTURES, FAMILIES
+from rlambda.errors import UsageError
 
 VERSIONS_FILE = Path(__file__).resolve().parents[2] / "VERSIONS.toml"
 
