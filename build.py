@@ -175,7 +175,10 @@ def run_lock(args: argparse.Namespace) -> int:
         # Re-locking keeps the R version the lock was made for (the file may be stale).
         r_version = tomllib.loads(lock_file.read_text()).get("lock", {}).get("r_version")
     r = pinned.resolve_r(r_version or pinned.pinned_list().split(", ")[-1])
-    print(recipes.lock_recipe(path, r_version=r.version, cran_mirror=args.cran_mirror))
+    lock = recipes.lock_recipe(
+        path, r_version=r.version, cran_mirror=args.cran_mirror, default_mirror=pinned.cran_mirror
+    )
+    print(lock)
     render.write_all(pinned, render.IMAGES_DIR)
     return 0
 

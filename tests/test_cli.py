@@ -173,10 +173,11 @@ def test_docker_not_running_says_how_to_start_it(capsys, monkeypatch, tmp_path):
 
 
 @pytest.mark.docker
-def test_unreachable_mirror_names_url_and_flag(capsys, cache, docker_client):
+def test_unreachable_mirror_names_url_and_flag(capsys, cache, docker_client, debian_base):
     status, out = run(
-        capsys, "--r", "4.5.0", "--family", "debian", "--cran-mirror", "http://127.0.0.1:9"
-    )
+        capsys, "--r", "4.5.0", "--family", "debian", "--cran-mirror", "http://127.0.0.1:9",
+        "--base-image", debian_base,
+    )  # fmt: skip
     assert status == 1
     assert "cannot download http://127.0.0.1:9/src/base/R-4/R-4.5.0.tar.gz" in out
     assert "--cran-mirror" in out
