@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rlambda import render, versions
-from rlambda.context import ROOT
-from rlambda.local.standin import STANDIN_DIR, package_table
-from rlambda.platforms import (
+from rlambda.build import render, versions
+from rlambda.build.context import ROOT
+from rlambda.build.platforms import (
     ARCHITECTURES,
     FAMILIES,
     RUNTIME_PACKAGES,
@@ -22,6 +21,8 @@ from rlambda.platforms import (
     family,
     runtime_packages,
 )
+from rlambda.build.target import variant
+from rlambda.local.standin import STANDIN_DIR, package_table
 
 PINS = versions.load()
 RENDERS = [(f, a) for f in FAMILIES for a in ARCHITECTURES]
@@ -53,7 +54,7 @@ def test_builder_has_what_configure_requires(name, which, tzdata):
 def test_r_home_is_var_lang_lib_r_on_every_family_and_arch(name, arch):
     """LIBnn=lib overrides configure's lib64 on the AWS bases (x86_64), so every path the
     templates use is R_HOME's, and the build checks R's own `R RHOME` against it."""
-    text = render.render(PINS, PINS.r["4.5.0"], name, arch)
+    text = render.render(variant(PINS, PINS.r["4.5.0"], name, arch))
     configure = text[text.index("RUN ./configure") : text.index("&& make -j")]
     assert "      LIBnn=lib \\\n" in configure
     assert 'test "$(/var/lang/bin/R RHOME)" = /var/lang/lib/R' in text
@@ -63,7 +64,7 @@ def test_r_home_is_var_lang_lib_r_on_every_family_and_arch(name, arch):
 
 @pytest.mark.parametrize(("name", "arch"), RENDERS)
 def test_final_stage_installs_what_ldd_cannot_see(name, arch):
-    stage = final_stage(render.render(PINS, PINS.r["4.5.0"], name, arch))
+    stage = final_stage(render.render(variant(PINS, PINS.r["4.5.0"], name, arch)))
     install = stage[stage.index("RUN ") : stage.index("COPY --from=builder /var/lang /var/lang")]
     for package in runtime_packages(name):
         assert re.search(rf"\s{re.escape(package)}(\s|\\)", install), package
@@ -85,7 +86,7 @@ def test_microdnf_flags_are_microdnfs():
     assert install.split()[:3] == ["microdnf", "install", "-y"]
     assert "--nodocs" in install.split() and "--setopt=install_weak_deps=0" in install.split()
     assert not re.search(r"allowerasing|=False|=True|\bdnf\b", install)
-    text = render.render(PINS, PINS.r["4.5.0"], "al2023", "x86_64")
+    text = render.render(variant(PINS, PINS.r["4.5.0"], "al2023", "x86_64"))
     assert not re.search(r"(^|[ ;&|])dnf ", text, re.M)
 
 
@@ -97,7 +98,7 @@ def test_al2_uses_yum_without_docs_and_is_deprecated():
 
 def test_help_marks_al2_deprecated():
     out = subprocess.run(
-        [sys.executable, "build.py", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "build.py", "build", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert re.search(r"al2\s+\(deprecated", out)
     assert "end of support" in " ".join(out.split())

@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
-from rlambda import versions
+from rlambda.build import versions
+from rlambda.build.fetch import sha256_file
 from rlambda.errors import JobError, UsageError
-from rlambda.fetch import sha256_file
 from rlambda.local.rie import rie_binary, rie_pin
 
 

@@ -14,10 +14,10 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+from rlambda.build.fetch import cache_dir, sha256_file
+from rlambda.build.platforms import check_arch
+from rlambda.build.versions import VERSIONS_FILE
 from rlambda.errors import JobError, UsageError
-from rlambda.fetch import cache_dir, sha256_file
-from rlambda.platforms import check_arch
-from rlambda.versions import VERSIONS_FILE
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _REQUIREMENT = re.compile(r"aws-sam-cli==[0-9][0-9.]*")

@@ -14,11 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rlambda import engine
-from rlambda.context import ROOT, make_context
-from rlambda.fetch import cache_dir
+from rlambda.build import engine
+from rlambda.build.context import ROOT, make_context
+from rlambda.build.fetch import cache_dir
+from rlambda.build.platforms import BUILD_PACKAGES, RUNTIME_PACKAGES
 from rlambda.local.rie import rie_binary
-from rlambda.platforms import BUILD_PACKAGES, RUNTIME_PACKAGES
 
 STANDIN_DIR = ROOT / "docker" / "al2023-standin"
 DEBIAN_BASE = "rlambda-local/debian:bookworm"
