@@ -1,0 +1,1 @@
+"""Running functions on this machine as Lambda runs them."""
