@@ -149,20 +149,27 @@ def json_api_image(local_pins, local_mirror, r_image) -> str:
     return _recipe_image(local_pins, local_mirror, r_image, "json-api")
 
 
-@pytest.fixture(scope="session")
-def probe_image(docker_client, r_image, tmp_path_factory) -> str:
-    """R 4.5.0 with tests/r_handlers/service.R in /var/task (CMD service.count)."""
-    context = tmp_path_factory.mktemp("probe")
+def build_probe_image(client: docker.DockerClient, base_image: str, work_dir: Path) -> str:
+    """R (`base_image`) with tests/r_handlers/service.R in /var/task (CMD service.count);
+    tagged by a hash of what goes in, so an unchanged probe is not rebuilt."""
+    context = work_dir / "probe"
+    context.mkdir(parents=True, exist_ok=True)
     (context / "service.R").write_bytes((HANDLERS / "service.R").read_bytes())
     (context / "Dockerfile").write_text(
-        f'FROM {r_image.image_id}\nCOPY service.R /var/task/\nCMD ["service.count"]\n'
+        f'FROM {base_image}\nCOPY service.R /var/task/\nCMD ["service.count"]\n'
     )
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(client.images.get(base_image).id.encode())
     for name in ("Dockerfile", "service.R"):
         digest.update((context / name).read_bytes())
     tag = f"{PROBE_REPOSITORY}:{digest.hexdigest()[:16]}"
     try:
-        docker_client.images.get(tag)
+        client.images.get(tag)
     except docker.errors.ImageNotFound:
-        docker_client.images.build(path=str(context), tag=tag, rm=True, pull=False)
+        client.images.build(path=str(context), tag=tag, rm=True, pull=False)
     return tag
+
+
+@pytest.fixture(scope="session")
+def probe_image(docker_client, r_image, tmp_path_factory) -> str:
+    """R 4.5.0 with tests/r_handlers/service.R: count, sleep, hang, crash, fail, talk, echo."""
+    return build_probe_image(docker_client, r_image.image_id, tmp_path_factory.mktemp("probe"))

@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from rlambda import tags
+from rlambda import tags, versions
 from rlambda.errors import JobError, UsageError, report
 from rlambda.platforms import DEFAULT_FAMILY
 from rlambda.runtime_api.docker_launcher import ImageNotFoundError
@@ -27,6 +27,7 @@ from .sigv4 import Verifier
 # SAM CLI's `sam local start-lambda` listens on 3001; the same default here.
 DEFAULT_PORT = 3001
 DEFAULT_NAME = "function"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,9 +132,11 @@ def _functions(args: argparse.Namespace, parser: argparse.ArgumentParser) -> lis
                 "--r and --recipe go together (the image `build.py --r V --recipe R` made)"
             )
         tags.check_recipe(args.recipe)
-        image = (
-            f"{tags.REPOSITORY}:{tags.readable_tag(args.r, args.family, args.arch, args.recipe)}"
-        )
+        # The readable tag `build.py --r V --recipe R` gives its image (a prefix such as 4.5
+        # resolves to the newest pinned release, as for builds).
+        version = versions.load().resolve_r(args.r).version
+        tag = tags.readable_tag(version, args.family, args.arch, args.recipe)
+        image = f"{tags.REPOSITORY}:{tag}"
         default_name = args.recipe
     return [FunctionSpec(args.name or default_name, image, handler=args.handler, **common)]
 
@@ -191,15 +194,14 @@ def main(argv: Sequence[str]) -> int:
         )
     except ValueError as exc:
         return report(UsageError(str(exc)))
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     try:
         service.start()
     except (ImageNotFoundError, ValueError) as exc:
         return report(UsageError(str(exc)))
     except ServiceError as exc:
         return report(JobError(str(exc)))
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in STOP_SIGNALS}
     try:
         served = ", ".join(f"{s.name} ({s.image})" for s in specs)
         print(f"Invoke API on {service.endpoint_url} serving {served}", flush=True)
@@ -217,4 +219,6 @@ def main(argv: Sequence[str]) -> int:
     finally:
         print("stopping: removing every environment's container", file=sys.stderr, flush=True)
         service.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from rlambda.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
-from rlambda.runtime_api.docker_launcher import DockerRuntime
+from rlambda.runtime_api.docker_launcher import ContainerHandle, DockerRuntime
 
 # Lambda's Tail: "the last 4 KB of the execution log".
 TAIL_BYTES = 4096
@@ -125,6 +125,15 @@ class ServiceRuntime(DockerRuntime):
         super().__init__(image, **kw)
         self.labels = dict(labels)
         self.name = name
+        self._last: ContainerHandle | None = None
+
+    def start(self, env: Mapping[str, str]) -> ContainerHandle:
+        # A runtime that exited on its own (R reports its exit as the invoke's error, then
+        # quits) is not killed by the emulator; remove its container before its successor.
+        if self._last is not None:
+            self._last.kill()
+        self._last = super().start(env)
+        return self._last
 
     def container_options(self, lambda_env: Mapping[str, str]) -> dict[str, Any]:
         options = super().container_options(lambda_env)

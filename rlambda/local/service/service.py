@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TextIO
 
 import docker.errors
+import requests
 
 import docker
 from rlambda.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
@@ -105,7 +106,7 @@ class Service:
             try:
                 self._client = docker.from_env()
                 self._client.ping()
-            except docker.errors.DockerException as exc:
+            except (docker.errors.DockerException, requests.RequestException) as exc:
                 self._client = None
                 raise ServiceError(
                     f"cannot reach the Docker engine ({exc}): start dockerd, or point "
@@ -189,9 +190,9 @@ class Service:
                         container.remove(force=True)
 
     def containers(self) -> list[str]:
-        """Ids of the containers this service has running now."""
+        """Ids of the containers this service has now (running or not)."""
         filters = {"label": f"{LABEL}={self.instance}"}
-        return [c.id for c in self.client.containers.list(filters=filters)]
+        return [c.id for c in self.client.containers.list(all=True, filters=filters)]
 
     @property
     def endpoint_url(self) -> str:
