@@ -191,8 +191,10 @@ def test_crashed_and_timed_out_environments_are_replaced(probe_image):
 
         timed_out = client.invoke(FunctionName="hang", Payload=b"{}")
         assert timed_out["FunctionError"] == "Unhandled"
-        assert payload(timed_out)["errorType"] == "Sandbox.Timedout"
-        assert "Task timed out after 3.00 seconds" in service._log.text()
+        body = payload(timed_out)
+        assert body["errorType"] == "Sandbox.Timedout"
+        assert "Task timed out after 3.00 seconds" in body["errorMessage"]
+        assert "Status: timeout" in service._log.text()  # its REPORT line
 
         # The service keeps serving; the broken environments were replaced by fresh ones.
         first = payload(client.invoke(FunctionName="count", Payload=b"{}"))

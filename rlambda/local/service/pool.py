@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+import docker.errors
+
 from rlambda.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
 from rlambda.runtime_api.docker_launcher import ContainerHandle, DockerRuntime
 
@@ -125,21 +127,26 @@ class ServiceRuntime(DockerRuntime):
         super().__init__(image, **kw)
         self.labels = dict(labels)
         self.name = name
-        self._last: ContainerHandle | None = None
-
-    def start(self, env: Mapping[str, str]) -> ContainerHandle:
-        # A runtime that exited on its own (R reports its exit as the invoke's error, then
-        # quits) is not killed by the emulator; remove its container before its successor.
-        if self._last is not None:
-            self._last.kill()
-        self._last = super().start(env)
-        return self._last
 
     def container_options(self, lambda_env: Mapping[str, str]) -> dict[str, Any]:
         options = super().container_options(lambda_env)
         options["labels"] = {**options["labels"], **self.labels}
         options["name"] = f"{self.name}-{secrets.token_hex(3)}"
         return options
+
+    def start(self, env: Mapping[str, str]) -> ContainerHandle:
+        handle = super().start(env)
+        # A runtime that exits on its own (R reports its exit as the invoke's error, then
+        # quits) is not killed by the emulator, which only starts a new one on the next
+        # invoke: remove its container as soon as it exits, as Lambda drops the environment.
+        threading.Thread(target=_remove_when_exited, args=(handle,), daemon=True).start()
+        return handle
+
+
+def _remove_when_exited(handle: ContainerHandle) -> None:
+    handle.wait()
+    with contextlib.suppress(docker.errors.DockerException):
+        handle.kill()  # removes the container (already gone: nothing to do)
 
 
 class Environment:
