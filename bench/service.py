@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import docker
 from bench.local_lambda import percentile
+from rlambda.local.docker_launcher import DockerRuntime
+from rlambda.local.runtime_api import RuntimeApiServer
 from rlambda.local.service import FunctionSpec, Service
-from rlambda.runtime_api import RuntimeApiServer
-from rlambda.runtime_api.docker_launcher import DockerRuntime
 from tests.serving import build_probe_image, lambda_client
 
 HELLO = "r-lambda:r-4.5.0-hello-debian-x86_64"

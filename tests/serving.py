@@ -36,7 +36,7 @@ import pytest
 from botocore.config import Config
 
 import docker
-from rlambda.builder import BuildRequest, build_recipe_image
+from rlambda.build.builder import BuildRequest, build_recipe_image
 from rlambda.local.service import FunctionSpec, Service
 
 from .conftest import DEBIAN_BASE

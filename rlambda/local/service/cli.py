@@ -15,10 +15,10 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from rlambda import tags, versions
+from rlambda.build import tags, versions
+from rlambda.build.platforms import DEFAULT_FAMILY
 from rlambda.errors import JobError, UsageError, report
-from rlambda.platforms import DEFAULT_FAMILY
-from rlambda.runtime_api.docker_launcher import ImageNotFoundError
+from rlambda.local.docker_launcher import ImageNotFoundError
 
 from .pool import FunctionSpec
 from .service import DEFAULT_CONCURRENCY, LAMBDA_ASYNC_RETRY_DELAYS_S, Service, ServiceError

@@ -20,7 +20,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from rlambda.runtime_api.http_handler import BadRequest, read_body
+from rlambda.local.runtime_api.http_handler import BadRequest, read_body
 
 from . import errors
 from .errors import ApiError

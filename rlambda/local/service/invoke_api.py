@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from rlambda.runtime_api.http_handler import BadRequest, read_body
+from rlambda.local.runtime_api.http_handler import BadRequest, read_body
 
 from . import errors
 from .errors import ApiError

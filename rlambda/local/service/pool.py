@@ -19,8 +19,8 @@ from typing import Any, TextIO
 
 import docker.errors
 
-from rlambda.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
-from rlambda.runtime_api.docker_launcher import ContainerHandle, DockerRuntime
+from rlambda.local.docker_launcher import ContainerHandle, DockerRuntime
+from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
 
 # Lambda's Tail: "the last 4 KB of the execution log".
 TAIL_BYTES = 4096

@@ -24,7 +24,7 @@ import docker.errors
 import requests
 
 import docker
-from rlambda.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
+from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
 
 from . import errors, names
 from .pool import LABEL, Closed, Environment, EnvironmentLog, FunctionSpec, Pool, ServiceRuntime
