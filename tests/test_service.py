@@ -279,15 +279,22 @@ def test_http_front_serves_json_api_as_a_function_url(json_api_image, hello_imag
 # ---- the command, as a user runs it --------------------------------------------------------
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-def test_serve_command_stops_cleanly_on_a_signal(hello_image, docker_client, stop_signal):
-    with serve_process("--image", hello_image, "--name", "hello", "--concurrency", "2") as (
-        process,
-        url,
-    ):
+@pytest.mark.parametrize(
+    ("stop_signal", "what"),
+    [
+        (signal.SIGTERM, ["--r", "4.5.0", "--family", "debian", "--recipe", "hello"]),
+        (signal.SIGINT, ["--function", "hello={image}", "--function", "other={image}"]),
+    ],
+)
+def test_serve_command_stops_cleanly_on_a_signal(hello_image, docker_client, stop_signal, what):
+    argv = [arg.format(image=hello_image) for arg in what]
+    with serve_process(*argv, "--concurrency", "2") as (process, url):
         client = lambda_client(url)
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda _: client.invoke(FunctionName="hello", Payload=b"{}"), range(2)))
+            answers = list(
+                pool.map(lambda _: client.invoke(FunctionName="hello", Payload=b"{}"), range(2))
+            )
+        assert all(payload(a) == {"message": "Hello, world!"} for a in answers)
         assert len(service_containers(docker_client, process.pid)) >= 1
         process.send_signal(stop_signal)
         assert process.wait(timeout=60) == 0

@@ -15,7 +15,7 @@ import secrets
 import sys
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TextIO
@@ -33,6 +33,13 @@ from .sigv4 import Verifier
 DEFAULT_CONCURRENCY = 4
 # Lambda retries a failed asynchronous invoke twice, about one and then two minutes later.
 LAMBDA_ASYNC_RETRY_DELAYS_S = (60.0, 120.0)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # http.server's default listen backlog is 5: a burst of clients (64 at once in
+    # bench/service.py, a parallel map from R) would see SYNs dropped and retried after 1 s.
+    request_queue_size = 256
 
 
 class ServiceError(Exception):
@@ -151,7 +158,7 @@ class Service:
         self, handler: type[BaseHTTPRequestHandler], port: int, what: str, function: str | None
     ) -> None:
         try:
-            httpd = ThreadingHTTPServer((self.host, port), handler)
+            httpd = _Server((self.host, port), handler)
         except OSError as exc:
             taken = exc.errno == errno.EADDRINUSE
             reason = f"port {port} is already in use" if taken else str(exc)
@@ -159,7 +166,6 @@ class Service:
                 f"cannot serve the {what} on {self.host}:{port}: {reason}; choose another "
                 "port (0 takes a free one)"
             ) from exc
-        httpd.daemon_threads = True
         httpd.service = self  # type: ignore[attr-defined]
         httpd.function = function  # type: ignore[attr-defined]
         self._servers.append(httpd)
@@ -209,7 +215,9 @@ class Service:
 
     # ---- environments ------------------------------------------------------------------------
 
-    def _runtime(self, spec: FunctionSpec, index: int, log: EnvironmentLog | None = None):
+    def _runtime(
+        self, spec: FunctionSpec, index: int, log: EnvironmentLog | None = None
+    ) -> ServiceRuntime:
         labels = {
             LABEL: self.instance,
             f"{LABEL}.pid": str(os.getpid()),
@@ -226,7 +234,7 @@ class Service:
             client=self.client,
         )
 
-    def _factory(self, spec: FunctionSpec):
+    def _factory(self, spec: FunctionSpec) -> Callable[[int], Environment]:
         def make(index: int) -> Environment:
             log = EnvironmentLog(f"[{spec.name}:{index}]", self._log, self._log_lock)
             server = RuntimeApiServer(
