@@ -5,12 +5,24 @@ import datetime
 import json
 import re
 import sys
+from pathlib import Path
 
 from rlambda import tags
 from rlambda.errors import JobError, UsageError, report
 from rlambda.registry import aws, images, transport
 from rlambda.registry.auth import ENDPOINT_ENV, authorize, endpoint_override
-from rlambda.registry.deploy import deploy_function
+from rlambda.registry.deploy import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    DeployRequest,
+    DeployResult,
+    FunctionSettings,
+    check_image_region,
+    deploy,
+    rollback,
+)
+from rlambda.registry.front_doors import AUTH_TYPES, UrlSettings, function_url, http_api
+from rlambda.registry.invoke import invoke, load_event, show, smoke_test
 from rlambda.registry.publish import LAMBDA_ARCH, PushOptions, push_image
 from rlambda.registry.repository import MUTABILITIES, RepositorySettings
 from rlambda.registry.transport import RetryPolicy
@@ -23,7 +35,10 @@ Put an image built by build.py into Amazon ECR, and optionally point a Lambda fu
   registry.py push r-lambda:r-4.5.0-debian-x86_64 --region eu-west-1
   registry.py push IMAGE --dated --moving-tags --moving-repository r-lambda-moving
   registry.py push IMAGE --deploy my-function --json
-  registry.py deploy --function my-fn --image-uri ACCT.dkr.ecr.REGION.amazonaws.com/r-lambda@…
+  registry.py deploy --function my-fn --image-uri ACCT.dkr.ecr.REGION.amazonaws.com/r-lambda@… \
+      --create-role --alias live --function-url
+  registry.py deploy --function my-fn --rollback --alias live
+  registry.py invoke --function my-fn --alias live --event recipes/json-api/events/01-total.json
 
 Tags: content-<hash16> and r-<version>[-<recipe>]-<family>-<arch> always; with --dated also
 …-YYYYMMDD; with --moving-tags r-X.Y-…, r-X-…, latest-… (and bare r-X.Y, r-X, latest for the
@@ -127,6 +142,121 @@ def push_options(args: argparse.Namespace, recipe: str | None = None) -> PushOpt
     )
 
 
+def _key_value(value: str) -> tuple[str, str]:
+    key, sep, val = value.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", key):
+        raise argparse.ArgumentTypeError(f"{value!r}: expected KEY=VALUE (KEY: letters, digits, _)")
+    return key, val
+
+
+def add_deploy_arguments(parser: argparse.ArgumentParser, *, standalone: bool) -> None:
+    """The function's settings and front doors: registry.py deploy, and build.py --deploy NAME
+    (which takes --memory and --timeout from its --test settings and the image from its push)."""
+    group = parser.add_argument_group("deploying to Lambda")
+    if standalone:
+        group.add_argument("--function", required=True, help="function name")
+        group.add_argument(
+            "--image-uri",
+            help="ACCT.dkr.ecr.REGION.amazonaws.com/REPO@sha256:… (not with --rollback)",
+        )
+        group.add_argument("--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION)")
+        group.add_argument(
+            "--rollback",
+            action="store_true",
+            help="point --alias back at the version it pointed at before the last deploy",
+        )
+        group.add_argument("--memory", type=int, metavar="MB", help="memory (new function: 512)")
+        group.add_argument("--timeout", type=int, metavar="S", help="timeout (new function: 30)")
+        group.add_argument(
+            "--smoke-event",
+            type=Path,
+            metavar="FILE",
+            help="invoke this event after deploying; on failure roll the alias back (exit 1)",
+        )
+        group.add_argument("--json", action="store_true", help="print the result as JSON")
+        _add_endpoint(group)
+    group.add_argument(
+        "--alias", metavar="NAME", help="move this alias to the new version (e.g. live)"
+    )
+    roles_group = group.add_mutually_exclusive_group()
+    roles_group.add_argument("--role", metavar="ARN", help="execution role of a new function")
+    roles_group.add_argument(
+        "--create-role",
+        action="store_true",
+        help="make (or reuse) rlambda-FUNCTION: trusted by lambda.amazonaws.com only, basic logs",
+    )
+    group.add_argument("--ephemeral-storage", type=int, metavar="MB", help="/tmp size (512-10240)")
+    group.add_argument(
+        "--env", action="append", type=_key_value, metavar="KEY=VALUE",
+        help="the function's environment (repeatable; replaces the whole set when given)",
+    )  # fmt: skip
+    group.add_argument("--description", help="the function's description")
+    group.add_argument("--log-format", choices=sorted(LOG_FORMATS), help="Lambda's log format")
+    group.add_argument("--log-level", choices=LOG_LEVELS, help="application log level (json only)")
+    group.add_argument(
+        "--function-url", action="store_true", help="give the function (its alias) a URL"
+    )
+    group.add_argument(
+        "--auth", choices=AUTH_TYPES, default="AWS_IAM", help="function URL auth (default AWS_IAM)"
+    )
+    group.add_argument("--public", action="store_true", help="required with --auth NONE")
+    group.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN")
+    group.add_argument("--cors-method", action="append", default=[], metavar="METHOD")
+    group.add_argument("--cors-header", action="append", default=[], metavar="HEADER")
+    group.add_argument("--cors-max-age", type=int, metavar="S")
+    group.add_argument(
+        "--http-api",
+        action="store_true",
+        help="an API Gateway HTTP API whose default route invokes the function (its alias)",
+    )
+
+
+def deploy_request(args: argparse.Namespace, function: str, image_uri: str, arch: str):
+    """The DeployRequest, UrlSettings (or None) and whether to make an HTTP API, all checked."""
+    settings = FunctionSettings(
+        memory_mb=args.memory,
+        timeout_s=None if args.timeout is None else int(args.timeout),
+        ephemeral_mb=args.ephemeral_storage,
+        environment=dict(args.env) if args.env is not None else None,
+        description=args.description,
+        log_format=LOG_FORMATS[args.log_format] if args.log_format else None,
+        log_level=args.log_level,
+    )
+    settings.check()
+    url = None
+    cors_given = args.cors_origin or args.cors_method or args.cors_header or args.cors_max_age
+    if args.function_url:
+        url = UrlSettings(
+            args.auth, args.public, tuple(args.cors_origin), tuple(args.cors_method),
+            tuple(args.cors_header), args.cors_max_age,
+        )  # fmt: skip
+        url.check()
+    elif args.public or args.auth != "AWS_IAM" or cors_given:
+        raise UsageError("--auth, --public and the CORS options go with --function-url")
+    request = DeployRequest(
+        function, image_uri, arch, args.role, args.create_role, settings, args.alias
+    )
+    return request, url, args.http_api
+
+
+def deploy_all(
+    clients: aws.DeployClients, request: DeployRequest, url, make_api: bool
+) -> DeployResult:
+    """deploy(), then the front doors, each idempotent."""
+    result = deploy(clients, request)
+    writes: list[str] = []
+    if url is not None:
+        result.function_url = function_url(
+            clients.lam, request.function, request.alias, url, writes
+        )
+    if make_api:
+        result.http_api_url = http_api(clients, request.function, result.target_arn, writes)
+    for line in writes:
+        print(f"==> {request.function}: {line}", file=sys.stderr)
+    result.writes += writes
+    return result
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="registry.py",
@@ -140,32 +270,36 @@ def parser() -> argparse.ArgumentParser:
     )
     push.add_argument("--recipe", help="recipe name for the tags (default: from the image)")
     push.add_argument(
-        "--deploy", metavar="FUNCTION", help="then point this Lambda function at the digest"
-    )
-    push.add_argument(
-        "--publish", action="store_true", help="with --deploy: publish a function version"
+        "--deploy",
+        metavar="FUNCTION",
+        help="then point this existing Lambda function at the digest and publish a version",
     )
     push.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     add_push_arguments(push)
 
-    deploy = commands.add_parser("deploy", help="point a Lambda function at a pushed image digest")
-    deploy.add_argument("--function", required=True, help="function name or ARN")
-    deploy.add_argument(
-        "--image-uri", required=True, help="ACCT.dkr.ecr.REGION.amazonaws.com/REPO@sha256:…"
+    deploy_parser = commands.add_parser(
+        "deploy", help="create or update a Lambda function from a pushed image digest"
     )
-    deploy.add_argument("--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION)")
-    deploy.add_argument("--publish", action="store_true", help="publish a function version")
-    deploy.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    _add_endpoint(deploy)
+    add_deploy_arguments(deploy_parser, standalone=True)
+
+    invoke_parser = commands.add_parser("invoke", help="invoke a function once with an event")
+    invoke_parser.add_argument("--function", required=True, help="function name")
+    invoke_parser.add_argument("--alias", help="the alias (or version) to invoke")
+    invoke_parser.add_argument(
+        "--event", required=True, type=Path, metavar="FILE",
+        help="a JSON payload, or a recipe event file (then its expectation is checked)",
+    )  # fmt: skip
+    invoke_parser.add_argument("--region", help="AWS region (default: AWS_REGION)")
+    invoke_parser.add_argument("--json", action="store_true", help="print the result as JSON")
     return top
 
 
-def image_architecture(image_uri: str, region: str, endpoint: str | None) -> str:
+def image_architecture(ecr, image_uri: str, region: str, endpoint: str | None) -> str:
     """The Lambda architecture of a pushed image, from its config in the registry."""
     match = _IMAGE_URI.fullmatch(image_uri)
     if match is None:
         raise UsageError(f"--image-uri {image_uri!r}: expected HOST/REPOSITORY@sha256:<64 hex>")
-    ecr, _ = aws.clients(region)
+    check_image_region(image_uri, region)
     repo, digest = match["repo"], match["digest"]
     record = images.find_digest(ecr, repo, digest)
     if record is None:
@@ -181,7 +315,13 @@ def image_architecture(image_uri: str, region: str, endpoint: str | None) -> str
     return arch
 
 
-def run(args: argparse.Namespace) -> dict:
+def _summary(answer: dict) -> str:
+    keys = ("function_arn", "version", "alias", "image_digest", "function_url", "http_api_url")
+    return "\n".join(f"{k}: {answer[k]}" for k in keys if answer.get(k))
+
+
+def run(args: argparse.Namespace) -> tuple[dict, str, int]:
+    """(the JSON answer, the plain-text answer, the exit status)."""
     if args.command == "push":
         result = push_image(args.image, push_options(args, args.recipe))
         answer = result.to_json()
@@ -193,25 +333,51 @@ def run(args: argparse.Namespace) -> dict:
                 file=sys.stderr,
             )
         if args.deploy:
-            _, lam = aws.clients(result.region)
-            answer["deploy"] = deploy_function(
-                lam, args.deploy, result.image_uri, result.architecture, publish=args.publish
-            ).to_json()
-        return answer
+            clients = aws.DeployClients.make(result.region)
+            request = DeployRequest(args.deploy, result.image_uri, result.architecture)
+            answer["deploy"] = deploy(clients, request).to_json()
+        return answer, result.image_uri, 0
     region = aws.region_or_fail(args.region)
-    arch = image_architecture(args.image_uri, region, args.registry_endpoint)
-    _, lam = aws.clients(region)
-    return deploy_function(lam, args.function, args.image_uri, arch, publish=args.publish).to_json()
+    clients = aws.DeployClients.make(region)
+    if args.command == "invoke":
+        invocation = invoke(clients.lam, args.function, args.alias, args.event)
+        show(invocation, out=sys.stderr if args.json else sys.stdout)
+        return invocation.to_json(), "", 0 if invocation.passed else 1
+    if args.rollback:
+        if not args.alias:
+            raise UsageError("--rollback needs --alias NAME (the alias to move back)")
+        if args.image_uri:
+            raise UsageError("--rollback takes no --image-uri: it returns to a recorded version")
+        done = rollback(clients.lam, args.function, args.alias)
+        text = f"{args.function}:{args.alias}: version {done.from_version} -> {done.to_version}"
+        return done.to_json(), text, 0
+    if not args.image_uri:
+        raise UsageError("deploy needs --image-uri (or --rollback --alias NAME)")
+    if args.smoke_event is not None:
+        load_event(args.smoke_event)  # a bad event file is bad input: before any write
+    # Cheap checks first: the flags, then ECR and the registry.
+    deploy_request(args, args.function, args.image_uri, "x86_64")
+    arch = image_architecture(clients.ecr, args.image_uri, region, args.registry_endpoint)
+    request, url, make_api = deploy_request(args, args.function, args.image_uri, arch)
+    result = deploy_all(clients, request, url, make_api)
+    answer = result.to_json()
+    status = 0
+    if args.smoke_event is not None:
+        invocation, rolled_back = smoke_test(clients.lam, result, args.smoke_event)
+        answer["smoke_test"] = invocation.to_json()
+        answer["rolled_back"] = rolled_back.to_json() if rolled_back else None
+        status = 0 if invocation.passed else 1
+    return answer, _summary(answer), status
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
-        answer = run(args)
+        answer, text, status = run(args)
     except (UsageError, JobError) as e:
         return report(e)
     if args.json:
         print(json.dumps(answer, indent=2, sort_keys=True))
-    else:
-        print(answer["image_uri"])
-    return 0
+    elif text:
+        print(text)
+    return status

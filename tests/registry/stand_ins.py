@@ -133,10 +133,16 @@ def moto_token_credentials(endpoint_url: str) -> tuple[str, str]:
 def moto_server() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per API call otherwise
     os.environ["MOTO_LAMBDA_STUB_ECR"] = "false"  # read by moto on every create/update
+    # AWS's managed policies (AWSLambdaBasicExecutionRole), which real IAM always has.
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    url = f"http://{host}:{port}"
+    # moto's Docker Lambda runs zip runtimes only (it cannot run an Image function); its simple
+    # Lambda answers an invoke with a result queued through /moto-api (or echoes the event).
+    requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10)
+    yield url
     server.stop()
 
 
