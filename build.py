@@ -10,6 +10,8 @@
   python build.py matrix --arch arm64        the build matrix (JSON) from VERSIONS.toml, recipes/
   python build.py --r 4.5.0 --recipe json-api --test --push
                                              build a recipe image, run its events, push to ECR
+  python build.py --r 4.5.0 --recipe json-api --push --deploy my-api --create-role --function-url
+                                             ... then create/update a function, smoke-test it
   python build.py lock json-api              resolve and lock a recipe's CRAN packages
   python build.py test --image REF           run an image's events the way Lambda runs them
 
@@ -25,7 +27,12 @@ from rlambda import job, local_lambda, matrix, pin_updates, recipes, render, upd
 from rlambda.builder import BuildRequest
 from rlambda.errors import JobError, UsageError, report
 from rlambda.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
-from rlambda.registry import add_push_arguments, push_options
+from rlambda.registry import (
+    add_build_deploy_arguments,
+    add_push_arguments,
+    build_deploy_plan,
+    push_options,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the Dockerfile under images/ and stop; nothing is downloaded or built",
     )
     add_push_arguments(parser)
+    add_build_deploy_arguments(parser)
     return parser
 
 
@@ -206,8 +214,11 @@ def main(argv: list[str]) -> int:
             return 0
         # Push options are checked before hours of building, not after.
         options = push_options(args, recipe=args.recipe) if args.push else None
+        recipe = recipes.load_recipe(recipes.recipe_dir(args.recipe)) if args.recipe else None
+        events = recipe.events_dir if recipe else None
+        deploy = build_deploy_plan(args, events)
         test = job.TestSettings(args.memory, args.timeout) if args.test else None
-        return job.run(pins, request, test=test, push=options, as_json=args.json)
+        return job.run(pins, request, test=test, push=options, deploy=deploy, as_json=args.json)
     except (UsageError, JobError) as e:
         return report(e)
 

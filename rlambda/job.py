@@ -1,6 +1,7 @@
-"""The main job, in order: base image → recipe image → test with its events → push.
+"""The main job, in order: base image → recipe image → test with its events → push → deploy.
 
-Nothing is pushed unless every step before it succeeded: a failing event stops the job.
+Nothing is pushed unless every step before it succeeded: a failing event stops the job. A
+deploy is smoke-tested with the recipe's first event; a failure rolls its alias back.
 """
 
 import json
@@ -12,7 +13,8 @@ from rlambda import engine
 from rlambda.builder import BuildRequest, BuildResult, build_base_image, build_recipe_image
 from rlambda.local_lambda import EventOutcome, format_table, run_events
 from rlambda.recipes import load_recipe, recipe_dir
-from rlambda.registry import PushOptions, PushResult, push_image
+from rlambda.registry import PushOptions, PushResult, aws, push_image
+from rlambda.registry.release import DeployPlan, carry_out
 from rlambda.versions import Versions
 
 # A base image is tested through this recipe: base R only, its own events.
@@ -34,6 +36,7 @@ def run(
     test: TestSettings | None,
     push: PushOptions | None,
     as_json: bool,
+    deploy: DeployPlan | None = None,
 ) -> int:
     base = build_base_image(pins, request)
     image = build_recipe_image(pins, request, base) if request.recipe else base
@@ -47,14 +50,26 @@ def run(
         return 1
 
     pushed = push_image(f"{image.repository}:{image.tags[1]}", push) if push else None
+    deployed, passed = None, True
+    if deploy is not None and pushed is not None:
+        plan = deploy.for_image(pushed.image_uri, pushed.architecture)
+        deployed, passed = carry_out(aws.DeployClients.make(pushed.region), plan)
     if as_json:
         size = engine.connect().images.get(image.image_id).attrs["Size"]
-        print(json.dumps(to_json(request, image, size, outcomes, pushed), indent=2))
+        document = to_json(request, image, size, outcomes, pushed)
+        document["deploy"] = deployed
+        print(json.dumps(document, indent=2))
     else:
         for name in image.tags:
             print(f"{image.repository}:{name}")
         if pushed:
             print(pushed.image_uri)
+        for key in ("function_arn", "version", "alias", "function_url", "http_api_url"):
+            if deployed and deployed.get(key):
+                print(f"{key}: {deployed[key]}")
+    if not passed:
+        print("failed: the deployed function failed its smoke test", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-import requests
 
 import registry as registry_cli
 from rlambda.registry import PushOptions, RepositorySettings, push_image
@@ -29,6 +28,7 @@ from .registry.stand_ins import (  # noqa: F401  (fixtures)
     lambda_client,
     make_image,
     moto_server,
+    queue_result,
     registry,
 )
 
@@ -77,12 +77,6 @@ def run(capsys, *argv: str, endpoint: str) -> tuple[int, dict | str, str]:
 
 def deploy(capsys, registry, *argv: str) -> tuple[int, dict | str, str]:
     return run(capsys, "deploy", *argv, "--json", endpoint=registry.endpoint)
-
-
-def queue_result(moto: str, payload: object) -> None:
-    """What moto's simple Lambda answers to the next invoke."""
-    body = {"results": [json.dumps(payload)], "region": REGION}
-    requests.post(f"{moto}/moto-api/static/lambda-simple/response", json=body, timeout=10)
 
 
 def iam():
@@ -410,3 +404,44 @@ def test_bad_environment_variable_is_refused_by_the_parser(aws, capsys):
     with pytest.raises(SystemExit) as exit_:
         registry_cli.main(["deploy", "--function", "fn", "--env", "1X=2"])
     assert exit_.value.code == 2 and "expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_the_rebuild_workflows_deploy_step_deploys(
+    make_image, registry, aws, lambda_client, tmp_path
+):
+    """The workflow's deploy step, its bash run as the runner would, against moto."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "rebuild.yml").read_text())
+    (script,) = [
+        s["run"]
+        for s in workflow["jobs"]["deploy"]["steps"]
+        if s.get("name") == "Deploy and smoke-test"
+    ]
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (shim / "python").chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(ROOT),
+        "FUNCTION": "wf-fn", "IMAGE_URI": pushed(make_image, registry), "ALIAS": "live",
+        "RECIPE": "json-api", "FUNCTION_URL": "true", "HTTP_API": "false",
+        "LAMBDA_ROLE_ARN": make_role("wf-role", "lambda.amazonaws.com"),
+        "RESULT": str(tmp_path / "deploy.json"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+        "RLAMBDA_REGISTRY_ENDPOINT": registry.endpoint,
+    }  # fmt: skip
+    queue_result(aws, json.loads(EVENT.read_text())["expect"]["response"])
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "deploy.json").read_text())
+    assert result["smoke_test"]["passed"] and result["alias"] == "live" and result["function_url"]
+    assert lambda_client.get_alias(FunctionName="wf-fn", Name="live")["FunctionVersion"] == "1"
+    assert "### Deploy" in (tmp_path / "summary").read_text()

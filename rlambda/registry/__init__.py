@@ -4,7 +4,12 @@ build.py --push calls `push_image`; see cli.py for the command line and publish.
 order of work.
 """
 
-from rlambda.registry.cli import add_deploy_arguments, add_push_arguments, push_options
+from rlambda.registry.cli import (
+    add_build_deploy_arguments,
+    add_push_arguments,
+    build_deploy_plan,
+    push_options,
+)
 from rlambda.registry.deploy import DeployRequest, DeployResult, deploy, rollback
 from rlambda.registry.publish import ImageFacts, PushOptions, PushResult, push_image
 from rlambda.registry.repository import RepositorySettings
@@ -18,8 +23,9 @@ __all__ = [
     "PushResult",
     "RepositorySettings",
     "RetryPolicy",
-    "add_deploy_arguments",
+    "add_build_deploy_arguments",
     "add_push_arguments",
+    "build_deploy_plan",
     "deploy",
     "push_image",
     "push_options",

@@ -15,15 +15,15 @@ from rlambda.registry.deploy import (
     LOG_FORMATS,
     LOG_LEVELS,
     DeployRequest,
-    DeployResult,
     FunctionSettings,
     check_image_region,
     deploy,
     rollback,
 )
-from rlambda.registry.front_doors import AUTH_TYPES, UrlSettings, function_url, http_api
-from rlambda.registry.invoke import invoke, load_event, show, smoke_test
+from rlambda.registry.front_doors import AUTH_TYPES, UrlSettings
+from rlambda.registry.invoke import invoke, show
 from rlambda.registry.publish import LAMBDA_ARCH, PushOptions, push_image
+from rlambda.registry.release import DeployPlan, carry_out
 from rlambda.registry.repository import MUTABILITIES, RepositorySettings
 from rlambda.registry.transport import RetryPolicy
 
@@ -211,8 +211,8 @@ def add_deploy_arguments(parser: argparse.ArgumentParser, *, standalone: bool) -
     )
 
 
-def deploy_request(args: argparse.Namespace, function: str, image_uri: str, arch: str):
-    """The DeployRequest, UrlSettings (or None) and whether to make an HTTP API, all checked."""
+def deploy_plan(args: argparse.Namespace, function: str, smoke_event: Path | None) -> DeployPlan:
+    """The flags as a DeployPlan (the image is filled in later), each checked."""
     settings = FunctionSettings(
         memory_mb=args.memory,
         timeout_s=None if args.timeout is None else int(args.timeout),
@@ -233,28 +233,36 @@ def deploy_request(args: argparse.Namespace, function: str, image_uri: str, arch
         url.check()
     elif args.public or args.auth != "AWS_IAM" or cors_given:
         raise UsageError("--auth, --public and the CORS options go with --function-url")
-    request = DeployRequest(
-        function, image_uri, arch, args.role, args.create_role, settings, args.alias
+    request = DeployRequest(function, "", "", args.role, args.create_role, settings, args.alias)
+    return DeployPlan(request, url, args.http_api, smoke_event)
+
+
+def add_build_deploy_arguments(parser: argparse.ArgumentParser) -> None:
+    """build.py's --deploy NAME and the deploy options (the image comes from its --push)."""
+    parser.add_argument(
+        "--deploy",
+        metavar="FUNCTION",
+        help="after --push: create or update this Lambda function, then invoke the recipe's"
+        " first event as a smoke test (a failure rolls --alias back); see 'deploying' below",
     )
-    return request, url, args.http_api
+    add_deploy_arguments(parser, standalone=False)
 
 
-def deploy_all(
-    clients: aws.DeployClients, request: DeployRequest, url, make_api: bool
-) -> DeployResult:
-    """deploy(), then the front doors, each idempotent."""
-    result = deploy(clients, request)
-    writes: list[str] = []
-    if url is not None:
-        result.function_url = function_url(
-            clients.lam, request.function, request.alias, url, writes
-        )
-    if make_api:
-        result.http_api_url = http_api(clients, request.function, result.target_arn, writes)
-    for line in writes:
-        print(f"==> {request.function}: {line}", file=sys.stderr)
-    result.writes += writes
-    return result
+def build_deploy_plan(args: argparse.Namespace, events_dir: Path | None) -> DeployPlan | None:
+    """build.py --deploy, checked before anything is built: flags, function, role, event."""
+    if not args.deploy:
+        return None
+    if not args.push:
+        raise UsageError("--deploy needs --push: Lambda runs images from ECR")
+    if events_dir is None:
+        raise UsageError("--deploy needs --recipe: a base image has no handler to call")
+    events = sorted(events_dir.glob("*.json"))
+    if not events:
+        raise UsageError(f"--deploy: no event in {events_dir} to smoke-test the function with")
+    plan = deploy_plan(args, args.deploy, events[0])
+    clients = aws.DeployClients.make(aws.region_or_fail(args.region))
+    plan.for_image("", args.arch).check(clients)
+    return plan
 
 
 def parser() -> argparse.ArgumentParser:
@@ -353,21 +361,13 @@ def run(args: argparse.Namespace) -> tuple[dict, str, int]:
         return done.to_json(), text, 0
     if not args.image_uri:
         raise UsageError("deploy needs --image-uri (or --rollback --alias NAME)")
-    if args.smoke_event is not None:
-        load_event(args.smoke_event)  # a bad event file is bad input: before any write
-    # Cheap checks first: the flags, then ECR and the registry.
-    deploy_request(args, args.function, args.image_uri, "x86_64")
+    # Checks first, cheapest first: the flags, the image (ECR, its config), the function, the role.
+    plan = deploy_plan(args, args.function, args.smoke_event)
     arch = image_architecture(clients.ecr, args.image_uri, region, args.registry_endpoint)
-    request, url, make_api = deploy_request(args, args.function, args.image_uri, arch)
-    result = deploy_all(clients, request, url, make_api)
-    answer = result.to_json()
-    status = 0
-    if args.smoke_event is not None:
-        invocation, rolled_back = smoke_test(clients.lam, result, args.smoke_event)
-        answer["smoke_test"] = invocation.to_json()
-        answer["rolled_back"] = rolled_back.to_json() if rolled_back else None
-        status = 0 if invocation.passed else 1
-    return answer, _summary(answer), status
+    plan = plan.for_image(args.image_uri, arch)
+    plan.check(clients)
+    answer, passed = carry_out(clients, plan)
+    return answer, _summary(answer), 0 if passed else 1
 
 
 def main(argv: list[str]) -> int:

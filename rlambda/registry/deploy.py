@@ -225,6 +225,20 @@ def _wait(lam, waiter: str, function: str, waits: Waits, qualifier: str | None =
         raise JobError(f"function {function} did not become ready: {reason}") from None
 
 
+def preflight(clients: "aws.DeployClients", request: DeployRequest) -> tuple:
+    """The checks that need no image: settings, the function as it is, the role. Read-only.
+
+    build.py --deploy runs them before building, with the architecture it is about to build.
+    Returns (the function's configuration or None, the role ARN or None, whether to create it).
+    """
+    request.settings.check()
+    config = _configuration(clients.lam, request.function)
+    if config is not None:
+        _check_existing(config, request)
+    role, create_role = _resolve_role(clients.iam, request, exists=config is not None)
+    return config, role, create_role
+
+
 def deploy(
     clients: "aws.DeployClients", request: DeployRequest, *, waits: Waits = Waits(), out=None
 ) -> DeployResult:
@@ -234,12 +248,8 @@ def deploy(
     match = _DIGEST_URI.fullmatch(request.image_uri)
     if match is None:
         raise UsageError(f"{request.image_uri}: deploy a digest (…@sha256:<64 hex>), not a tag")
-    request.settings.check()
     check_image_region(request.image_uri, clients.region)
-    config = _configuration(lam, request.function)
-    if config is not None:
-        _check_existing(config, request)
-    role, create_role = _resolve_role(iam, request, exists=config is not None)
+    config, role, create_role = preflight(clients, request)
     # ---- checks done: writes from here on --------------------------------------------------
     writes: list[str] = []
     if create_role:
@@ -268,7 +278,7 @@ def deploy(
         if moved:
             writes.append(moved)
             result.alias_moved = result.previous_version is not None
-    for line in writes or ["nothing to change"]:
+    for line in writes or ["function, version and alias: nothing to change"]:
         print(f"==> {request.function}: {line}", file=out)
     return result
 
@@ -350,8 +360,10 @@ def _version(lam, request: DeployRequest, latest: dict, waits: Waits) -> tuple[s
     function = request.function
     try:
         alias = _alias(lam, function, request.alias) if request.alias else None
-        candidate = alias["FunctionVersion"] if alias else _newest_version(lam, function)
-        if candidate and candidate != "$LATEST":
+        # The alias's version first (nothing moves), then the newest one (after a rollback).
+        candidates = [alias["FunctionVersion"]] if alias else []
+        candidates.append(_newest_version(lam, function))
+        for candidate in dict.fromkeys(c for c in candidates if c and c != "$LATEST"):
             current = _configuration(lam, function, candidate)
             if current is not None and _same(current, latest):
                 return candidate, False

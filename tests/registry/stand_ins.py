@@ -161,6 +161,12 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return moto_server
 
 
+def queue_result(moto: str, payload: object) -> None:
+    """What moto's simple Lambda answers to the next invoke (it never runs the image)."""
+    body = {"results": [json.dumps(payload)], "region": REGION}
+    requests.post(f"{moto}/moto-api/static/lambda-simple/response", json=body, timeout=10)
+
+
 @pytest.fixture(scope="session")
 def registry(moto_server: str) -> Iterator[RegistryServer]:
     """The registry accepting the credentials moto's ECR hands out."""
