@@ -23,10 +23,14 @@ import sys
 import tomllib
 from pathlib import Path
 
-from rlambda import job, local_lambda, matrix, pin_updates, recipes, render, update, versions
-from rlambda.builder import BuildRequest
+from rlambda import job, recipes
+from rlambda import pins as pinning
+from rlambda.build import render, versions
+from rlambda.build.builder import BuildRequest
+from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
+from rlambda.ci import matrix
 from rlambda.errors import JobError, UsageError, report
-from rlambda.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
+from rlambda.local import events
 from rlambda.registry import (
     add_build_deploy_arguments,
     add_push_arguments,
@@ -174,20 +178,20 @@ def main(argv: list[str]) -> int:
                 print(path)
             return 0
         if argv[:1] == ["test"]:
-            return local_lambda.main(argv[1:])
+            return events.main(argv[1:])
         if argv[:1] == ["matrix"]:
             return matrix.main(argv[1:])
         if argv[:1] == ["update"] and not {"--r", "--package"} & set(argv):
             # No release named: look on the mirror for new R releases and base digests.
-            return pin_updates.main(argv[1:])
+            return pinning.main(argv[1:])
         if argv[:1] == ["update"]:
             args = update_parser().parse_args(argv[1:])
             own = args.versions_file.resolve() == versions.VERSIONS_FILE
             images_dir = render.IMAGES_DIR if own else None
             if args.r:
-                update.pin_release(args.r, args.cran_mirror, args.versions_file, images_dir)
+                pinning.pin_release(args.r, args.cran_mirror, args.versions_file, images_dir)
             else:
-                update.pin_package(args.package, args.cran_mirror, args.versions_file, images_dir)
+                pinning.pin_package(args.package, args.cran_mirror, args.versions_file, images_dir)
             return 0
 
         if argv[:1] == ["lock"]:
@@ -215,8 +219,8 @@ def main(argv: list[str]) -> int:
         # Push options are checked before hours of building, not after.
         options = push_options(args, recipe=args.recipe) if args.push else None
         recipe = recipes.load_recipe(recipes.recipe_dir(args.recipe)) if args.recipe else None
-        events = recipe.events_dir if recipe else None
-        deploy = build_deploy_plan(args, events)
+        events_dir = recipe.events_dir if recipe else None
+        deploy = build_deploy_plan(args, events_dir)
         test = job.TestSettings(args.memory, args.timeout) if args.test else None
         return job.run(pins, request, test=test, push=options, deploy=deploy, as_json=args.json)
     except (UsageError, JobError) as e:
