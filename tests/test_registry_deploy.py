@@ -7,6 +7,7 @@ Get*/List*); a second deploy of the same thing must send none.
 
 # ruff: noqa: F811  (the stand-ins' fixtures are imported, so parameters share their names)
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -347,17 +348,22 @@ def test_invoke_prints_the_result_and_fails_on_a_function_error(
     status = registry_cli.main(["invoke", "--function", "fn", "--event", str(EVENT)])
     err = capsys.readouterr().err
     assert status == 1 and "not what 01-total.json expects" in err
-    # A function error, as Lambda marks it (the header moto's simple Lambda never sets).
+    # A function error, as Lambda marks it, with the log tail Lambda sends for LogType=Tail
+    # (moto's simple Lambda sends neither: the proxy adds them, as Lambda would).
     error = {"errorType": "simpleError", "errorMessage": "boom"}
     queue_result(aws, error)
-    proxy.rule = lambda m, path: (
-        Fault(header=("X-Amz-Function-Error", "Unhandled")) if "invocations" in path else None
-    )
+    log = "START RequestId: 1\nError in handler: boom\nEND RequestId: 1\n"
+    marks = {
+        "X-Amz-Function-Error": "Unhandled",
+        "X-Amz-Log-Result": base64.b64encode(log.encode()).decode(),
+    }
+    proxy.rule = lambda m, path: Fault(headers=marks) if "invocations" in path else None
     status = registry_cli.main(["invoke", "--function", "fn", "--event", str(EVENT), "--json"])
     captured = capsys.readouterr()
     answer = json.loads(captured.out)
     assert status == 1 and answer["function_error"] == "Unhandled"
     assert answer["payload"] == error and "function error (Unhandled)" in captured.err
+    assert "---- log (tail) ----\nSTART RequestId: 1\nError in handler: boom" in captured.err
 
 
 def test_failing_smoke_test_rolls_the_alias_back(make_image, registry, lambda_client, aws, capsys):

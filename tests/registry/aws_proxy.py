@@ -2,8 +2,9 @@
 
 moto never throttles and its simple Lambda never reports a function error; real AWS does both.
 A rule sees (method, path) and returns None (relay to moto) or what to do instead:
-`Fault(status, code)` answers with an AWS-shaped error; `Fault(header=...)` relays to moto and
-adds a response header (Lambda's X-Amz-Function-Error). Every request is recorded.
+`Fault(status, code)` answers with an AWS-shaped error; `Fault(headers={...})` relays to moto
+and adds response headers (Lambda's X-Amz-Function-Error, X-Amz-Log-Result). Every request is
+recorded.
 """
 
 import http.server
@@ -17,9 +18,9 @@ import requests
 
 @dataclass
 class Fault:
-    status: int = 0  # 0: relay, only adding `header`
+    status: int = 0  # 0: relay, only adding `headers`
     code: str = ""
-    header: tuple[str, str] | None = None
+    headers: dict[str, str] | None = None
 
 
 class AwsFaultProxy:
@@ -52,8 +53,8 @@ class AwsFaultProxy:
                     if k.lower() not in ("content-length", "transfer-encoding", "connection",
                                          "content-encoding")
                 }  # fmt: skip
-                if fault is not None and fault.header:
-                    out[fault.header[0]] = fault.header[1]
+                if fault is not None and fault.headers:
+                    out.update(fault.headers)
                 self._answer(upstream.status_code, out, upstream.content)
 
             def _answer(self, status: int, headers: dict, body: bytes) -> None:
