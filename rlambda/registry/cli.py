@@ -30,7 +30,7 @@ from rlambda.registry.transport import RetryPolicy
 _IMAGE_URI = re.compile(r"(?P<host>[^/@]+)/(?P<repo>[a-z0-9._/-]+)@(?P<digest>sha256:[0-9a-f]{64})")
 
 DESCRIPTION = """\
-Put an image built by build.py into Amazon ECR, and optionally point a Lambda function at it.
+Put an image built by build.py into Amazon ECR, deploy it to a Lambda function, invoke that.
 
   registry.py push r-lambda:r-4.5.0-debian-x86_64 --region eu-west-1
   registry.py push IMAGE --dated --moving-tags --moving-repository r-lambda-moving
@@ -45,6 +45,11 @@ Tags: content-<hash16> and r-<version>[-<recipe>]-<family>-<arch> always; with -
 default variant: no recipe, al2023, x86_64). Fixed tags are never overwritten; moving tags only
 move forward, and only in a repository with mutable tags (--moving-repository names one when the
 main repository is immutable, the default).
+
+deploy creates the function when it is missing (--role ARN or --create-role) and otherwise
+updates its code and the settings given, publishes a version when $LATEST changed, moves --alias
+(recording the version it left, for --rollback), and sets up --function-url / --http-api. Every
+input is checked before the first write; a second identical deploy makes no write call.
 
 Credentials come from boto3's usual chain; the ECR token goes to the push call only (never to
 ~/.docker/config.json, never printed). Exit status: 0 ok, 1 the job failed, 2 bad input.
