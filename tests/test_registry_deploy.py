@@ -333,6 +333,33 @@ def test_failing_update_is_retried_then_fails_and_the_alias_stays(
     assert lambda_client.get_function(FunctionName="fn")["Code"]["ImageUri"] == first
 
 
+def test_a_new_role_is_waited_for_while_iam_propagates(
+    make_image, registry, lambda_client, proxy, capsys, monkeypatch
+):
+    """Lambda refuses a role made seconds ago until IAM has propagated it; real AWS says so
+    with this error (moto never does: the proxy answers it twice)."""
+    import rlambda.registry.deploy as deploy_module
+
+    monkeypatch.setattr(deploy_module, "ROLE_PROPAGATION_DELAY_S", 0.01)
+    refusal = Fault(
+        400,
+        "InvalidParameterValueException",
+        "The role defined for the function cannot be assumed by Lambda.",
+    )
+    refusals = iter([refusal] * 2)
+    creates = "/2015-03-31/functions"
+    proxy.rule = lambda method, path: (
+        next(refusals, None) if method == "POST" and path == creates else None
+    )
+    uri = pushed(make_image, registry)
+    status, answer, err = deploy(
+        capsys, registry, "--function", "fn", "--image-uri", uri, "--create-role"
+    )
+    assert status == 0, err
+    posts = [s for m, p, s in proxy.seen if m == "POST" and p == creates]
+    assert posts == [400, 400, 201] and answer["version"] == "1"
+
+
 def test_invoke_prints_the_result_and_fails_on_a_function_error(
     make_image, registry, aws, proxy, capsys
 ):
@@ -451,3 +478,23 @@ def test_the_rebuild_workflows_deploy_step_deploys(
     assert result["smoke_test"]["passed"] and result["alias"] == "live" and result["function_url"]
     assert lambda_client.get_alias(FunctionName="wf-fn", Name="live")["FunctionVersion"] == "1"
     assert "### Deploy" in (tmp_path / "summary").read_text()
+
+
+def test_lambda_refusing_a_given_role_is_said_plainly(
+    make_image, registry, lambda_client, proxy, capsys
+):
+    refusal = Fault(
+        400,
+        "InvalidParameterValueException",
+        "The role defined for the function cannot be assumed by Lambda.",
+    )
+    proxy.rule = lambda method, path: (
+        refusal if method == "POST" and path == "/2015-03-31/functions" else None
+    )
+    uri = pushed(make_image, registry)
+    role = make_role("given", "lambda.amazonaws.com")
+    status, _, err = deploy(
+        capsys, registry, "--function", "fn", "--image-uri", uri, "--role", role
+    )
+    assert status == 2 and f"Lambda cannot assume the role {role}" in err
+    assert lambda_client.list_functions()["Functions"] == []

@@ -10,7 +10,7 @@ from rlambda.registry.cli import (
     build_deploy_plan,
     push_options,
 )
-from rlambda.registry.deploy import DeployRequest, DeployResult, deploy, rollback
+from rlambda.registry.deploy import DeployRequest, DeployResult
 from rlambda.registry.publish import ImageFacts, PushOptions, PushResult, push_image
 from rlambda.registry.repository import RepositorySettings
 from rlambda.registry.transport import RetryPolicy
@@ -26,8 +26,6 @@ __all__ = [
     "add_build_deploy_arguments",
     "add_push_arguments",
     "build_deploy_plan",
-    "deploy",
     "push_image",
     "push_options",
-    "rollback",
 ]

@@ -20,6 +20,7 @@ import requests
 class Fault:
     status: int = 0  # 0: relay, only adding `headers`
     code: str = ""
+    message: str = ""
     headers: dict[str, str] | None = None
 
 
@@ -38,9 +39,8 @@ class AwsFaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 fault = proxy.rule(self.command, self.path)
                 if fault is not None and fault.status:
-                    payload = json.dumps(
-                        {"__type": fault.code, "message": f"injected {fault.code}"}
-                    )
+                    message = fault.message or f"injected {fault.code}"
+                    payload = json.dumps({"__type": fault.code, "message": message})
                     self._answer(fault.status, {"x-amzn-ErrorType": fault.code}, payload.encode())
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
