@@ -4,10 +4,12 @@ Templates never branch on a family's name; they read the fields of its `Family`.
 
 Primary sources for the Amazon Linux names and facts below (checked 2026-12-01):
 - R's configure.ac (wch/r-source): `which` is required ("which is required but missing"; the
-  path "ends up hard-coded in the utils package"), and LIBnn=lib64 on x86_64 Linux whenever
-  /usr/lib64 exists and /etc/debian_version does not.
-- AWS's package list of the AL2023 minimal container image (al2023-container-ami, and `rpm -qa`
-  of provided:al2023 in amazonlinux/amazon-linux-2023#585): bash, coreutils-single, glibc with
+  path "ends up hard-coded in the utils package"); so is working tzdata ("date-time
+  conversions do not work in 2020 -- is tzdata installed?"); and LIBnn=lib64 on x86_64 Linux
+  whenever /usr/lib64 exists and /etc/debian_version does not.
+- AWS's package list of the AL2023 minimal container image (the al2023-container-ami page,
+  2023.6 snapshot; cross-checked with `rpm -qa` of the AL2023-based lambda/python:3.12 image in
+  amazonlinux/amazon-linux-2023#585): bash, coreutils-single, glibc with
   glibc-minimal-langpack only, curl-minimal, microdnf, rpm; no which, findutils, tar, gzip,
   tzdata or libgomp.
 - RHEL 9 / Fedora package names where AL2023's list is silent (AL2023 is Fedora-derived): gcc,
