@@ -110,3 +110,15 @@ def test_render_one_writes_only_that_file(pins, tmp_path, monkeypatch):
     path = render.write_one(resolve(pins, r_version="4.0", family_name="al2", arch="arm64"))
     assert path == tmp_path / "r-4.0.5-al2-arm64" / "Dockerfile"
     assert [p.name for p in tmp_path.iterdir()] == ["r-4.0.5-al2-arm64"]
+
+
+def test_recipe_dockerfile_says_why_each_os_package_is_there(pins):
+    """The builder's system-requirement packages carry their reason, and an Amazon Linux name
+    taken from Fedora/RHEL says it is a guess."""
+    rendered = render.render_all(pins)
+    debian = rendered[render.recipe_dockerfile_path("xml-extract", "4.5.0", "debian", "x86_64")]
+    al2023 = rendered[render.recipe_dockerfile_path("xml-extract", "4.5.0", "al2023", "x86_64")]
+    assert "#   libxml2-dev: for xml2's SystemRequirements, r-system-requirements rule" in debian
+    assert "guessed" not in debian
+    assert "#   libxml2-devel: for xml2's SystemRequirements" in al2023
+    assert "(an Amazon Linux name guessed from Fedora/RHEL)" in al2023
