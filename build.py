@@ -5,6 +5,8 @@
   python build.py --r 4.5 --family debian    the same command: newest pinned 4.5.x on Debian
   python build.py --r 4.5.0 --recipe json-api --test --push
                                              build a recipe image, run its events, push to ECR
+  python build.py --r 4.5.0 --recipe json-api --push --deploy my-api --create-role --function-url
+                                             ... then create/update a function, smoke-test it
   python build.py render                     re-render every pinned Dockerfile under images/
   python build.py render --r 4.5.0           only write images/r-4.5.0-al2023-x86_64/Dockerfile
   python build.py lock json-api              resolve and lock a recipe's CRAN packages
@@ -30,7 +32,12 @@ from rlambda.build.target import Target, resolve
 from rlambda.ci import matrix
 from rlambda.errors import JobError, UsageError, report
 from rlambda.local import events
-from rlambda.registry import add_push_arguments, push_options
+from rlambda.registry import (
+    add_build_deploy_arguments,
+    add_push_arguments,
+    build_deploy_plan,
+    push_options,
+)
 
 
 def add_variant_arguments(parser: argparse.ArgumentParser, *, r_required: bool) -> None:
@@ -109,10 +116,11 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--push", action="store_true", help="push the image to ECR (see below)")
     parser.add_argument(
-        "--json", action="store_true", help="print the result (tags, tests, push) as JSON"
+        "--json", action="store_true", help="print the result (tags, tests, push, deploy) as JSON"
     )
     add_versions_file(parser)
     add_push_arguments(parser)
+    add_build_deploy_arguments(parser)
 
 
 def build_target(args: argparse.Namespace) -> Target:
@@ -136,7 +144,11 @@ def build_target(args: argparse.Namespace) -> Target:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    return job.run(build_target(args), as_json=args.json)
+    target = build_target(args)
+    # --deploy is checked too (flags, the function, its role) before anything is built.
+    events_dir = target.recipe.recipe.events_dir if target.recipe else None
+    deploy = build_deploy_plan(args, events_dir)
+    return job.run(target, as_json=args.json, deploy=deploy)
 
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
