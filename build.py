@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=float, default=30, metavar="S", help="timeout for --test (default 30)"
     )
+    local_lambda.add_emulator_arguments(parser)
     parser.add_argument("--push", action="store_true", help="push the image to ECR (see below)")
     parser.add_argument(
         "--json", action="store_true", help="print the result (tags, tests, push) as JSON"
@@ -206,7 +207,12 @@ def main(argv: list[str]) -> int:
             return 0
         # Push options are checked before hours of building, not after.
         options = push_options(args, recipe=args.recipe) if args.push else None
-        test = job.TestSettings(args.memory, args.timeout) if args.test else None
+        test = None
+        if not args.test and (args.emulator != "ours" or args.max_concurrency is not None):
+            raise UsageError("--emulator and --max-concurrency choose how --test runs: add --test")
+        if args.test:
+            local_lambda.check_emulator(args.emulator, args.max_concurrency)
+            test = job.TestSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
         return job.run(pins, request, test=test, push=options, as_json=args.json)
     except (UsageError, JobError) as e:
         return report(e)

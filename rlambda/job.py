@@ -25,6 +25,8 @@ class TestSettings:
 
     memory_mb: int
     timeout_s: float
+    emulator: str = "ours"  # or "aws": AWS's RIE (rlambda.local.aws_rie)
+    max_concurrency: int | None = None  # RIE's managed-instances mode
 
 
 def run(
@@ -77,6 +79,8 @@ def test_image(
         recipe.events_dir,
         memory_mb=settings.memory_mb,
         timeout_s=settings.timeout_s,
+        emulator=settings.emulator,
+        max_concurrency=settings.max_concurrency,
     )
     print(format_table(outcomes), file=table_out)
     return outcomes
