@@ -316,9 +316,13 @@ class AwsRie:
             options = self.container_options(binary)
             self.started_at = time.monotonic()
             container = client.containers.create(**options)
+            try:
+                container.start()
+            except docker.errors.APIError:
+                container.remove(force=True)
+                raise
+            # After start: the handle reads the container's pid and cgroup.
             self.handle = ContainerHandle(container)
-            container.start()
-            container.reload()
             binding = container.attrs["NetworkSettings"]["Ports"][f"{RIE_PORT}/tcp"][0]
             self.port = int(binding["HostPort"])
             if self.follow_reports:
