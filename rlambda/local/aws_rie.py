@@ -145,36 +145,46 @@ def rie_binary(
 
 # ---- the REPORT lines RIE prints --------------------------------------------------------
 
+_START = re.compile(r"^START RequestId: (?P<id>\S+)")
 _REPORT = re.compile(r"^REPORT RequestId: (?P<id>\S+)\t(?P<rest>.*)$")
 _FIELD = re.compile(r"(?P<name>[A-Za-z ]+): (?P<value>[\d.]+) (ms|MB)")
-# rapid's own log, normal mode: "INIT START(type: on-demand, phase: init)" then
-# "INIT REPORT(durationMs: 250.02)"; its REPORT's own "Init Duration" is not the init.
-_INIT_START = re.compile(r"INIT START\(.*phase: init\)")
+# rapid's own log, normal mode: "INIT START(type: on-demand, phase: init)" (phase: invoke when
+# it re-initialises after a crash), then "INIT REPORT(durationMs: 250.02)"; the "Init
+# Duration" in its REPORT line is not the init.
 _INIT_REPORT = re.compile(r"INIT REPORT\(durationMs: (?P<ms>[\d.]+)\)")
 
 
+@dataclass
+class _Logged:
+    """One invoke as RIE logged it: START, any init within it, and REPORT (none when the
+    runtime exited during the invoke)."""
+
+    request_id: str
+    init_ms: float | None = None
+    fields: dict[str, float] | None = None
+
+
 class _Reports:
-    """Follows a container's output: copies it to `output`, keeps the REPORT lines."""
+    """Follows a container's output: copies it to `output`, keeps what START/REPORT say."""
 
     def __init__(self, handle: ContainerHandle, output: TextIO | None) -> None:
         self._cond = threading.Condition()
-        self._reports: list[tuple[str, dict[str, float], float | None]] = []
-        self._in_init = False
-        self._init_ms: float | None = None
+        self._invokes: list[_Logged] = []
         self._output = output
         self._container = handle.container
         threading.Thread(target=self._follow, daemon=True).start()
 
-    def all(self) -> list[tuple[str, dict[str, float], float | None]]:
-        with self._cond:
-            return list(self._reports)
+    def wait_for(self, count: int, timeout: float) -> list[_Logged]:
+        """The first `count` invokes, once the last has its REPORT (or `timeout` passed)."""
 
-    def wait_for(
-        self, index: int, timeout: float
-    ) -> tuple[str, dict[str, float], float | None] | None:
+        def done() -> bool:
+            return len(self._invokes) > count or (
+                len(self._invokes) == count and self._invokes[-1].fields is not None
+            )
+
         with self._cond:
-            self._cond.wait_for(lambda: len(self._reports) > index, timeout=timeout)
-            return self._reports[index] if len(self._reports) > index else None
+            self._cond.wait_for(done, timeout=timeout)
+            return list(self._invokes[:count])
 
     def _follow(self) -> None:
         with contextlib.suppress(docker.errors.APIError, OSError, ValueError):
@@ -193,17 +203,23 @@ class _Reports:
                     self._line(line)
 
     def _line(self, line: str) -> None:
-        if _INIT_START.search(line):
-            self._in_init = True
-        elif (found := _INIT_REPORT.search(line)) and self._in_init:
-            self._in_init = False
-            self._init_ms = float(found["ms"])
-        elif found := _REPORT.match(line):
-            fields = {m["name"].strip(): float(m["value"]) for m in _FIELD.finditer(found["rest"])}
-            with self._cond:
-                self._reports.append((found["id"], fields, self._init_ms))
-                self._init_ms = None
-                self._cond.notify_all()
+        with self._cond:
+            if found := _START.match(line):
+                self._invokes.append(_Logged(found["id"]))
+            elif (found := _INIT_REPORT.search(line)) and self._invokes:
+                current = self._invokes[-1]
+                current.init_ms = (current.init_ms or 0.0) + float(found["ms"])
+            elif found := _REPORT.match(line):
+                fields = {
+                    m["name"].strip(): float(m["value"]) for m in _FIELD.finditer(found["rest"])
+                }
+                for logged in reversed(self._invokes):
+                    if logged.request_id == found["id"]:
+                        logged.fields = fields
+                        break
+            else:
+                return
+            self._cond.notify_all()
 
 
 # ---- the function -------------------------------------------------------------------------
@@ -252,6 +268,7 @@ class AwsRie:
         self._serial = threading.Lock()
         self._local = threading.local()
         self.invokes = 0
+        self._elapsed_ms: list[float] = []
 
     @property
     def memory_mb(self) -> int:
@@ -404,8 +421,10 @@ class AwsRie:
             headers["X-Amz-Client-Context"] = base64.b64encode(client_context.encode()).decode()
         lock = self._serial if self.max_concurrency is None else contextlib.nullcontext()
         with lock:
+            began = time.monotonic()
             status, body, response_headers = self._post(payload, headers)
             self.invokes += 1
+            self._elapsed_ms.append((time.monotonic() - began) * 1000)
         return InvokeResult(
             status,
             body,
@@ -429,33 +448,36 @@ class AwsRie:
             ) from exc
 
     def reports(self, timeout_s: float = REPORT_WAIT_S) -> list[InvokeReport] | None:
-        """The REPORT of every invoke so far, in order; for sequential invokes only.
+        """A report for every invoke so far, in order, from RIE's START/REPORT lines; for
+        sequential invokes only.
 
         RIE flushes its log about once a second, so this waits for the lines (at most
-        `timeout_s`). None when they do not add up to one per invoke (e.g. RIE printed none
-        for an invoke that crashed it): better no figures than another invoke's.
+        `timeout_s`). An invoke in which the runtime exited has no REPORT line: its duration
+        is then the caller's round trip. None when the lines do not add up to one START per
+        invoke: better no figures than another invoke's.
         """
         if self._reports is None:
             return None
-        found = self._reports.wait_for(self.invokes - 1, timeout_s) if self.invokes else None
-        lines = self._reports.all()
-        if found is None or len(lines) != self.invokes:
+        logged = self._reports.wait_for(self.invokes, timeout_s)
+        if len(logged) != self.invokes:
             return None
         peak = self.handle.max_memory_mb() if self.handle else None
         out = []
-        for request_id, fields, init_ms in lines:
-            duration = fields.get("Duration", 0.0)
-            if init_ms is not None:
-                # RIE's normal mode counts init into the first invoke's Duration.
-                duration = max(duration - init_ms, 0.0)
+        for entry, elapsed_ms in zip(logged, self._elapsed_ms, strict=True):
+            if entry.fields is not None and "Duration" in entry.fields:
+                # RIE counts a (re-)init into its invoke's Duration.
+                duration = max(entry.fields["Duration"] - (entry.init_ms or 0.0), 0.0)
+            else:
+                duration = max(elapsed_ms - (entry.init_ms or 0.0), 0.0)
             out.append(
                 InvokeReport(
-                    request_id=request_id,
+                    request_id=entry.request_id,
                     duration_ms=duration,
-                    billed_duration_ms=billed_ms(duration, init_ms),
+                    billed_duration_ms=billed_ms(duration, entry.init_ms),
                     memory_size_mb=self.memory_mb,
                     max_memory_mb=peak,
-                    init_duration_ms=init_ms,
+                    init_duration_ms=entry.init_ms,
+                    status="success" if entry.fields is not None else "error",
                 )
             )
         return out
