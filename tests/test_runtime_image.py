@@ -1,6 +1,7 @@
 """The R runtime client baked into a base R image, run as Lambda runs it (Lambda-like container,
 read-only root, non-root uid, memory limit) against the project's Runtime API emulator."""
 
+import concurrent.futures
 import io
 import json
 import tarfile
@@ -140,3 +141,16 @@ def test_many_warm_invokes_stay_on_one_runtime(function_image, emulator):
     with function(emulator, function_image, "app.pid") as server:
         pids = {server.invoke(b"{}").body for _ in range(200)}
     assert len(pids) == 1
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 item 4: the R runtime serves one invoke at a time")
+def test_managed_instances_serve_max_concurrency_invokes_at_once(function_image):
+    """Issue 13's measurement under AWS's RIE in managed-instances mode: 4 concurrent invokes
+    of a 1 s handler; every one must be served (RIE refuses one that finds no idle runtime)."""
+    function = AwsRie(
+        function_image, memory_mb=512, timeout_s=20, handler="app.one_second", max_concurrency=4
+    )
+    with function, concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: function.invoke(b"{}"), range(4)))
+    assert [r.status_code for r in results] == [200] * 4, [r.body for r in results]
+    assert not any(r.failed for r in results)

@@ -31,3 +31,8 @@ allocate <- function(raw_event) {
 }
 
 pid <- function() Sys.getpid()
+
+one_second <- function() {
+  Sys.sleep(1)
+  list(pid = Sys.getpid())
+}
