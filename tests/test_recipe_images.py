@@ -133,12 +133,13 @@ def test_lock_cli_keeps_a_current_lock(recipes_copy, local_mirror, capsys, monke
     assert (recipes_copy / "json-api" / "lock.toml").read_text() == before
 
 
-def test_json_result_feeds_the_ci_summary(local_pins, local_mirror, r_image, capsys):
+@pytest.mark.parametrize("emulator", ["ours", "aws"])
+def test_json_result_feeds_the_ci_summary(emulator, local_pins, local_mirror, r_image, capsys):
     status = build.main(
         [
             *("--r", "4.5.0", "--family", "debian", "--base-image", DEBIAN_BASE),
             *("--cran-mirror", local_mirror, "--versions-file", str(local_pins.path)),
-            *("--recipe", "hello", "--test", "--json"),
+            *("--recipe", "hello", "--test", "--json", "--emulator", emulator),
         ]
     )
     out = capsys.readouterr().out

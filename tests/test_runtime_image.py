@@ -43,15 +43,19 @@ def emulator(request: pytest.FixtureRequest) -> str:
 
 @contextmanager
 def function(
-    emulator: str, image: str, handler: str | None = None, memory_mb: int = 512
+    emulator: str,
+    image: str,
+    handler: str | None = None,
+    memory_mb: int = 512,
+    timeout_s: float = 20,
 ) -> Iterator:
     if emulator == "aws":
-        with AwsRie(image, memory_mb=memory_mb, timeout_s=20, handler=handler) as rie:
+        with AwsRie(image, memory_mb=memory_mb, timeout_s=timeout_s, handler=handler) as rie:
             yield rie
         return
     runtime = DockerRuntime(image, memory_mb=memory_mb, handler=handler)
-    with RuntimeApiServer(runtime, memory_mb=memory_mb, timeout_s=20, quiet=True) as server:
-        yield server
+    with RuntimeApiServer(runtime, memory_mb=memory_mb, timeout_s=timeout_s, quiet=True) as srv:
+        yield srv
 
 
 def inits(server, *results) -> list[bool]:
@@ -137,6 +141,17 @@ def test_128_mb_works_and_going_over_is_an_exit(function_image, emulator):
     assert after.body == b"1048576"
 
 
+def test_a_timeout_fails_the_invoke_and_the_next_starts_fresh(function_image, emulator):
+    # 3 s: RIE's timeout bounds a re-init and its invoke together (R starts in about 1 s here).
+    with function(emulator, function_image, "app.naps", timeout_s=3) as server:
+        late = server.invoke(b"10")
+        after = server.invoke(b"0")
+        assert inits(server, late, after) == [True, True]
+    # Lambda: {"errorType": "Sandbox.Timedout", ...}; RIE: 200 and "Task timed out after ...".
+    assert late.failed and late.error_type() == "Sandbox.Timedout"
+    assert not after.failed and "pid" in json.loads(after.body)
+
+
 def test_many_warm_invokes_stay_on_one_runtime(function_image, emulator):
     with function(emulator, function_image, "app.pid") as server:
         pids = {server.invoke(b"{}").body for _ in range(200)}
@@ -148,9 +163,9 @@ def test_managed_instances_serve_max_concurrency_invokes_at_once(function_image)
     """Issue 13's measurement under AWS's RIE in managed-instances mode: 4 concurrent invokes
     of a 1 s handler; every one must be served (RIE refuses one that finds no idle runtime)."""
     function = AwsRie(
-        function_image, memory_mb=512, timeout_s=20, handler="app.one_second", max_concurrency=4
+        function_image, memory_mb=512, timeout_s=20, handler="app.naps", max_concurrency=4
     )
     with function, concurrent.futures.ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: function.invoke(b"{}"), range(4)))
+        results = list(pool.map(lambda _: function.invoke(b"1"), range(4)))
     assert [r.status_code for r in results] == [200] * 4, [r.body for r in results]
     assert not any(r.failed for r in results)

@@ -32,7 +32,7 @@ allocate <- function(raw_event) {
 
 pid <- function() Sys.getpid()
 
-one_second <- function() {
-  Sys.sleep(1)
+naps <- function(raw_event) {
+  Sys.sleep(as.numeric(raw_event))  # raw_event seconds
   list(pid = Sys.getpid())
 }
