@@ -16,10 +16,10 @@ import build
 import docker
 from rlambda.errors import JobError, UsageError
 from rlambda.local.aws_rie import AwsRie, RiePin, load_pin, rie_binary
-from rlambda.local_lambda import check_emulator
-from rlambda.runtime_api import RuntimeApiServer
-from rlambda.runtime_api.docker_launcher import DockerRuntime
-from rlambda.runtime_api.model import LAMBDA_DEFAULTS, InvokeResult
+from rlambda.local.docker_launcher import DockerRuntime
+from rlambda.local.events import check_emulator
+from rlambda.local.runtime_api import RuntimeApiServer
+from rlambda.local.runtime_api.model import LAMBDA_DEFAULTS, InvokeResult
 
 from .test_local_lambda import build_python_ric_image
 

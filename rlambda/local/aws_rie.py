@@ -7,8 +7,8 @@
 The binary: AWS publishes RIE inside the aws-sam-cli wheel on PyPI
 (samcli/local/rapid/aws-lambda-rie-{x86_64,arm64}). VERSIONS.toml's [aws_rie] pins the wheel's
 URL and sha256 and each binary's sha256; the wheel goes through the verified download cache
-(rlambda.fetch), the binary is extracted next to it under its own hash and hashed again on every
-use, so a changed file is never run.
+(rlambda.build.fetch), the binary is extracted next to it under its own hash and hashed again
+on every use, so a changed file is never run.
 
 The container is the Lambda-like sandbox of DockerRuntime (read-only root, tmpfs /tmp, memory
 limit without swap, Lambda's process and file quotas, no capabilities) with RIE mounted
@@ -54,12 +54,13 @@ from typing import Any, TextIO
 import docker.errors
 
 import docker
+from rlambda.build.fetch import cache_dir, fetch_verified, sha256_file
+from rlambda.build.versions import _SHA256, VERSIONS_FILE
 from rlambda.errors import JobError, UsageError
-from rlambda.fetch import cache_dir, fetch_verified, sha256_file
-from rlambda.runtime_api.docker_launcher import ContainerHandle, DockerRuntime
-from rlambda.runtime_api.launcher import _children
-from rlambda.runtime_api.model import InvokeReport, InvokeResult, RuntimeApiError, billed_ms
-from rlambda.versions import _SHA256, VERSIONS_FILE, _Checker
+from rlambda.local.docker_launcher import ContainerHandle, DockerRuntime
+from rlambda.local.launcher import _children
+from rlambda.local.runtime_api.model import InvokeReport, InvokeResult, RuntimeApiError, billed_ms
+from rlambda.tomlcheck import TomlChecker
 
 RIE_PORT = 8080
 RIE_PATH = "/aws-lambda-rie"
@@ -89,7 +90,7 @@ def load_pin(path: Path = VERSIONS_FILE) -> RiePin:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path}: cannot read the [aws_rie] pin: {exc}") from None
-    check = _Checker(path)
+    check = TomlChecker(path)
     entry = check.table(data, "aws_rie")
     return RiePin(
         version=check.string(entry, "aws_rie", "version", re.compile(r"\d+(\.\d+)+")),
