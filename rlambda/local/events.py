@@ -481,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="build.py test",
         description="Run an image as Lambda would (read-only root, uid 993, tmpfs /tmp, "
-        "memory limit, Lambda's environment) against the Runtime API emulator, invoke it "
+        "memory limit, Lambda's environment) against the Runtime API emulator (or AWS's RIE: "
+        "--emulator aws), invoke it "
         "with each event file, and compare the results with what the files expect.",
         epilog=__doc__.split("\n\n", 2)[2] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
