@@ -12,18 +12,20 @@
                                              build a recipe image, run its events, push to ECR
   python build.py lock json-api              resolve and lock a recipe's CRAN packages
   python build.py test --image REF           run an image's events the way Lambda runs them
+  python build.py sbom IMAGE                 print the SBOM (CycloneDX 1.5) of an image built here
 
 Exit status: 0 success, 1 the job failed, 2 bad input.
 """
 
 import argparse
+import json
 import sys
 import tomllib
 from pathlib import Path
 
 from rlambda import job, recipes
 from rlambda import pins as pinning
-from rlambda.build import render, versions
+from rlambda.build import engine, render, sbom, versions
 from rlambda.build.builder import BuildRequest
 from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
 from rlambda.ci import matrix
@@ -150,6 +152,16 @@ def update_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def sbom_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="build.py sbom",
+        description="Print the SBOM (CycloneDX 1.5 JSON) of an image built here: it is read"
+        f" from the image ({sbom.SBOM_PATH}, named by its {sbom.SBOM_LABEL} label).",
+    )
+    parser.add_argument("image", metavar="IMAGE", help="image reference or ID")
+    return parser
+
+
 def add_versions_file(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--versions-file",
@@ -186,6 +198,10 @@ def main(argv: list[str]) -> int:
                 pinning.pin_package(args.package, args.cran_mirror, args.versions_file, images_dir)
             return 0
 
+        if argv[:1] == ["sbom"]:
+            args = sbom_parser().parse_args(argv[1:])
+            print(json.dumps(sbom.read(engine.connect(), args.image), indent=2))
+            return 0
         if argv[:1] == ["lock"]:
             args = lock_parser().parse_args(argv[1:])
             lock_one(args.recipe, args.r, args.cran_mirror)

@@ -8,8 +8,9 @@ import sys
 from dataclasses import dataclass, replace
 from typing import TextIO
 
-from rlambda.build import engine
+from rlambda.build import engine, sbom
 from rlambda.build.builder import BuildRequest, BuildResult, build_base_image, build_recipe_image
+from rlambda.build.fetch import cache_dir
 from rlambda.build.versions import Versions
 from rlambda.local.events import EventOutcome, format_table, run_events
 from rlambda.recipes import load_recipe, recipe_dir
@@ -48,8 +49,14 @@ def run(
 
     pushed = push_image(f"{image.repository}:{image.tags[1]}", push) if push else None
     if as_json:
-        size = engine.connect().images.get(image.image_id).attrs["Size"]
-        print(json.dumps(to_json(request, image, size, outcomes, pushed), indent=2))
+        client = engine.connect()
+        size = client.images.get(image.image_id).attrs["Size"]
+        # The SBOM beside the build log; a reused image's is copied out of the image.
+        sbom_file = image.sbom_path or sbom.export(
+            client, image.image_id, cache_dir() / "logs" / f"{image.tags[0]}.cdx.json"
+        )
+        doc = to_json(request, image, size, outcomes, pushed)
+        print(json.dumps({**doc, "sbom": str(sbom_file)}, indent=2))
     else:
         for name in image.tags:
             print(f"{image.repository}:{name}")

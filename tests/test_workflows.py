@@ -102,7 +102,11 @@ def test_rebuild_uses_oidc_role_and_summary() -> None:
     assert aws["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
     summary = step(wf, "build", "Job summary")
     assert summary["if"] == "always()"
-    assert 'python -m rlambda.ci.summary "$RESULT" >> "$GITHUB_STEP_SUMMARY"' in summary["run"]
+    assert (
+        'python -m rlambda.ci.summary "$RESULT" --sbom-url "$SBOM_URL" >> "$GITHUB_STEP_SUMMARY"'
+        in summary["run"]
+    )
+    assert summary["env"]["SBOM_URL"] == "${{ steps.sbom.outputs.artifact-url }}"
     cache = next(s for s in steps(wf, "build") if "actions/cache" in s.get("uses", ""))
     assert "hashFiles('VERSIONS.toml', 'recipes/*/lock.toml')" in cache["with"]["key"]
 
@@ -179,3 +183,23 @@ def test_update_pins_opens_a_pull_request() -> None:
     )
     pr = next(s for s in job if "create-pull-request" in s.get("uses", ""))
     assert set(pr["with"]["add-paths"].split()) == {"VERSIONS.toml", "images/**"}
+
+
+@pytest.mark.parametrize(
+    ("result", "found"),
+    [('{"sbom": "/home/runner/.cache/rlambda/logs/x.cdx.json"}', "x.cdx.json"), (None, "")],
+)
+def test_rebuild_finds_the_sbom_to_upload(tmp_path: Path, result: str | None, found: str) -> None:
+    """The step that names the SBOM file for upload-artifact, run as the runner runs it."""
+    wf = load("rebuild.yml")
+    run = step(wf, "build", "Find the SBOM")["run"]
+    upload = next(s for s in steps(wf, "build") if s.get("id") == "sbom")
+    assert upload["with"]["path"] == "${{ steps.sbom-file.outputs.path }}"
+    result_file = tmp_path / "result.json"  # absent when the build step failed
+    if result is not None:
+        result_file.write_text(result)
+    output = tmp_path / "output"
+    env = {"PATH": os.environ["PATH"], "RESULT": str(result_file), "GITHUB_OUTPUT": str(output)}
+    subprocess.run(["bash", "-e", "-c", run], env=env, check=True)
+    value = output.read_text().strip().removeprefix("path=")
+    assert value.endswith(found) if found else value == ""

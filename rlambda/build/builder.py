@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docker import DockerClient
-from rlambda.build import engine, render
+from rlambda.build import engine, render, sbom
 from rlambda.build.context import ROOT, BuildContext, make_context, project_files
 from rlambda.errors import UsageError
 from rlambda.build.fetch import cache_dir, fetch_verified
@@ -44,6 +44,7 @@ class BuildResult:
     tags: list[str]
     r_version: str
     built: bool  # False when an image with the same content hash already existed
+    sbom_path: Path | None = None  # the SBOM written beside the build log (None when reused)
 
 
 def source_url(r: RRelease, mirror: str | None) -> str:
@@ -114,9 +115,24 @@ def build_base_image(versions: Versions, request: BuildRequest) -> BuildResult:
         "io.rlambda.r.source.sha256": r.sha256,
         "io.rlambda.family": fam.name,
     }
+    # The OS base by its own labels too: recipe images inherit these, their base.* name ours.
+    labels["io.rlambda.os-base.name"] = labels["org.opencontainers.image.base.name"]
+    labels["io.rlambda.os-base.digest"] = labels["org.opencontainers.image.base.digest"]
     buildargs = {"BASE_IMAGE": base_ref} if request.base_image else {}
     readable = readable_tag(r.version, fam.name, arch)
-    return _build_and_tag(client, context, readable, labels, buildargs, arch, request, r.version)
+    inputs = sbom.SbomInputs(source_url(r, request.cran_mirror), pinned_packages(versions, request))
+    return _build_and_tag(
+        client, context, readable, labels, buildargs, arch, request, r.version, inputs
+    )
+
+
+def pinned_packages(versions: Versions, request: BuildRequest) -> tuple[sbom.KnownPackage, ...]:
+    """The runtime client's R packages as the SBOM names them: where from, which bytes."""
+    mirror = (request.cran_mirror or versions.cran_mirror).rstrip("/")
+    return tuple(
+        sbom.KnownPackage(p.name, p.version, p.urls(mirror)[0], p.sha256)
+        for p in versions.packages.values()
+    )
 
 
 def build_recipe_image(versions: Versions, request: BuildRequest, base: BuildResult) -> BuildResult:
@@ -144,8 +160,16 @@ def build_recipe_image(versions: Versions, request: BuildRequest, base: BuildRes
     }
     readable = readable_tag(base.r_version, fam.name, arch, recipe.name)
     buildargs = {"BASE_IMAGE": base.image_id}
+    mirror = (request.cran_mirror or lock.cran_mirror).rstrip("/")
+    locked = tuple(
+        sbom.KnownPackage(p.name, p.version, p.urls(mirror)[0], p.sha256) for p in lock.packages
+    )
+    r = versions.resolve_r(base.r_version)
+    inputs = sbom.SbomInputs(
+        source_url(r, request.cran_mirror), pinned_packages(versions, request) + locked
+    )
     return _build_and_tag(
-        client, context, readable, labels, buildargs, arch, request, base.r_version
+        client, context, readable, labels, buildargs, arch, request, base.r_version, inputs
     )
 
 
@@ -171,11 +195,17 @@ def _build_and_tag(
     arch: str,
     request: BuildRequest,
     r_version: str,
+    sbom_inputs: sbom.SbomInputs,
 ) -> BuildResult:
-    """Build unless an image with this content hash exists; tag only after success."""
+    """Build unless an image with this content hash exists; tag only after success.
+
+    The image tagged is the build with its SBOM added (sbom.attach), so every tag names an
+    image that carries its bill of materials."""
     tags = [readable, content_tag(context.content_hash)]
     existing = engine.find_image(client, f"{REPOSITORY}:{tags[1]}")
-    if existing and not request.no_cache:
+    # An image from before SBOMs is built again: every layer comes from the cache, and the
+    # SBOM layer is added (seconds).
+    if existing and not request.no_cache and sbom.carries_sbom(client, existing):
         engine.tag(client, existing, REPOSITORY, tags)
         print(f"==> up to date: {REPOSITORY}:{tags[1]} (nothing changed)", file=sys.stderr)
         return BuildResult(existing, REPOSITORY, tags, r_version, built=False)
@@ -197,5 +227,15 @@ def _build_and_tag(
         log_path=log_path,
         no_cache=request.no_cache,
     )
+    sbom_path = log_path.with_suffix(".cdx.json")
+    image_id = sbom.attach(
+        client,
+        image_id,
+        sbom_inputs,
+        image_name=f"{REPOSITORY}:{readable}",
+        platform=ARCHITECTURES[arch],
+        written_to=sbom_path,
+    )
+    print(f"==> SBOM (CycloneDX 1.5): {sbom_path}", file=sys.stderr)
     engine.tag(client, image_id, REPOSITORY, tags)
-    return BuildResult(image_id, REPOSITORY, tags, r_version, built=True)
+    return BuildResult(image_id, REPOSITORY, tags, r_version, built=True, sbom_path=sbom_path)
