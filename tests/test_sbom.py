@@ -9,8 +9,9 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 import build
 from rlambda.build import sbom
-from rlambda.build.builder import BuildRequest, build_recipe_image
+from rlambda.build.builder import build_recipe_image
 from rlambda.build.tags import REPOSITORY
+from rlambda.build.target import resolve
 from rlambda.errors import JobError
 from tests.conftest import DEBIAN_BASE
 
@@ -132,15 +133,21 @@ def test_base_image_carries_a_valid_sbom(r_image, capsys) -> None:
 def test_recipe_image_sbom_lists_its_locked_packages(
     local_pins, local_mirror, r_image, docker_client
 ) -> None:
-    request = BuildRequest(
-        "4.5.0", "debian", "x86_64", local_mirror, DEBIAN_BASE, recipe="json-api"
+    target = resolve(
+        local_pins,
+        r_version="4.5.0",
+        family_name="debian",
+        arch="x86_64",
+        cran_mirror=local_mirror,
+        base_image=DEBIAN_BASE,
+        recipe="json-api",
     )
-    image = build_recipe_image(local_pins, request, r_image)
+    image = build_recipe_image(target, r_image, docker_client)
     doc = sbom.read(docker_client, image.image_id)
     validate(doc)
     names = {c["name"] for c in doc["components"] if c["bom-ref"].startswith("r-package:")}
     assert "jsonlite" in names
-    assert doc["metadata"]["component"]["name"] == f"{REPOSITORY}:{image.tags[0]}"
+    assert doc["metadata"]["component"]["name"] == f"{REPOSITORY}:{image.readable_tag}"
     # The OS base is the family's, not the R base image the recipe was built on.
     assert components(doc)["base-image"]["name"] == DEBIAN_BASE
     if image.sbom_path:  # built now (not reused): written beside the build log too
