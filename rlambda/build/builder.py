@@ -81,7 +81,8 @@ def build_base_image(target: Target, client: DockerClient) -> BuildResult:
     packages = fetch_packages(target)
     dockerfile = render.render(target.with_recipe(None))
     files = {r.filename: tarball, **packages, **project_files()}
-    context = make_context(dockerfile, files, base_identity=f"{target.base_ref} {base_id}")
+    identity = f"{target.base_ref} {base_id} {sbom.GENERATOR}"
+    context = make_context(dockerfile, files, base_identity=identity)
     labels = {
         "org.opencontainers.image.base.name": target.base_ref,
         # The pinned digest, or the local stand-in's image ID when --base-image replaced it.
@@ -111,7 +112,7 @@ def build_recipe_image(target: Target, base: BuildResult, client: DockerClient) 
     files |= function_files(recipe)
     files |= project_files(include_runtime=False)
     dockerfile = render.render_recipe(target)
-    context = make_context(dockerfile, files, base_identity=base.image_id)
+    context = make_context(dockerfile, files, base_identity=f"{base.image_id} {sbom.GENERATOR}")
     labels = {
         "org.opencontainers.image.base.name": f"{base.repository}:{base.readable_tag}",
         "org.opencontainers.image.base.digest": base.image_id,

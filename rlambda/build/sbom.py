@@ -17,6 +17,7 @@ The R packages found in the image must be exactly those the build installed (the
 lock's, by name and version): any difference fails with the list, never silently merged.
 """
 
+import hashlib
 import io
 import json
 import tarfile
@@ -44,6 +45,9 @@ BUILT_HERE_LABELS = (
     "io.rlambda.content-hash",
     SBOM_LABEL,
 )
+# The SBOM layer is part of what a content tag names: a change to this file rebuilds it (from
+# the layer cache, in seconds) instead of reusing an image whose SBOM says something else.
+GENERATOR = "sbom-" + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 # Base R's own packages (Priority: base) ship inside R's tarball: listed under R.
 _BASE_PRIORITY = "base"
 
@@ -55,7 +59,7 @@ echo '#os-release'
 cat /etc/os-release 2>/dev/null || true
 echo '#os'
 if command -v dpkg-query >/dev/null 2>&1; then
-  dpkg-query -W -f='deb\t${binary:Package}\t${Version}\t${Architecture}\n'
+  dpkg-query -W -f='deb\t${Package}\t${Version}\t${Architecture}\n'
 elif command -v rpm >/dev/null 2>&1; then
   rpm -qa --qf 'rpm\t%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\n'
 fi
