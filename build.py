@@ -113,10 +113,15 @@ def lock_parser() -> argparse.ArgumentParser:
         help="R version to resolve for (default: the lock's, else the newest pinned)",
     )
     parser.add_argument("--cran-mirror", metavar="URL", help="mirror to resolve against")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="an renv.lock made with another R version than --r is an error, not a warning",
+    )
     return parser
 
 
-def lock_one(name: str, r_version: str | None, mirror: str | None) -> None:
+def lock_one(name: str, r_version: str | None, mirror: str | None, strict: bool = False) -> None:
     pins = versions.load()
     path = recipes.recipe_dir(name)
     lock_file = path / "lock.toml"
@@ -124,7 +129,7 @@ def lock_one(name: str, r_version: str | None, mirror: str | None) -> None:
         # Re-locking keeps the R version the lock was made for (the file may be stale).
         r_version = tomllib.loads(lock_file.read_text()).get("lock", {}).get("r_version")
     r = pins.resolve_r(r_version or pins.pinned_list().split(", ")[-1])
-    print(recipes.lock_recipe(path, r_version=r.version, cran_mirror=mirror))
+    print(recipes.lock_recipe(path, r_version=r.version, cran_mirror=mirror, strict=strict))
     render.write_all(pins, render.IMAGES_DIR)
 
 
@@ -184,7 +189,7 @@ def main(argv: list[str]) -> int:
 
         if argv[:1] == ["lock"]:
             args = lock_parser().parse_args(argv[1:])
-            lock_one(args.recipe, args.r, args.cran_mirror)
+            lock_one(args.recipe, args.r, args.cran_mirror, args.strict)
             return 0
 
         args = build_parser().parse_args(argv)
