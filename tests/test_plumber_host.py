@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.local_lambda import judge, load_events
+from rlambda.local.events import judge, load_events
+from rlambda.local.runtime_api import ProcessRuntime, RuntimeApiServer
 from rlambda.recipes import load_recipe, recipe_dir
-from rlambda.runtime_api import ProcessRuntime, RuntimeApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
