@@ -156,12 +156,17 @@ def test_plumber_route_error_is_logged_not_sent_unless_debugging(
 
 
 def test_plumber_file_with_a_syntax_error_fails_init_with_rs_message(
-    recipes_copy, local_pins, local_mirror, r_image, tmp_path
+    recipes_copy, local_pins, local_mirror, r_image, tmp_path, docker_client
 ):
+    good = build_recipe_image(local_pins, request(local_mirror, "plumber-api"), r_image)
     api = recipes_copy / "plumber-api" / "plumber.R"
     api.write_text(api.read_text() + "\n#* @get /broken\nfunction( {\n")
-    image = build_recipe_image(local_pins, request(local_mirror, "plumber-api"), r_image)
-    case = {"fixture": "function-url", "expect": {"error_type": "Runtime.UserCodeSyntaxError"}}
-    [outcome] = run_events(image.image_id, one_event(tmp_path, "syntax", case))
+    try:
+        image = build_recipe_image(local_pins, request(local_mirror, "plumber-api"), r_image)
+        case = {"fixture": "function-url", "expect": {"error_type": "Runtime.UserCodeSyntaxError"}}
+        [outcome] = run_events(image.image_id, one_event(tmp_path, "syntax", case))
+    finally:
+        # The broken build took the recipe's readable tag: give it back to the real recipe.
+        docker_client.images.get(good.image_id).tag(good.repository, good.tags[0])
     assert outcome.passed, outcome.got
-    assert "unexpected" in outcome.got
+    assert "unexpected" in outcome.got and "plumber.R:66" in outcome.got
