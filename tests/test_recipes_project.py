@@ -12,7 +12,7 @@ from rlambda.errors import UsageError
 from rlambda.recipes.lock import load_lock, lock_recipe
 from rlambda.recipes.recipe import load_recipe
 
-from .test_recipes_resolve import make_mirror, url
+from .test_recipes_resolve import CRAN, make_mirror, url
 
 
 @pytest.fixture
@@ -50,7 +50,14 @@ def renv_lock(packages: list[tuple[str, str]], r: dict = R) -> dict:
 
 
 def locked(directory: Path, mirror: Path, **kwargs: object) -> list[tuple[str, str]]:
-    lock_recipe(directory, r_version="4.5.0", cran_mirror=url(mirror), log=lambda s: None, **kwargs)
+    lock_recipe(
+        directory,
+        r_version="4.5.0",
+        cran_mirror=url(mirror),
+        default_mirror=CRAN,
+        log=lambda s: None,
+        **kwargs,
+    )
     return [(p.name, p.version) for p in load_lock(directory, load_recipe(directory)).packages]
 
 
@@ -151,11 +158,15 @@ def test_another_r_version_warns_or_fails_with_strict(
 ) -> None:
     directory = project(tmp_path, renv_lock(CLOSURE, r={"Version": "4.4.1"}))
     said: list[str] = []
-    lock_recipe(directory, r_version="4.5.0", cran_mirror=url(mirror), log=said.append)
+    lock_recipe(
+        directory, r_version="4.5.0", cran_mirror=url(mirror), default_mirror=CRAN, log=said.append
+    )
     assert any(s.startswith("warning:") and "R 4.4.1" in s for s in said)
     (directory / "lock.toml").unlink()
     with pytest.raises(UsageError, match=r"made with R 4\.4\.1.*--strict"):
-        lock_recipe(directory, r_version="4.5.0", cran_mirror=url(mirror), strict=True)
+        lock_recipe(
+            directory, r_version="4.5.0", cran_mirror=url(mirror), default_mirror=CRAN, strict=True
+        )
     assert not (directory / "lock.toml").exists()
 
 

@@ -32,10 +32,9 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
+from rlambda import cran
 from rlambda.build import fetch
-from rlambda.cran import Mirror
 from rlambda.errors import JobError, UsageError
 from rlambda.recipes.dcf import PACKAGE_NAME
 from rlambda.recipes.recipe import Recipe, load_recipe
@@ -47,10 +46,10 @@ from rlambda.recipes.rversion import (
     check_r_version,
     parse_constraint,
 )
+from rlambda.tomlcheck import TomlChecker
 
 LOCK_FILE = "lock.toml"
 FORMAT = 1
-DEFAULT_MIRROR = "https://cloud.r-project.org"
 LOCAL_MIRROR = "local mirror"
 # Said in every lock made from a local mirror, since its URLs point at CRAN.
 _LOCAL_NOTE = [
@@ -60,7 +59,6 @@ _LOCAL_NOTE = [
 ]
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _HASH = re.compile(r"sha256:[0-9a-f]{64}")
-_MIRROR = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~/-]*)?")
 # What SystemRequirements may hold once in the lock: one line of printable text. It is matched
 # against the mapping table, never rendered.
 _FREE_TEXT = re.compile(r"[^\x00-\x1f\x7f]*")
@@ -107,22 +105,22 @@ def lock_recipe(
     *,
     r_version: str,
     cran_mirror: str | None,
+    default_mirror: str,
     cache: Path | None = None,
     log: Callable[[str], None] | None = None,
     strict: bool = False,
 ) -> Path:
-    """Resolve the recipe's packages on `cran_mirror` (default: CRAN) for R `r_version`,
+    """Resolve the recipe's packages on `cran_mirror` (default: `default_mirror`, VERSIONS.toml's
+    cran.mirror, which the lock records as where builds download from) for R `r_version`,
     download each tarball into the verified cache, and write recipes/<name>/lock.toml.
     From an renv.lock: its exact versions, which must be on the mirror and closed under their
     dependencies; an R version other than renv's is a warning, or with `strict` an error."""
     say = log or (lambda line: print(line, file=sys.stderr))
     recipe = load_recipe(recipe_dir)
     r = check_r_version(r_version)
-    url = (cran_mirror or DEFAULT_MIRROR).rstrip("/")
-    if not re.fullmatch(r"(https?|file)://\S+", url):
-        raise UsageError(f"--cran-mirror {url!r}: expected an http://, https:// or file:// URL")
+    url = cran.check_mirror(cran_mirror) if cran_mirror else default_mirror.rstrip("/")
     _check_renv_r_version(recipe, str(r), strict, say)
-    mirror = Mirror(url, cache=cache)
+    mirror = cran.Mirror(url, cache=cache)
     if recipe.exact_packages:
         _check_exact_versions(recipe, mirror)
     say(f"==> resolving {recipe.name} for R {r} on {url}")
@@ -140,7 +138,7 @@ def lock_recipe(
         f"format = {FORMAT}",
         f"recipe_hash = {_str(recipe.packages_hash())}",
         f"r_version = {_str(str(r))}",
-        f"cran_mirror = {_str(DEFAULT_MIRROR)}",
+        f"cran_mirror = {_str(default_mirror.rstrip('/'))}",
         f"resolved_from = {_str(_resolved_from(url))}",
     ]
     for p in resolved:
@@ -177,7 +175,7 @@ def load_lock(recipe_dir: Path, recipe: Recipe, *, r_version: str | None = None)
         raise UsageError(f"{file}: not found; {relock}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{file}: not valid TOML ({e}); {relock}") from None
-    check = _Checker(file, relock)
+    check = TomlChecker(file, relock)
     head = check.table(data, "lock")
     if head.get("format") != FORMAT:
         check.fail("lock.format", f"{FORMAT} (this version of rlambda's lock format)")
@@ -188,9 +186,9 @@ def load_lock(recipe_dir: Path, recipe: Recipe, *, r_version: str | None = None)
             f" ([packages] changed); {relock}"
         )
     locked_r = check.string(head, "lock", "r_version", re.compile(r"\d+\.\d+\.\d+"))
-    mirror = check.string(head, "lock", "cran_mirror", _MIRROR)
+    mirror = check.string(head, "lock", "cran_mirror", cran.MIRROR_URL)
     resolved_from = check.string(
-        head, "lock", "resolved_from", re.compile(rf"{_MIRROR.pattern}|{LOCAL_MIRROR}")
+        head, "lock", "resolved_from", re.compile(rf"{cran.MIRROR_URL.pattern}|{LOCAL_MIRROR}")
     )
 
     entries = data.get("package", [])
@@ -296,7 +294,7 @@ def _check_renv_r_version(recipe: Recipe, r: str, strict: bool, say: Callable[[s
     say(f"warning: {message}; locking anyway (--strict makes this an error)")
 
 
-def _check_exact_versions(recipe: Recipe, mirror: Mirror) -> None:
+def _check_exact_versions(recipe: Recipe, mirror: "cran.Mirror") -> None:
     """Each pinned version on the mirror, current or archived, before anything is resolved."""
     for name, constraints in recipe.packages.items():
         wanted = constraints[0].version
@@ -364,27 +362,6 @@ def _resolved_from(url: str) -> str:
 def _str(value: str) -> str:
     # A JSON string is a valid TOML basic string.
     return json.dumps(value)
-
-
-class _Checker:
-    def __init__(self, path: Path, relock: str):
-        self.path = path
-        self.relock = relock
-
-    def fail(self, key: str, expected: str) -> NoReturn:
-        raise UsageError(f"{self.path}: key {key}: expected {expected}; {self.relock}")
-
-    def table(self, parent: dict, key: str) -> dict:
-        value = parent.get(key)
-        if not isinstance(value, dict):
-            self.fail(key, "a table")
-        return value
-
-    def string(self, parent: dict, where: str, name: str, pattern: re.Pattern[str]) -> str:
-        value = parent.get(name)
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            self.fail(f"{where}.{name}", f"a string matching {pattern.pattern}, found {value!r}")
-        return value
 
 
 __all__ = ["Lock", "LockedPackage", "fetch_locked", "load_lock", "lock_recipe"]
