@@ -185,6 +185,11 @@ def add_lock_arguments(parser: argparse.ArgumentParser) -> None:
         help="R version to resolve for (default: the lock's, else the newest pinned)",
     )
     parser.add_argument("--cran-mirror", metavar="URL", help="mirror to resolve against")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="an renv.lock made with another R version than --r is an error, not a warning",
+    )
 
 
 def run_lock(args: argparse.Namespace) -> int:
@@ -197,7 +202,11 @@ def run_lock(args: argparse.Namespace) -> int:
         r_version = tomllib.loads(lock_file.read_text()).get("lock", {}).get("r_version")
     r = pinned.resolve_r(r_version or pinned.pinned_list().split(", ")[-1])
     lock = recipes.lock_recipe(
-        path, r_version=r.version, cran_mirror=args.cran_mirror, default_mirror=pinned.cran_mirror
+        path,
+        r_version=r.version,
+        cran_mirror=args.cran_mirror,
+        default_mirror=pinned.cran_mirror,
+        strict=args.strict,
     )
     print(lock)
     render.write_all(pinned, render.IMAGES_DIR)
