@@ -28,7 +28,9 @@ install_missing -- docker.io docker-compose debootstrap curl ca-certificates jq 
   docker-registry apache2-utils
 # R with jsonlite and testthat, for the runtime client's unit tests and its end-to-end tests as a
 # local process; without recommends, which would add compilers and R's recommended packages.
-install_missing --no-install-recommends -- r-base-core r-cran-jsonlite r-cran-testthat
+# plumber: the runtime's in-process plumber routing (runtime/tests/testthat/test-plumber.R).
+install_missing --no-install-recommends -- r-base-core r-cran-jsonlite r-cran-testthat \
+  r-cran-plumber
 
 if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
