@@ -8,19 +8,19 @@
 # go under src/contrib/Archive/<pkg>/, so a lock whose constraint excludes the current version
 # really takes the Archive path. Same directory as make-local-mirror.sh (R sources in src/base).
 # Uses a private apt state directory, so the system's apt is untouched.
-# Usage: make-local-cran-packages.sh [MIRROR_DIR]   (default: ~/.cache/rlambda/cran-mirror)
+# Usage: make-local-cran-packages.sh [MIRROR_DIR]   (default: $RLAMBDA_CACHE/cran-mirror, see lib.sh)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/rlambda"
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cache="$rlambda_cache"
 mirror_dir="${1:-$cache/cran-mirror}"
 contrib="$mirror_dir/src/contrib"
 # Not make-local-mirror.sh's apt dir: two scripts updating one apt state at once would collide
 # on its lock.
 apt_dir="$cache/apt-sources-cran-packages"
-debian="$(grep -rhoE 'https?://[^ ]*debian\.org/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n1 || true)"
-debian="${debian:-http://deb.debian.org/debian}"
-debian="${debian%/}"
+debian="$debian_mirror"
 python="${PYTHON:-$root/.venv/bin/python}"
 [ -x "$python" ] || python=python3
 
