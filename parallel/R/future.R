@@ -45,7 +45,7 @@ LambdaFuture <- function(expr = NULL, envir = parent.frame(), substitute = TRUE,
   future <- do.call(future::Future, c(list(
     expr = gp$expr, envir = envir, substitute = FALSE, globals = gp$globals,
     packages = unique(c(packages, gp$packages)), lazy = TRUE, seed = seed, label = label
-  ), dots))
+  ), dots), quote = TRUE)
   future$lazy <- lazy
   future$lambda <- options
   structure(future, class = c("LambdaFuture", "MultiprocessFuture", class(future)))

@@ -23,8 +23,9 @@ lambda_request <- function(session, function_name, payload, type = "RequestRespo
 
 curl_handle <- function(request, timeout) {
   handle <- curl::new_handle(
-    url = request$url, post = TRUE, postfields = request$body,
-    postfieldsize = length(request$body), timeout = timeout, connecttimeout = 10
+    # The size first: set after the body, curl would take the body's length as strlen().
+    url = request$url, post = TRUE, postfieldsize = length(request$body),
+    postfields = request$body, timeout = timeout, connecttimeout = 10
   )
   # No "Expect: 100-continue" round trip before big bodies.
   curl::handle_setheaders(handle, .list = c(as.list(request$headers), Expect = ""))
@@ -41,7 +42,7 @@ answer_of <- function(response) {
 fetch_once <- function(url, headers, body = NULL, method = "POST", timeout = 30) {
   handle <- curl::new_handle(customrequest = method, timeout = timeout, connecttimeout = 10)
   if (!is.null(body)) {
-    curl::handle_setopt(handle, post = TRUE, postfields = body, postfieldsize = length(body))
+    curl::handle_setopt(handle, post = TRUE, postfieldsize = length(body), postfields = body)
   }
   curl::handle_setheaders(handle, .list = c(as.list(headers), Expect = ""))
   answer_of(curl::curl_fetch_memory(url, handle))

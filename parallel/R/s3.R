@@ -17,9 +17,12 @@ s3_request <- function(session, method, bucket, key, body = NULL) {
                        credentials = session$credentials)
   handle <- curl::new_handle(customrequest = method, connecttimeout = 10, timeout = 300)
   if (!is.null(body)) {
-    curl::handle_setopt(handle, post = TRUE, postfields = body, postfieldsize = length(body))
+    # The size before the body (else curl takes strlen() of binary data).
+    curl::handle_setopt(handle, post = TRUE, postfieldsize = length(body), postfields = body)
   }
-  curl::handle_setheaders(handle, .list = c(as.list(signed$headers), Expect = ""))
+  headers <- c(as.list(signed$headers), Expect = "")
+  if (!is.null(body)) headers[["Content-Type"]] <- "application/octet-stream"
+  curl::handle_setheaders(handle, .list = headers)
   response <- curl::curl_fetch_memory(url, handle)
   if (response$status_code >= 300L) {
     text <- rawToChar(response$content)

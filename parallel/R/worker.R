@@ -46,6 +46,10 @@ worker_handler <- function(raw_event, context = NULL, recipe = "recipes/worker")
     list2env(globals, envir = globalenv())
     on.exit(rm(list = names(globals), envir = globalenv()), add = TRUE)
   }
+  # Each envelope leaves the worker's RNG as it found it: the next caller's tasks that set no
+  # stream get R's default kind, not the last caller's L'Ecuyer-CMRG.
+  kind <- RNGkind()
+  on.exit(RNGkind(kind[[1L]], kind[[2L]], kind[[3L]]), add = TRUE)
   old <- options(lambdaparallel.fanout = common$fanout %||% 0L)
   on.exit(options(old), add = TRUE)
   results <- lapply(tasks, run_task, fun = common$fun, more_args = common$more_args)
@@ -129,9 +133,11 @@ run_task <- function(task, fun, more_args) {
       },
       error = function(e) {
         calls <- sys.calls()
-        # Frames of the task only: from the task's own call to the frame that signalled.
-        calls <- calls[seq_along(calls) > depth + 5L]
-        calls <- utils::head(calls, -2L)
+        # Frames of the task only: from the call of the task's function to the frame that
+        # signalled (without this handler's own frame).
+        is_task <- vapply(calls, function(x) identical(x[[1L]], quote(fun)), TRUE)
+        first <- if (any(is_task)) which(is_task)[[1L]] else depth + 1L
+        calls <- calls[seq_len(length(calls) - 1L) >= first]
         error <<- list(
           class = class(e), message = conditionMessage(e),
           calls = vapply(calls, function(x) paste(deparse(x, nlines = 1L)[[1L]]), "")
