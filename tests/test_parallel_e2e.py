@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -488,3 +489,55 @@ def test_safety_bounds(r, service) -> None:
     assert "safety bound of 1000" in result["a"] and "lambdaparallel.max_concurrency" in result["a"]
     assert "safety bound of 10 tasks" in result["b"]
     assert service.invokes == before
+
+
+def test_a_task_that_times_out_says_so(r_library: Path, moto_s3: str) -> None:
+    env = {"R_LIBS": str(r_library), **aws_env(moto_s3)}
+    with InvokeService("r-worker", 1, env, timeout_s=2) as short:
+        done = run_r(
+            """
+            e <- tryCatch(lambda_map(1:2, function(i) { if (i == 2) Sys.sleep(10); i },
+                                     function_name = "r-worker"), error = conditionMessage)
+            cat(jsonlite::toJSON(e, auto_unbox = TRUE), "\\n")
+            """,
+            short,
+            r_library,
+            moto_s3,
+        )
+    message = last_json(done)
+    assert message.startswith("task 2 failed: Sandbox.Timedout")
+    assert "timed out after 2" in message
+
+
+def test_an_interrupt_abandons_the_map_and_deletes_what_was_staged(
+    service: InvokeService, r_library: Path, moto_s3: str
+) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "R_LIBS": str(r_library),
+        "AWS_ENDPOINT_URL_LAMBDA": service.endpoint,
+        **aws_env(moto_s3),
+    }
+    script = f"""
+    library(lambdaparallel)
+    big <- runif(1e6)  # staged in S3
+    lambda_map(1:40, function(i) {{ Sys.sleep(3); sum(big) }}, function_name = "r-worker",
+               concurrency = 4, s3_bucket = "{BUCKET}")
+    """
+    before = service.invokes
+    process = subprocess.Popen(["Rscript", "-e", script], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while service.invokes - before < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service.invokes - before == 4, "the map never got going"
+    assert s3_keys(moto_s3), "nothing was staged"
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=30)
+    # Abandoned: R returned before the 3 s tasks in flight could have answered.
+    assert time.monotonic() - started < 2.5
+    invokes_after = service.invokes
+    assert s3_keys(moto_s3) == []
+    time.sleep(4)  # the tasks that were in flight end; nothing new is sent
+    assert service.invokes == invokes_after == before + 4

@@ -19,7 +19,7 @@ from .conftest import DEBIAN_BASE
 
 pytestmark = pytest.mark.docker
 
-RECIPES = ["hello", "json-api", "xml-extract", "s3-summary"]
+RECIPES = ["hello", "json-api", "xml-extract", "s3-summary", "worker"]
 
 
 def request(mirror: str, name: str) -> BuildRequest:

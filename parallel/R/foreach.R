@@ -52,8 +52,8 @@ do_lambda <- function(obj, expr, envir, data) {
                    o$qualifier, o$s3_bucket, o$s3_prefix, o$progress, o$fanout, o$max_tasks, n,
                    o$dry_run)
   found <- globals::globalsOf(expr, envir = envir, recursive = TRUE, mustExist = FALSE)
+  packages <- setdiff(globals::packagesOf(found), "base")
   found <- globals::cleanup(found)
-  packages <- globals::packagesOf(found)
   drop <- union(obj$noexport, obj$argnames)
   found <- as.list(found)[setdiff(names(found), drop)]
   for (name in unique(obj$export)) {

@@ -117,8 +117,9 @@ find_globals <- function(FUN, more_args, globals, envir) {
   probe$.lp_FUN <- FUN
   found <- globals::globalsOf(quote(.lp_FUN()), envir = probe, recursive = TRUE,
                               mustExist = FALSE)
+  # The packages of the package functions among them, before cleanup() drops those.
+  packages <- setdiff(globals::packagesOf(found), "base")
   found <- globals::cleanup(found)
-  packages <- globals::packagesOf(found)
   found <- found[setdiff(names(found), ".lp_FUN")]
   found <- found[!vapply(found, is.primitive, TRUE)]
   list(globals = as.list(found), packages = packages)

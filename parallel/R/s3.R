@@ -52,7 +52,7 @@ s3_get_object <- function(bucket, key, session = aws_session()) {
 #' @rdname s3_get_object
 #' @export
 s3_put_object <- function(bucket, key, body, session = aws_session()) {
-  if (is.character(body)) body <- charToRaw(enc2utf8(paste(body, collapse = "\n")))
+  if (is.character(body)) body <- utf8_raw(paste(body, collapse = "\n"))
   s3_request(session, "PUT", bucket, key, body)
   invisible(TRUE)
 }

@@ -4,10 +4,17 @@
 # req_auth_aws_v4; paws is not packaged). Checked against AWS's test suite (tests/testthat/
 # sigv4-testsuite, with its provenance) and against botocore's signatures for our own requests.
 
+# A string's UTF-8 bytes. A string already valid as UTF-8 is taken as is: in a C locale R
+# would otherwise "convert" it from ASCII, escaping every byte over 127 as <xx>.
+utf8_raw <- function(x) {
+  if (!validUTF8(x)) x <- enc2utf8(x)
+  charToRaw(x)
+}
+
 # RFC 3986 percent-encoding: unreserved characters kept, everything else as UTF-8 %XX.
 aws_uri_encode <- function(x, keep_slash = FALSE) {
   vapply(x, function(s) {
-    bytes <- charToRaw(enc2utf8(s))
+    bytes <- utf8_raw(s)
     if (!length(bytes)) {
       return("")
     }
@@ -80,12 +87,12 @@ canonical_headers <- function(headers) {
 }
 
 hex_sha256 <- function(x) {
-  if (is.character(x)) x <- charToRaw(enc2utf8(x))
+  if (is.character(x)) x <- utf8_raw(x)
   paste(openssl::sha256(x), collapse = "")
 }
 
 hmac_raw <- function(key, data) {
-  as.raw(openssl::sha256(charToRaw(enc2utf8(data)), key = key))
+  as.raw(openssl::sha256(utf8_raw(data), key = key))
 }
 
 amz_date <- function(time) format(as.POSIXct(time), "%Y%m%dT%H%M%SZ", tz = "UTC")

@@ -25,6 +25,13 @@ worker_handler <- function(raw_event, context = NULL, recipe = "recipes/worker")
       "this function runs tasks sent by the lambdaparallel R package (lambda_map(),",
       "registerDoLambda(), plan(lambda)); the event is not one of its envelopes")))
   }
+  # A readiness check, no tasks: {"lambdaparallel": 1, "check": {"r_version": "4.5.0",
+  # "packages": [...]}} answers {"lambdaparallel": 1, "ready": true} or the error it finds.
+  if (!is.null(request$check)) {
+    check_r_version(request$check$r_version)
+    check_packages(as.character(unlist(request$check$packages)), recipe)
+    return('{"lambdaparallel":1,"ready":true}')
+  }
   session <- local({
     cached <- NULL
     function() {
