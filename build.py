@@ -21,10 +21,14 @@ import sys
 import tomllib
 from pathlib import Path
 
-from rlambda import job, local_lambda, matrix, pin_updates, recipes, render, update, versions
-from rlambda.builder import BuildRequest
+from rlambda import job, recipes
+from rlambda import pins as pinning
+from rlambda.build import render, versions
+from rlambda.build.builder import BuildRequest
+from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
+from rlambda.ci import matrix
 from rlambda.errors import JobError, UsageError, report
-from rlambda.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
+from rlambda.local import events
 from rlambda.registry import add_push_arguments, push_options
 
 
@@ -166,20 +170,20 @@ def main(argv: list[str]) -> int:
                 print(path)
             return 0
         if argv[:1] == ["test"]:
-            return local_lambda.main(argv[1:])
+            return events.main(argv[1:])
         if argv[:1] == ["matrix"]:
             return matrix.main(argv[1:])
         if argv[:1] == ["update"] and not {"--r", "--package"} & set(argv):
             # No release named: look on the mirror for new R releases and base digests.
-            return pin_updates.main(argv[1:])
+            return pinning.main(argv[1:])
         if argv[:1] == ["update"]:
             args = update_parser().parse_args(argv[1:])
             own = args.versions_file.resolve() == versions.VERSIONS_FILE
             images_dir = render.IMAGES_DIR if own else None
             if args.r:
-                update.pin_release(args.r, args.cran_mirror, args.versions_file, images_dir)
+                pinning.pin_release(args.r, args.cran_mirror, args.versions_file, images_dir)
             else:
-                update.pin_package(args.package, args.cran_mirror, args.versions_file, images_dir)
+                pinning.pin_package(args.package, args.cran_mirror, args.versions_file, images_dir)
             return 0
 
         if argv[:1] == ["lock"]:

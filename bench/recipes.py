@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.base_image import BASE, local_pins, serve_mirror  # noqa: E402
 from rlambda import versions  # noqa: E402
-from rlambda.builder import BuildRequest, build_base_image, build_recipe_image  # noqa: E402
+from rlambda.build.builder import BuildRequest, build_base_image, build_recipe_image  # noqa: E402
 
 RECIPES = "hello,json-api,xml-extract,s3-summary"
 

@@ -8,12 +8,12 @@ import sys
 from dataclasses import dataclass, replace
 from typing import TextIO
 
-from rlambda import engine
-from rlambda.builder import BuildRequest, BuildResult, build_base_image, build_recipe_image
-from rlambda.local_lambda import EventOutcome, format_table, run_events
+from rlambda.build import engine
+from rlambda.build.builder import BuildRequest, BuildResult, build_base_image, build_recipe_image
+from rlambda.build.versions import Versions
+from rlambda.local.events import EventOutcome, format_table, run_events
 from rlambda.recipes import load_recipe, recipe_dir
 from rlambda.registry import PushOptions, PushResult, push_image
-from rlambda.versions import Versions
 
 # A base image is tested through this recipe: base R only, its own events.
 SMOKE_RECIPE = "hello"
@@ -94,7 +94,7 @@ def to_json(
     outcomes: list[EventOutcome] | None,
     pushed: PushResult | None,
 ) -> dict[str, object]:
-    """One build's result, as CI's job summary (rlambda.matrix summary) reads it."""
+    """One build's result, as CI's job summary (rlambda.ci.matrix summary) reads it."""
     test = None
     if outcomes is not None:
         test = {

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import docker
-from rlambda import versions
-from rlambda.builder import BuildRequest, BuildResult, build_base_image
-from rlambda.fetch import cache_dir
-from rlambda.update import pin_package
+from rlambda.build import versions
+from rlambda.build.builder import BuildRequest, BuildResult, build_base_image
+from rlambda.build.fetch import cache_dir
+from rlambda.pins import pin_package
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"

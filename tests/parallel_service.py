@@ -29,7 +29,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from rlambda.runtime_api import ProcessRuntime, RuntimeApiServer
+from rlambda.local.runtime_api import ProcessRuntime, RuntimeApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "recipes" / "worker"

@@ -9,7 +9,7 @@ import docker.errors
 import pytest
 
 import build
-from rlambda.tags import REPOSITORY
+from rlambda.build.tags import REPOSITORY
 
 from .conftest import DEBIAN_BASE
 

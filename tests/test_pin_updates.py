@@ -1,4 +1,4 @@
-"""build.py update without --r/--package (rlambda.pin_updates): new R releases from a mirror's
+"""build.py update without --r/--package (rlambda.pins): new R releases from a mirror's
 listing, the refusal of a changed tarball, and base-image digests from a real registry server."""
 
 import hashlib
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from rlambda import pin_updates, versions
+from rlambda import pins as pin_updates
+from rlambda.build import versions
 from rlambda.errors import JobError, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,10 +8,12 @@ import shutil
 import pytest
 
 import build
-from rlambda import job, matrix, render
-from rlambda.builder import BuildRequest, build_recipe_image
+from rlambda import job
+from rlambda.build import render
+from rlambda.build.builder import BuildRequest, build_recipe_image
+from rlambda.ci import summary
 from rlambda.errors import UsageError
-from rlambda.local_lambda import run_events
+from rlambda.local.events import run_events
 from rlambda.recipes import load_recipe, recipe
 from rlambda.recipes import recipe_dir as find_recipe
 
@@ -121,5 +123,5 @@ def test_json_result_feeds_the_ci_summary(local_pins, local_mirror, r_image, cap
     assert result["recipe"] == "hello" and result["test"]["passed"] is True
     assert result["test"]["events"][0]["init_ms"] > 0  # the first event is the cold start
     assert result["size_bytes"] > 0
-    table = matrix.summary_markdown([("result.json", result)])
+    table = summary.summary_markdown([("result.json", result)])
     assert "`r-4.5.0-hello-debian-x86_64`" in table and "PASS (3/3 events)" in table

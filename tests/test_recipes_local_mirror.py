@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.fetch import cache_dir, sha256_file
-from rlambda.local_lambda import judge, load_events
+from rlambda.build.fetch import cache_dir, sha256_file
+from rlambda.cran import Mirror
+from rlambda.local.events import judge, load_events
+from rlambda.local.runtime_api import ProcessRuntime, RuntimeApiServer
 from rlambda.recipes import (
     RECIPES_DIR,
     build_packages,
@@ -25,8 +27,6 @@ from rlambda.recipes import (
     recipe_dir,
 )
 from rlambda.recipes.dcf import parse
-from rlambda.recipes.mirror import Mirror
-from rlambda.runtime_api import ProcessRuntime, RuntimeApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "make-local-cran-packages.sh"

@@ -87,7 +87,7 @@ def test_the_lock_file_is_complete_and_deterministic(
     assert loaded.resolved_from == "local mirror"  # a file:// mirror is not CRAN
     # The sha256 is of the bytes, and the tarball sits in the verified cache under it.
     tarball = mirror / alpha.path
-    from rlambda.fetch import sha256_file
+    from rlambda.build.fetch import sha256_file
 
     assert alpha.sha256 == sha256_file(tarball)
     assert (cache / "sha256" / alpha.sha256).read_bytes() == tarball.read_bytes()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rlambda import render, versions
-from rlambda.platforms import BUILD_PACKAGES, FAMILIES, build_packages
+from rlambda.build import render, versions
+from rlambda.build.platforms import BUILD_PACKAGES, FAMILIES, build_packages
 
 TEMPLATE = render.TEMPLATE.read_text()
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.runtime_api import RuntimeApiServer
-from rlambda.runtime_api.docker_launcher import DockerRuntime
+from rlambda.local.docker_launcher import DockerRuntime
+from rlambda.local.runtime_api import RuntimeApiServer
 
 pytestmark = pytest.mark.docker
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import boto3
 
-from rlambda.local_lambda import load_fixture
-from rlambda.runtime_api import ProcessRuntime, RuntimeApiServer
+from rlambda.local.events import load_fixture
+from rlambda.local.runtime_api import ProcessRuntime, RuntimeApiServer
 from tests.parallel_service import ACCESS_KEY, REGION, ROOT, SECRET_KEY
 from tests.test_parallel_e2e import aws_env, moto_s3, pytestmark, r_library  # noqa: F401
 

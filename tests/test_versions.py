@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rlambda import versions
+from rlambda.build import versions
+from rlambda.build.platforms import ARCHITECTURES, FAMILIES
 from rlambda.errors import UsageError
-from rlambda.platforms import ARCHITECTURES, FAMILIES
 
 from .conftest import SHARED_DATA
 

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from rlambda import fetch
+from rlambda.build import fetch
+from rlambda.cran import Mirror
 from rlambda.errors import JobError, UsageError
 from rlambda.recipes.dcf import PACKAGE_NAME
-from rlambda.recipes.mirror import Mirror
 from rlambda.recipes.recipe import Recipe, load_recipe
 from rlambda.recipes.resolve import resolve
 from rlambda.recipes.rversion import (

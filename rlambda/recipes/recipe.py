@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
+from rlambda.build.platforms import FAMILIES
+from rlambda.build.versions import toml_kind
 from rlambda.errors import UsageError
-from rlambda.platforms import FAMILIES
 from rlambda.recipes.dcf import PACKAGE_NAME
 from rlambda.recipes.rversion import Constraint, parse_constraints
-from rlambda.versions import toml_kind
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent.parent / "recipes"
 RECIPE_FILE = "recipe.toml"

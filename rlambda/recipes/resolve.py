@@ -14,9 +14,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rlambda.cran import Candidate, Mirror, Tarball
 from rlambda.errors import JobError, UsageError
 from rlambda.recipes import dcf
-from rlambda.recipes.mirror import Candidate, Mirror, Tarball
 from rlambda.recipes.rversion import Constraint, RVersion, allows_all
 
 # Installed with every R (its base and default packages); `R` is the version requirement.

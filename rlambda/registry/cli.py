@@ -6,7 +6,7 @@ import json
 import re
 import sys
 
-from rlambda import tags
+from rlambda.build import tags
 from rlambda.errors import JobError, UsageError, report
 from rlambda.registry import aws, images, transport
 from rlambda.registry.auth import ENDPOINT_ENV, authorize, endpoint_override

@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from rlambda import fetch
+from rlambda.build import fetch
 from rlambda.errors import JobError
 from rlambda.recipes import dcf
 from rlambda.recipes.rversion import VERSION, RVersion

@@ -11,7 +11,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # What every build copies in, as glob patterns relative to the repository root: the builder's
 # helper script and the runtime client (its tests, docs and package metadata stay out).
 CONTEXT_FILES = (

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docker import DockerClient
-from rlambda import engine, render
-from rlambda.context import ROOT, BuildContext, make_context, project_files
+from rlambda.build import engine, render
+from rlambda.build.context import ROOT, BuildContext, make_context, project_files
 from rlambda.errors import UsageError
-from rlambda.fetch import cache_dir, fetch_verified
-from rlambda.platforms import ARCHITECTURES, check_arch, family
+from rlambda.build.fetch import cache_dir, fetch_verified
+from rlambda.build.platforms import ARCHITECTURES, check_arch, family
 from rlambda.recipes import Recipe, fetch_locked, load_lock, load_recipe, recipe_dir
-from rlambda.tags import REPOSITORY, content_tag, readable_tag
-from rlambda.versions import RRelease, Versions
+from rlambda.build.tags import REPOSITORY, content_tag, readable_tag
+from rlambda.build.versions import RRelease, Versions
 
 _MIRROR = re.compile(r"(https?|file)://\S+")
 # A Docker image reference: name[:tag][@sha256:digest], nothing a shell could misread.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from packaging.version import Version
 
 from rlambda.errors import UsageError
-from rlambda.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
+from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
 
 # The local repository every image is tagged into; registry.py maps it to ECR.
 REPOSITORY = "r-lambda"

@@ -1,7 +1,7 @@
 """Run a container image the way Lambda runs it, as a runtime for RuntimeApiServer.
 
-    from rlambda.runtime_api import RuntimeApiServer
-    from rlambda.runtime_api.docker_launcher import DockerRuntime
+    from rlambda.local.runtime_api import RuntimeApiServer
+    from rlambda.local.docker_launcher import DockerRuntime
     runtime = DockerRuntime("r-lambda:content-ef1f", memory_mb=512)
     with RuntimeApiServer(runtime, memory_mb=512, timeout_s=30) as server:
         result = server.invoke(b'{"x": 1}')
@@ -55,8 +55,7 @@ from docker.models.containers import Container
 from docker.types import Ulimit
 
 import docker
-
-from .model import RuntimeApiError
+from rlambda.local.runtime_api.model import RuntimeApiError
 
 LAMBDA_UID = 993
 LAMBDA_GID = 990

@@ -13,9 +13,9 @@ from typing import NoReturn
 from packaging.version import InvalidVersion, Version
 
 from rlambda.errors import UsageError
-from rlambda.platforms import ARCHITECTURES, FAMILIES
+from rlambda.build.platforms import ARCHITECTURES, FAMILIES
 
-VERSIONS_FILE = Path(__file__).resolve().parent.parent / "VERSIONS.toml"
+VERSIONS_FILE = Path(__file__).resolve().parents[2] / "VERSIONS.toml"
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")

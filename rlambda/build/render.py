@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jinja2
 
-from rlambda.platforms import ARCHITECTURES, FAMILIES, build_packages, check_arch, family
+from rlambda.build.platforms import ARCHITECTURES, FAMILIES, build_packages, check_arch, family
 from rlambda.recipes import (
     RECIPES_DIR,
     Lock,
@@ -17,10 +17,10 @@ from rlambda.recipes import (
     recipe_dir,
 )
 from rlambda.recipes import build_packages as recipe_build_packages
-from rlambda.tags import readable_tag
-from rlambda.versions import RRelease, Versions
+from rlambda.build.tags import readable_tag
+from rlambda.build.versions import RRelease, Versions
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "Dockerfile.base"
 RECIPE_TEMPLATE = ROOT / "Dockerfile.recipe"
 IMAGES_DIR = ROOT / "images"

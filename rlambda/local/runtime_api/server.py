@@ -21,9 +21,10 @@ from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import TextIO
 
+from rlambda.local.launcher import RuntimeHandle, RuntimeLauncher
+
 from . import model
 from .http_handler import RuntimeApiHandler
-from .launcher import RuntimeHandle, RuntimeLauncher
 from .model import InvokeReport, InvokeResult, RuntimeApiError
 from .protocol import Answer, Invocation, RuntimeProtocol, RuntimeState
 

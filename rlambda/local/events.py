@@ -2,7 +2,7 @@
 
 Each event file is invoked in turn against one function (so the first is a cold start and
 the rest are warm, unless one crashes the runtime), through the Runtime API emulator with the
-image in a Lambda-like container (rlambda.runtime_api.docker_launcher.DockerRuntime). The
+image in a Lambda-like container (rlambda.local.docker_launcher.DockerRuntime). The
 image's own ENTRYPOINT and CMD choose the runtime and the handler, as on Lambda.
 
 Event files: every `*.json` directly in the events directory, in name order. Each is one
@@ -16,7 +16,7 @@ JSON object with exactly these keys:
     }
 
 Instead of "event", "fixture": "<name>" takes a realistic trigger event from
-rlambda/events/<name>.json: apigateway-rest-v1, apigateway-http-v2, function-url, s3-put,
+rlambda/local/fixtures/<name>.json: apigateway-rest-v1, apigateway-http-v2, function-url, s3-put,
 sqs, eventbridge-scheduled, direct-invoke. "description" (text) may say what the case is for.
 Any other key is an error, so a typo cannot silently turn a check off.
 
@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rlambda.errors import JobError, UsageError, report
-from rlambda.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
-from rlambda.runtime_api.docker_launcher import DockerRuntime, ImageNotFoundError
+from rlambda.local.docker_launcher import DockerRuntime, ImageNotFoundError
+from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
 
-FIXTURES_DIR = Path(__file__).resolve().parent / "events"
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 DEFAULT_MEMORY_MB = 512
 # Lambda's own default is 3 s, too short for many R inits; the emulator bounds init by it too.
 DEFAULT_TIMEOUT_S = 30.0
@@ -100,7 +100,7 @@ class EventOutcome:
 
 
 def fixture_names() -> list[str]:
-    """The trigger events shipped in rlambda/events/, usable as "fixture" in event files."""
+    """The trigger events shipped in rlambda/local/fixtures/, usable as "fixture" in event files."""
     return sorted(path.stem for path in FIXTURES_DIR.glob("*.json"))
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 
+from rlambda.local.launcher import RuntimeHandle
+
 from . import model
 from .http_handler import (
     ERROR_TYPE_HEADER,
@@ -24,7 +26,6 @@ from .http_handler import (
     decode_trailer_error,
     read_body,
 )
-from .launcher import RuntimeHandle
 
 
 @dataclass(frozen=True)
