@@ -12,6 +12,7 @@
                                              build a recipe image, run its events, push to ECR
   python build.py lock json-api              resolve and lock a recipe's CRAN packages
   python build.py test --image REF           run an image's events the way Lambda runs them
+  python build.py serve --image REF          serve it through Lambda's Invoke API on 127.0.0.1
 
 Exit status: 0 success, 1 the job failed, 2 bad input.
 """
@@ -29,6 +30,7 @@ from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
 from rlambda.ci import matrix
 from rlambda.errors import JobError, UsageError, report
 from rlambda.local import events
+from rlambda.local.service import cli as serve_cli
 from rlambda.registry import add_push_arguments, push_options
 
 
@@ -36,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="build.py",
         description="Build an R image for AWS Lambda from pinned, verified sources.",
-        epilog="Subcommands: render, update, lock, matrix, test (each with --help). See README.md.",
+        epilog="Subcommands: render, update, lock, matrix, test, serve (each with --help)."
+        " See README.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -171,6 +174,8 @@ def main(argv: list[str]) -> int:
             return 0
         if argv[:1] == ["test"]:
             return events.main(argv[1:])
+        if argv[:1] == ["serve"]:
+            return serve_cli.main(argv[1:])
         if argv[:1] == ["matrix"]:
             return matrix.main(argv[1:])
         if argv[:1] == ["update"] and not {"--r", "--package"} & set(argv):
