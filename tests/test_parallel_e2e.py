@@ -125,13 +125,15 @@ def service(r_library: Path, moto_s3: str) -> Iterator[InvokeService]:
 
 
 def run_r(
-    code: str, service: InvokeService, r_library: Path, moto: str, check: bool = True
+    code: str, service: InvokeService | str, r_library: Path, moto: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
+    """Rscript `code` as a user runs it, the Lambda endpoint being `service` (or its URL)."""
+    endpoint = service if isinstance(service, str) else service.endpoint
     env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/tmp"),
         "R_LIBS": str(r_library),
-        "AWS_ENDPOINT_URL_LAMBDA": service.endpoint,
+        "AWS_ENDPOINT_URL_LAMBDA": endpoint,
         **aws_env(moto),
     }
     script = "suppressPackageStartupMessages(library(lambdaparallel))\n" + textwrap.dedent(code)
