@@ -543,3 +543,18 @@ def test_an_interrupt_abandons_the_map_and_deletes_what_was_staged(
     assert s3_keys(moto_s3) == []
     time.sleep(4)  # the tasks that were in flight end; nothing new is sent
     assert service.invokes == invokes_after == before + 4
+
+
+def test_progress_ends_with_a_summary(r) -> None:
+    done = r(
+        """
+        x <- lambda_map(1:4, function(i) i, function_name = "r-worker", progress = TRUE)
+        s <- last_map_summary()
+        cat(jsonlite::toJSON(list(tasks = s$tasks, invokes = s$invokes, cold = s$cold_starts),
+                             auto_unbox = TRUE), "\\n")
+        """
+    )
+    assert "lambdaparallel: 4 tasks, 4 invokes (0 retried)" in done.stderr
+    result = last_json(done)
+    assert result["tasks"] == 4 and result["invokes"] == 4
+    assert 0 <= result["cold"] <= 4
