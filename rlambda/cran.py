@@ -1,9 +1,10 @@
-"""A CRAN-like mirror as the resolver sees it: the PACKAGES index, the Archive listings, and
-tarballs downloaded into the verified cache.
+"""CRAN mirrors: where things are on one, what its listings and PACKAGES index say, and
+tarballs downloaded from it into the cache. Every mirror URL is checked by `check_mirror`.
 
-CRAN keeps the current version of each package in `src/contrib/` (listed in PACKAGES) and every
-older one in `src/contrib/Archive/<pkg>/<pkg>_<ver>.tar.gz`, which only a directory listing
-tells. Mirrors may be http(s):// or file:// URLs.
+CRAN keeps R's sources in `src/base/R-<major>/`, the current version of each package in
+`src/contrib/` (listed in PACKAGES) and every older one in
+`src/contrib/Archive/<pkg>/<pkg>_<ver>.tar.gz`, which only a directory listing tells. Mirrors
+may be http(s):// or file:// URLs.
 """
 
 import gzip
@@ -19,11 +20,83 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlambda.build import fetch
-from rlambda.errors import JobError
+from rlambda.errors import JobError, UsageError
 from rlambda.recipes import dcf
 from rlambda.recipes.rversion import VERSION, RVersion
 
 CONTRIB = "src/contrib"
+# R source tarballs in a listing: R-4.5.0.tar.gz, not R-4.5.0.tar.gz.asc or R-latest.tar.gz.
+R_TARBALL = re.compile(r"R-(\d+\.\d+\.\d+)\.tar\.gz")
+# What a mirror may be: the schemes urllib downloads from, and nothing a shell or a Dockerfile
+# could misread (no spaces).
+MIRROR_URL = re.compile(r"(https?|file)://\S+")
+
+
+def check_mirror(url: str, flag: str = "--cran-mirror") -> str:
+    """A mirror URL as given (`flag` names where), without its trailing slash; UsageError if
+    it is not an http://, https:// or file:// URL."""
+    if not MIRROR_URL.fullmatch(url):
+        raise UsageError(f"{flag} {url!r}: expected an http://, https:// or file:// URL")
+    return url.rstrip("/")
+
+
+# ---- layout -----------------------------------------------------------------------------------
+
+
+def r_source_path(version: str) -> str:
+    """src/base/R-4/R-4.5.0.tar.gz"""
+    return f"src/base/R-{version.split('.')[0]}/R-{version}.tar.gz"
+
+
+def package_path(name: str, version: str) -> str:
+    """Where the current version of a package is: src/contrib/<name>_<version>.tar.gz"""
+    return f"{CONTRIB}/{name}_{version}.tar.gz"
+
+
+def archive_path(name: str, version: str) -> str:
+    """Where a superseded version is: src/contrib/Archive/<name>/<name>_<version>.tar.gz"""
+    return f"{CONTRIB}/Archive/{name}/{name}_{version}.tar.gz"
+
+
+def package_urls(mirror: str, name: str, version: str, path: str | None = None) -> list[str]:
+    """Where `mirror` serves a package version: `path` (default the current directory) first,
+    then Archive/, where it moves once a newer release supersedes it."""
+    paths = dict.fromkeys([path or package_path(name, version), archive_path(name, version)])
+    return [f"{mirror.rstrip('/')}/{p}" for p in paths]
+
+
+# ---- listings ---------------------------------------------------------------------------------
+
+
+def listing(url: str) -> list[str] | None:
+    """File names in a mirror directory (`url` ends in /): os.listdir for file://, else the
+    links of the HTML index page a web server makes (CRAN's Apache, nginx, Python's
+    http.server). None if there is no such directory."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file":
+        local = Path(urllib.request.url2pathname(parsed.path))
+        return sorted(os.listdir(local)) if local.is_dir() else None
+    try:
+        page = _read_url(url).decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    return link_names(page)
+
+
+def link_names(page: str) -> list[str]:
+    """The file names an HTML directory index links to."""
+    links = re.findall(r'href="([^"?#]+)"', page)
+    return [urllib.parse.unquote(html.unescape(link)).rsplit("/", 1)[-1] for link in links]
+
+
+def r_releases(mirror: str, major: int) -> list[str] | None:
+    """The R releases in the mirror's src/base/R-<major>/, or None if it has no such folder."""
+    names = listing(f"{mirror.rstrip('/')}/src/base/R-{major}/")
+    return None if names is None else r_releases_in(names)
+
+
+def r_releases_in(names: list[str]) -> list[str]:
+    return [m.group(1) for name in names if (m := R_TARBALL.fullmatch(name))]
 
 
 @dataclass(frozen=True)
@@ -70,7 +143,7 @@ class Mirror:
                 if not dcf.PACKAGE_NAME.fullmatch(name) or not VERSION.fullmatch(version):
                     # Never let a malformed entry reach a path or URL; skip it, as R does.
                     continue
-                path = f"{CONTRIB}/{name}_{version}.tar.gz"
+                path = package_path(name, version)
                 index.setdefault(name, []).append(Candidate(name, RVersion(version), path, record))
             for versions in index.values():
                 versions.sort(key=lambda c: c.version, reverse=True)
@@ -99,7 +172,7 @@ class Mirror:
         if candidate.path in self._tarballs:
             return self._tarballs[candidate.path]
         url = f"{self.url}/{candidate.path}"
-        cached, sha256, md5 = _download_to_cache(url, self.cache)
+        cached, sha256, md5 = download_to_cache(url, self.cache)
         expected_md5 = (candidate.record or {}).get("MD5sum")
         if expected_md5 and expected_md5 != md5:
             raise JobError(
@@ -141,20 +214,15 @@ class Mirror:
             " (--cran-mirror)"
         )
 
+    def current(self, name: str) -> Candidate:
+        """The current version of `name` (the index's newest); UsageError if it has none."""
+        found = self.index().get(name)
+        if not found:
+            raise UsageError(f"{name} is not in {self.url}/{CONTRIB}/PACKAGES")
+        return found[0]
+
     def _list(self, path: str) -> list[str]:
-        """File names in a mirror directory: os.listdir for file://, else the links of the
-        HTML index page a web server (CRAN's Apache, Python's http.server) makes."""
-        url = f"{self.url}/{path}"
-        parsed = urllib.parse.urlparse(url)
-        if parsed.scheme == "file":
-            local = Path(urllib.request.url2pathname(parsed.path))
-            return os.listdir(local) if local.is_dir() else []
-        try:
-            page = _read_url(url).decode("utf-8", errors="replace")
-        except FileNotFoundError:
-            return []
-        links = re.findall(r'href="([^"?#]+)"', page)
-        return [urllib.parse.unquote(html.unescape(link)).rsplit("/", 1)[-1] for link in links]
+        return listing(f"{self.url}/{path}") or []
 
 
 def _read_url(url: str) -> bytes:
@@ -174,10 +242,13 @@ def _read_url(url: str) -> bytes:
         raise JobError(f"cannot read {url}: {e}") from None
 
 
-def _download_to_cache(url: str, cache: Path | None) -> tuple[Path, str, str]:
-    """Download into the content-addressed cache under the sha256 of the bytes themselves (a
-    lock has no hash to check yet: it is the lock that records it). Returns (path, sha256,
-    md5)."""
+# ---- downloads --------------------------------------------------------------------------------
+
+
+def download_to_cache(url: str, cache: Path | None = None) -> tuple[Path, str, str]:
+    """Download into the content-addressed cache under the sha256 of the bytes themselves: for
+    what has no pin yet (a lock or a pin is what will record the hash). Returns (path, sha256,
+    md5). A pinned file is fetched with fetch.fetch_verified instead."""
     store = (cache or fetch.cache_dir()) / "sha256"
     store.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=store, prefix=".download-")

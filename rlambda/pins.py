@@ -30,16 +30,8 @@ goes to stderr. Exit status: 0 ok (changes or none), 1 the job failed or a pin w
 
 import argparse
 import datetime
-import gzip
-import hashlib
 import json
-import os
-import re
 import sys
-import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,16 +40,14 @@ from typing import Any
 import tomlkit
 from packaging.version import Version
 
+from rlambda import cran
 from rlambda.build import render, versions
-from rlambda.build.fetch import cache_dir, download, fetch_verified
+from rlambda.build.fetch import fetch_verified
 from rlambda.build.platforms import ARCHITECTURES, FAMILIES
-from rlambda.build.versions import R_PACKAGE, R_VERSION
+from rlambda.build.versions import R_VERSION
 from rlambda.errors import JobError, UsageError, report
-
-TIMEOUT_S = 60
-# Tarball names in a directory listing, in any index format (CRAN's Apache index, nginx,
-# python -m http.server): R-4.5.0.tar.gz but not R-4.5.0.tar.gz.asc or R-latest.tar.gz.
-_TARBALL = re.compile(r"R-(\d+\.\d+\.\d+)\.tar\.gz(?![\w.])")
+from rlambda.recipes.dcf import PACKAGE_NAME
+from rlambda.registry.transport import RegistryClient
 
 INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -86,8 +76,8 @@ def pin_release(
     if not R_VERSION.fullmatch(r_version):
         raise UsageError(f"--r {r_version!r}: give an exact release, X.Y.Z")
     pins = versions.load(versions_file)
-    mirror_path = f"src/base/R-{r_version.split('.')[0]}/R-{r_version}.tar.gz"
-    url = f"{(mirror or pins.cran_mirror).rstrip('/')}/{mirror_path}"
+    mirror_path = cran.r_source_path(r_version)
+    url = f"{cran.check_mirror(mirror) if mirror else pins.cran_mirror}/{mirror_path}"
     if r_version in pins.r:
         return _confirm(f"R {r_version}", url, pins.r[r_version].sha256)
     sha256 = _download_and_hash(url)
@@ -104,12 +94,12 @@ def pin_package(
     images_dir: Path | None = render.IMAGES_DIR,
 ) -> str:
     """Pin the mirror's current release of the runtime's R package `name`; return its sha256."""
-    if not R_PACKAGE.fullmatch(name):
+    if not PACKAGE_NAME.fullmatch(name):
         raise UsageError(f"--package {name!r} is not an R package name")
     pins = versions.load(versions_file)
-    base = (mirror or pins.cran_mirror).rstrip("/")
+    base = cran.check_mirror(mirror) if mirror else pins.cran_mirror
     version = _current_version(base, name)
-    mirror_path = f"src/contrib/{name}_{version}.tar.gz"
+    mirror_path = cran.package_path(name, version)
     url = f"{base}/{mirror_path}"
     pinned = pins.packages.get(name)
     if pinned and pinned.version == version:
@@ -122,21 +112,11 @@ def pin_package(
 
 
 def _current_version(mirror: str, name: str) -> str:
-    """The version of `name` in the mirror's src/contrib/PACKAGES.gz index."""
-    url = f"{mirror}/src/contrib/PACKAGES.gz"
+    """The version of `name` in the mirror's PACKAGES index."""
     try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            text = gzip.decompress(response.read()).decode("utf-8", "replace")
-    except (OSError, ValueError) as e:
-        raise JobError(f"cannot read {url}: {getattr(e, 'reason', e)}{HINT}") from None
-    # DCF records: blank-line separated "Field: value" lines.
-    for record in text.split("\n\n"):
-        fields = dict(
-            line.split(": ", 1) for line in record.splitlines() if ": " in line and line[0] != " "
-        )
-        if fields.get("Package") == name:
-            return fields["Version"]
-    raise UsageError(f"{name} is not in {url}")
+        return str(cran.Mirror(mirror).current(name).version)
+    except JobError as e:
+        raise JobError(f"{e}{HINT}") from None
 
 
 def _confirm(what: str, url: str, pinned: str) -> str:
@@ -148,20 +128,10 @@ def _confirm(what: str, url: str, pinned: str) -> str:
 
 def _download_and_hash(url: str) -> str:
     """Download into the cache under the hash of what arrived; the bytes are what we pin."""
-    store = cache_dir() / "sha256"
-    store.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=store, prefix=".download-")
-    os.close(fd)
-    tmp = Path(name)
     try:
-        try:
-            sha256 = download(url, tmp, lambda done, total: None)
-        except JobError as e:
-            raise JobError(f"{e}{HINT}") from None
-        tmp.replace(store / sha256)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return sha256
+        return cran.download_to_cache(url)[1]
+    except JobError as e:
+        raise JobError(f"{e}{HINT}") from None
 
 
 def _write_pin(
@@ -193,27 +163,6 @@ def replace_versions_file(
     return updated
 
 
-def list_directory(url: str) -> str | None:
-    """The text of a directory listing (file:// gives the names, one a line); None if absent."""
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme == "file":
-        path = Path(urllib.request.url2pathname(parsed.path))
-        return "\n".join(sorted(os.listdir(path))) if path.is_dir() else None
-    try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
-            return response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as e:
-        if e.code == 404:
-            return None
-        raise JobError(f"cannot list {url}: HTTP {e.code} {e.reason}") from None
-    except (OSError, ValueError) as e:
-        raise JobError(f"cannot list {url}: {getattr(e, 'reason', e)}") from None
-
-
-def releases_in_listing(text: str) -> list[str]:
-    return sorted(set(_TARBALL.findall(text)), key=Version)
-
-
 def new_r_releases(mirror: str, pinned: Collection[str] | None = None) -> list[str]:
     """Releases on `mirror` newer than the newest of `pinned` (default: VERSIONS.toml's)."""
     if pinned is None:
@@ -224,13 +173,15 @@ def new_r_releases(mirror: str, pinned: Collection[str] | None = None) -> list[s
     mirror = mirror.rstrip("/")
     found: list[str] = []
     for major in (newest.major, newest.major + 1):
-        url = f"{mirror}/src/base/R-{major}/"
-        text = list_directory(url)
-        if text is None:
+        releases = cran.r_releases(mirror, major)
+        if releases is None:
             if major == newest.major:
-                raise JobError(f"{url}: not found; is {mirror} a CRAN mirror? (--cran-mirror)")
+                raise JobError(
+                    f"{mirror}/src/base/R-{major}/: not found; is {mirror} a CRAN mirror?"
+                    " (--cran-mirror)"
+                )
             continue  # no R-(major+1)/ yet: the usual case
-        found += [v for v in releases_in_listing(text) if Version(v) > newest]
+        found += [v for v in releases if Version(v) > newest]
     return sorted(set(found), key=Version)
 
 
@@ -248,7 +199,7 @@ class Reference:
         # dockerd treats loopback registries as plain HTTP; everything else is HTTPS.
         host = self.registry.rsplit(":", 1)[0]
         scheme = "http" if host in ("127.0.0.1", "localhost", "[::1]") else "https"
-        return f"{scheme}://{self.registry}/v2/{self.repository}"
+        return f"{scheme}://{self.registry}"
 
 
 def parse_reference(image: str, tag: str) -> Reference:
@@ -260,67 +211,6 @@ def parse_reference(image: str, tag: str) -> Reference:
     return Reference(DOCKER_HUB, image if rest else f"library/{image}", tag)
 
 
-class RegistryClient:
-    """GETs against a registry's v2 API with an anonymous bearer token when it asks for one."""
-
-    def __init__(self, ref: Reference):
-        self.ref = ref
-        self.token: str | None = None
-
-    def get(self, path: str, accept: Sequence[str] = ()) -> tuple[bytes, dict[str, str]]:
-        url = f"{self.ref.base_url}/{path}"
-        for attempt in range(2):
-            request = urllib.request.Request(url)
-            if accept:
-                request.add_header("Accept", ", ".join(accept))
-            if self.token:
-                # Unredirected: blob downloads redirect to a CDN that rejects foreign auth.
-                request.add_unredirected_header("Authorization", f"Bearer {self.token}")
-            try:
-                with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-                    return response.read(), dict(response.headers.items())
-            except urllib.error.HTTPError as e:
-                challenge = e.headers.get("WWW-Authenticate", "")
-                if e.code == 401 and attempt == 0 and challenge.lower().startswith("bearer "):
-                    self.token = self._anonymous_token(challenge)
-                    continue
-                raise JobError(
-                    f"{url}: HTTP {e.code} {e.reason}"
-                    + (" (the registry wants credentials)" if e.code == 401 else "")
-                ) from None
-            except (OSError, ValueError) as e:
-                raise JobError(f"{url}: {getattr(e, 'reason', e)}") from None
-        raise JobError(f"{url}: refused the anonymous token")
-
-    def _anonymous_token(self, challenge: str) -> str:
-        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
-        realm = params.pop("realm", None)
-        if not realm:
-            raise JobError(f"{self.ref.registry}: bearer challenge without a realm: {challenge}")
-        url = f"{realm}?{urllib.parse.urlencode(params)}"
-        try:
-            with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
-                answer = json.loads(response.read())
-        except (OSError, ValueError) as e:
-            raise JobError(f"cannot get an anonymous token from {url}: {e}") from None
-        token = answer.get("token") or answer.get("access_token")
-        if not isinstance(token, str):
-            raise JobError(f"{url}: no token in the answer")
-        return token
-
-    def manifest(self, reference: str) -> tuple[str, dict[str, Any]]:
-        """(digest, parsed manifest or index) of a tag or digest; the digest is of the bytes."""
-        body, headers = self.get(f"manifests/{reference}", (*INDEX_TYPES, *MANIFEST_TYPES))
-        digest = "sha256:" + hashlib.sha256(body).hexdigest()
-        said = {k.lower(): v for k, v in headers.items()}.get("docker-content-digest")
-        if said and said != digest:
-            raise JobError(
-                f"{self.ref.base_url}/manifests/{reference}: the registry says {said} but the"
-                f" bytes hash to {digest}"
-            )
-        return digest, json.loads(body)
-
-
 def resolve_digests(image: str, tag: str) -> dict[str, str]:
     """One manifest digest per Lambda architecture for `image:tag`.
 
@@ -328,8 +218,12 @@ def resolve_digests(image: str, tag: str) -> dict[str, str]:
     names exactly the bytes one architecture builds FROM). From a single manifest: its config's
     architecture only, and the other architecture is an error.
     """
-    client = RegistryClient(parse_reference(image, tag))
-    digest, document = client.manifest(tag)
+    ref = parse_reference(image, tag)
+    client = RegistryClient(ref.base_url)
+    manifest = client.manifest(ref.repository, tag, (*INDEX_TYPES, *MANIFEST_TYPES))
+    if manifest is None:
+        raise JobError(f"{image}:{tag}: the registry has no such tag")
+    digest, document = manifest.digest, json.loads(manifest.raw)
     wanted = {platform.split("/")[1]: arch for arch, platform in ARCHITECTURES.items()}
     found: dict[str, str] = {}
     media_type = document.get("mediaType", "")
@@ -343,7 +237,7 @@ def resolve_digests(image: str, tag: str) -> dict[str, str]:
                 found[arch] = item["digest"]
     else:
         config_digest = document.get("config", {}).get("digest")
-        config = json.loads(client.get(f"blobs/{config_digest}")[0])
+        config = json.loads(client.blob(ref.repository, config_digest))
         arch = wanted.get(config.get("architecture", ""))
         if arch:
             found[arch] = digest
@@ -408,28 +302,47 @@ def write_base_digests(
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="build.py update",
-        description="Without --r or --package: pin every new R release on the mirror and the"
-        " current digests of the families' base images, then re-render images/. The newest"
-        " pinned release is re-verified first; a changed tarball is refused, never re-pinned.",
+        description="Pin from a mirror into VERSIONS.toml: download, compute the sha256, write"
+        " the pin, and re-render images/. An existing pin is never overwritten. With --r or"
+        " --package: pin that. Without: pin every new R release on the mirror and the current"
+        " digests of the families' base images; the newest pinned release is re-verified first,"
+        " and a changed tarball is refused, never re-pinned.",
+    )
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--r", metavar="X.Y.Z", help="an R release to pin")
+    what.add_argument(
+        "--package", metavar="NAME", help="a runtime R package: pin the mirror's current release"
     )
     p.add_argument("--cran-mirror", metavar="URL", help="mirror to list and download from")
-    p.add_argument("--versions-file", type=Path, default=versions.VERSIONS_FILE, metavar="PATH")
-    p.add_argument("--no-r", action="store_true", help="do not look for new R releases")
-    p.add_argument("--no-bases", action="store_true", help="do not resolve base-image digests")
     p.add_argument(
+        "--versions-file",
+        type=Path,
+        default=versions.VERSIONS_FILE,
+        metavar="PATH",
+        help="the pins to update instead of VERSIONS.toml (images/ is only re-rendered for"
+        " VERSIONS.toml itself)",
+    )
+    scan = p.add_argument_group("without --r or --package")
+    scan.add_argument("--no-r", action="store_true", help="do not look for new R releases")
+    scan.add_argument("--no-bases", action="store_true", help="do not resolve base-image digests")
+    scan.add_argument(
         "--no-verify",
         action="store_true",
         help="do not re-download the newest pinned release to check the mirror still serves it",
     )
-    return p
 
 
-def run(args: argparse.Namespace) -> list[str]:
-    """Do the update; return what changed, one Markdown list item each."""
+def find_and_pin(args: argparse.Namespace) -> list[str]:
+    """Pin what is new upstream; return what changed, one Markdown list item each."""
     own = args.versions_file.resolve() == versions.VERSIONS_FILE
     images_dir = render.IMAGES_DIR if own else None
     pins = versions.load(args.versions_file)
-    mirror = (args.cran_mirror or pins.cran_mirror).rstrip("/")
+    mirror = cran.check_mirror(args.cran_mirror) if args.cran_mirror else pins.cran_mirror
     changes: list[str] = []
     if not args.no_r:
         newest = max(pins.r, key=Version)
@@ -462,14 +375,25 @@ def run(args: argparse.Namespace) -> list[str]:
     return changes
 
 
-def main(argv: Sequence[str]) -> int:
-    args = parser().parse_args(list(argv))
+def run(args: argparse.Namespace) -> int:
+    """`build.py update`: pin one release or package, or find what is new and pin it."""
+    own = args.versions_file.resolve() == versions.VERSIONS_FILE
+    images_dir = render.IMAGES_DIR if own else None
     try:
-        changes = run(args)
+        if args.r:
+            pin_release(args.r, args.cran_mirror, args.versions_file, images_dir)
+        elif args.package:
+            pin_package(args.package, args.cran_mirror, args.versions_file, images_dir)
+        else:
+            changes = find_and_pin(args)
+            print("\n".join(changes) if changes else "nothing new")
     except (UsageError, JobError) as e:
         return report(e)
-    print("\n".join(changes) if changes else "nothing new")
     return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    return run(parser().parse_args(list(argv)))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ import pytest
 from botocore.config import Config
 
 import docker
-from rlambda.build.builder import BuildRequest, build_recipe_image
+from rlambda.build.builder import build_recipe_image
+from rlambda.build.target import resolve
 from rlambda.local.service import FunctionSpec, Service
 
 from .conftest import DEBIAN_BASE
@@ -135,8 +136,16 @@ def service_containers(client: docker.DockerClient, pid: int) -> list[Any]:
 
 
 def _recipe_image(pins, mirror: str, base, name: str) -> str:
-    request = BuildRequest("4.5.0", "debian", "x86_64", mirror, DEBIAN_BASE, recipe=name)
-    return build_recipe_image(pins, request, base).image_id
+    target = resolve(
+        pins,
+        r_version="4.5.0",
+        family_name="debian",
+        arch="x86_64",
+        cran_mirror=mirror,
+        base_image=DEBIAN_BASE,
+        recipe=name,
+    )
+    return build_recipe_image(target, base, docker.from_env()).image_id
 
 
 @pytest.fixture(scope="session")

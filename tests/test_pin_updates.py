@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import tomlkit
 
+from rlambda import cran
 from rlambda import pins as pin_updates
 from rlambda.build import versions
 from rlambda.errors import JobError, UsageError
@@ -32,7 +33,8 @@ CRAN_INDEX = """<html><body><h1>Index of /src/base/R-4</h1><table>
 
 
 def test_releases_in_cran_listing() -> None:
-    assert pin_updates.releases_in_listing(CRAN_INDEX) == ["4.5.2", "4.5.3", "4.6.0", "4.6.1"]
+    names = cran.link_names(CRAN_INDEX)
+    assert cran.r_releases_in(names) == ["4.5.2", "4.5.3", "4.6.0", "4.6.1"]
 
 
 def make_mirror(root: Path, files: dict[str, bytes]) -> Path:

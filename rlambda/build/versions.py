@@ -8,12 +8,14 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 from packaging.version import InvalidVersion, Version
 
-from rlambda.errors import UsageError
+from rlambda import cran
 from rlambda.build.platforms import ARCHITECTURES, FAMILIES
+from rlambda.errors import UsageError
+from rlambda.recipes.dcf import PACKAGE_NAME
+from rlambda.tomlcheck import TomlChecker, toml_kind
 
 VERSIONS_FILE = Path(__file__).resolve().parents[2] / "VERSIONS.toml"
 
@@ -21,8 +23,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # R releases are plain X.Y.Z; nothing else may reach a URL, a path or a Dockerfile.
 R_VERSION = re.compile(r"\d+\.\d+\.\d+")
-# CRAN's rules for package names and versions (Writing R Extensions, 1.1.1).
-R_PACKAGE = re.compile(r"[A-Za-z][A-Za-z0-9.]*[A-Za-z0-9]")
+# CRAN's rule for package versions (Writing R Extensions, 1.1.1); names: dcf.PACKAGE_NAME.
 R_PACKAGE_VERSION = re.compile(r"\d+([.-]\d+)+")
 _IMAGE_NAME = re.compile(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9._-]+)*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -114,10 +115,10 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
         raise UsageError(f"{path}: file not found") from None
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path}: not valid TOML: {e}") from None
-    check = _Checker(path)
+    check = TomlChecker(path)
 
-    cran = check.table(data, "cran")
-    mirror = check.string(cran, "cran", "mirror", re.compile(r"(https?|file)://\S+")).rstrip("/")
+    mirror = check.string(check.table(data, "cran"), "cran", "mirror", cran.MIRROR_URL)
+    mirror = mirror.rstrip("/")
 
     releases = {}
     for version, entry in check.table(data, "r").items():
@@ -154,7 +155,7 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
     packages = {}
     for name, entry in check.table(data, "packages").items():
         key = f"packages.{name}"
-        if not R_PACKAGE.fullmatch(name):
+        if not PACKAGE_NAME.fullmatch(name):
             check.fail(key, "an R package name")
         if not isinstance(entry, dict):
             check.fail(key, f"a table, found {toml_kind(entry)}")
@@ -166,37 +167,3 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
         sha256 = check.string(entry, key, "sha256", _SHA256)
         packages[name] = RPackage(name, version, url, sha256, mirror_path)
     return Versions(path, mirror, releases, bases, packages)
-
-
-class _Checker:
-    """Reads one key of a table; on a wrong or missing value it raises a UsageError naming the
-    file, the full dotted key and what was expected."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def fail(self, key: str, expected: str) -> NoReturn:
-        raise UsageError(f"{self.path}: key {key}: expected {expected}")
-
-    def table(self, parent: dict, key: str, name: str | None = None) -> dict:
-        value = parent.get(name or key)
-        if not isinstance(value, dict):
-            self.fail(key, f"a table, found {toml_kind(value)}")
-        return value
-
-    def string(self, parent: dict, where: str, name: str, pattern: re.Pattern[str]) -> str:
-        key = f"{where}.{name}"
-        value = parent.get(name)
-        if not isinstance(value, str):
-            self.fail(key, f"a string, found {toml_kind(value)}")
-        if not pattern.fullmatch(value):
-            self.fail(key, f"a string matching {pattern.pattern}, found {value!r}")
-        return value
-
-
-def toml_kind(value: object) -> str:
-    """How an error message names a TOML value's type ("nothing" when the key is missing)."""
-    if value is None:
-        return "nothing"
-    names = {str: "a string", int: "an integer", float: "a float", bool: "a boolean"}
-    return names.get(type(value), "an array" if isinstance(value, list) else "a table")

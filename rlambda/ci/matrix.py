@@ -25,8 +25,9 @@ from typing import Any
 
 from packaging.version import Version
 
-from rlambda.build import tags, versions
+from rlambda.build import versions
 from rlambda.build.platforms import ARCHITECTURES, FAMILIES, check_arch, family
+from rlambda.build.target import RecipeTarget, Target, variant
 from rlambda.errors import JobError, UsageError, report
 from rlambda.recipes import RECIPES_DIR, load_lock, load_recipe, recipe_dir
 from rlambda.recipes.recipe import RECIPE_FILE
@@ -49,19 +50,20 @@ class Entry:
     tag: str
 
 
-def entry(r: str, family_name: str, arch: str, recipe: str | None = None) -> Entry:
+def entry(target: Target) -> Entry:
+    """A job that builds `target` (a base image, or its recipe on one)."""
     return Entry(
-        r=r,
-        family=family_name,
-        arch=arch,
-        recipe=recipe,
-        runner=RUNNERS[arch],
-        tag=tags.readable_tag(r, family_name, arch, recipe),
+        r=target.r.version,
+        family=target.family.name,
+        arch=target.arch,
+        recipe=target.recipe.name if target.recipe else None,
+        runner=RUNNERS[target.arch],
+        tag=target.readable_tag,
     )
 
 
-def recipe_versions(pins: versions.Versions, root: Path = RECIPES_DIR) -> dict[str, str]:
-    """Each recipe's locked R version (lock.toml's [lock] r_version), by recipe name.
+def recipe_targets(pins: versions.Versions, root: Path = RECIPES_DIR) -> dict[str, RecipeTarget]:
+    """Each recipe with its lock, by recipe name.
 
     A stale or missing lock, or a lock for an R release VERSIONS.toml does not pin, is an error
     here rather than 30 failed jobs later.
@@ -76,17 +78,23 @@ def recipe_versions(pins: versions.Versions, root: Path = RECIPES_DIR) -> dict[s
                 f" pin; pin it (python build.py update --r {lock.r_version}) or re-lock"
                 f" (python build.py lock {recipe.name})"
             )
-        found[recipe.name] = lock.r_version
+        found[recipe.name] = RecipeTarget(recipe, lock)
     return found
+
+
+def recipe_versions(pins: versions.Versions, root: Path = RECIPES_DIR) -> dict[str, str]:
+    """Each recipe's locked R version (lock.toml's [lock] r_version), by recipe name."""
+    return {name: rt.lock.r_version for name, rt in recipe_targets(pins, root).items()}
 
 
 def full_matrix(pins: versions.Versions, root: Path = RECIPES_DIR) -> list[Entry]:
     """Every entry, base images first, each group in version, family, arch order."""
-    by_version = sorted(pins.r, key=Version)
-    entries = [entry(r, f, a) for r in by_version for f in FAMILIES for a in ARCHITECTURES]
-    for name, r in recipe_versions(pins, root).items():
-        entries += [entry(r, f, a, name) for f in FAMILIES for a in ARCHITECTURES]
-    return entries
+    by_version = [pins.r[v] for v in sorted(pins.r, key=Version)]
+    targets = [variant(pins, r, f, a) for r in by_version for f in FAMILIES for a in ARCHITECTURES]
+    for rt in recipe_targets(pins, root).values():
+        r = pins.r[rt.lock.r_version]
+        targets += [variant(pins, r, f, a, rt) for f in FAMILIES for a in ARCHITECTURES]
+    return [entry(t) for t in targets]
 
 
 # ---- --changed-since: which entries a change touches ------------------------------------------
@@ -270,6 +278,11 @@ def parser() -> argparse.ArgumentParser:
         " GitHub runner for the arch), tag (the image's readable tag). A selection that is empty"
         " exits 2, unless --allow-empty.",
     )
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--r", action="append", metavar="VERSION", help="exact (4.5.0) or a prefix (4.5 → newest)"
     )
@@ -290,7 +303,6 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--versions-file", type=Path, default=versions.VERSIONS_FILE, metavar="PATH")
     p.add_argument("--recipes-dir", type=Path, default=RECIPES_DIR, metavar="DIR")
-    return p
 
 
 def _describe(args: argparse.Namespace) -> str:
@@ -304,8 +316,7 @@ def _describe(args: argparse.Namespace) -> str:
     return " ".join(given) or "no filter"
 
 
-def main(argv: Sequence[str]) -> int:
-    args = parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     try:
         pins = versions.load(args.versions_file)
         entries = full_matrix(pins, args.recipes_dir)
@@ -347,6 +358,10 @@ def main(argv: Sequence[str]) -> int:
         )
     print(json.dumps(as_github_matrix(selected), separators=(",", ":")))
     return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    return run(parser().parse_args(list(argv)))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rlambda.errors import JobError, UsageError, report
-from rlambda.local.docker_launcher import DockerRuntime, ImageNotFoundError
+from rlambda.local.docker_launcher import MEMORY_RANGE_MB, DockerRuntime, ImageNotFoundError
 from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
 
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
@@ -395,6 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n", 2)[2] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", required=True, metavar="REF", help="local image to test")
     parser.add_argument(
         "--events",
@@ -416,31 +422,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"the function's timeout in seconds; bounds init too (default {DEFAULT_TIMEOUT_S:g})",
     )
-    return parser
 
 
-def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser = build_parser()
-    args = parser.parse_args(list(argv))
-    if not 128 <= args.memory <= 10240:
-        parser.error(f"--memory {args.memory}: Lambda allows 128 to 10240 MB")
-    if not 0 < args.timeout <= MAX_TIMEOUT_S:
-        parser.error(f"--timeout {args.timeout:g}: Lambda allows up to {MAX_TIMEOUT_S:g} s")
-    return args
+@dataclass(frozen=True)
+class FunctionSettings:
+    """The function settings events run with (Lambda's memory size and timeout), within
+    Lambda's limits: checked here, so a bad value never reaches a container."""
+
+    memory_mb: int = DEFAULT_MEMORY_MB
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        low, high = MEMORY_RANGE_MB
+        if not low <= self.memory_mb <= high:
+            raise UsageError(f"--memory {self.memory_mb}: Lambda allows {low} to {high} MB")
+        if not (math.isfinite(self.timeout_s) and 0 < self.timeout_s <= MAX_TIMEOUT_S):
+            raise UsageError(
+                f"--timeout {self.timeout_s:g}: Lambda allows more than 0 and up to"
+                f" {MAX_TIMEOUT_S:g} s"
+            )
 
 
-def main(argv: Sequence[str]) -> int:
+def run(args: argparse.Namespace) -> int:
     """`build.py test`: 0 every event passed, 1 one failed (or the run did), 2 bad input."""
     try:
-        args = _parse(argv)
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return int(exc.code or 0)
-    try:
+        settings = FunctionSettings(args.memory, args.timeout)
         outcomes = run_events(
             args.image,
             Path(args.events),
-            memory_mb=args.memory,
-            timeout_s=args.timeout,
+            memory_mb=settings.memory_mb,
+            timeout_s=settings.timeout_s,
             output=sys.stderr,
         )
     except (UsageError, JobError) as exc:
@@ -451,6 +462,14 @@ def main(argv: Sequence[str]) -> int:
         return report(JobError(str(exc)))
     print(format_table(outcomes))
     return 0 if all(outcome.passed for outcome in outcomes) else 1
+
+
+def main(argv: Sequence[str]) -> int:
+    try:
+        args = build_parser().parse_args(list(argv))
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    return run(args)
 
 
 if __name__ == "__main__":
