@@ -33,7 +33,7 @@ from rlambda.build.target import Target, resolve
 from rlambda.ci import matrix
 from rlambda.errors import JobError, UsageError, report
 from rlambda.local import events
-from rlambda.local.service import cli as serve_cli
+from rlambda.local.service import cli as serve
 from rlambda.registry import (
     add_build_deploy_arguments,
     add_push_arguments,
@@ -215,6 +215,12 @@ COMMANDS: dict[str, tuple[str, Callable, Callable, Callable | None]] = {
         events.run,
         events.build_parser,
     ),
+    "serve": (
+        "Lambda's Invoke API for images, on 127.0.0.1",
+        serve.add_arguments,
+        serve.run,
+        serve.build_parser,
+    ),
 }
 DESCRIPTIONS = {
     "build": "Build an R image for AWS Lambda from pinned, verified sources; with --recipe a"
@@ -252,8 +258,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv = ["build", *argv]  # `build.py --r 4.5.0 ...` is `build.py build --r 4.5.0 ...`
-    if argv[:1] == ["serve"]:
-        return serve_cli.main(argv[1:])  # its own parser (build.py serve --help)
     args = parser().parse_args(argv)
     try:
         return args.run(args)

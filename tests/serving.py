@@ -36,6 +36,7 @@ import pytest
 from botocore.config import Config
 
 import docker
+from rlambda.build import engine
 from rlambda.build.builder import build_recipe_image
 from rlambda.build.target import resolve
 from rlambda.local.service import FunctionSpec, Service
@@ -145,7 +146,7 @@ def _recipe_image(pins, mirror: str, base, name: str) -> str:
         base_image=DEBIAN_BASE,
         recipe=name,
     )
-    return build_recipe_image(target, base, docker.from_env()).image_id
+    return build_recipe_image(target, base, engine.connect()).image_id
 
 
 @pytest.fixture(scope="session")

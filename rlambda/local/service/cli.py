@@ -14,10 +14,12 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import NoReturn
 
 from rlambda.build import tags, versions
 from rlambda.build.platforms import DEFAULT_FAMILY
 from rlambda.errors import JobError, UsageError, report
+from rlambda.local import events
 from rlambda.local.docker_launcher import ImageNotFoundError
 
 from .pool import FunctionSpec
@@ -31,6 +33,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The standalone parser (its texts are also `build.py serve --help`'s)."""
     parser = argparse.ArgumentParser(
         prog="build.py serve",
         description="Serve container images through Lambda's Invoke API on 127.0.0.1, each "
@@ -39,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("what to serve (one of)")
     what.add_argument("--image", metavar="IMAGE", help="a local image, served as --name")
     what.add_argument("--r", metavar="VERSION", help="with --recipe: the image build.py tagged")
@@ -106,31 +114,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="wait before retrying a failed Event invoke (twice: S, then 2*S; Lambda: 60)",
     )
-    return parser
 
 
-def _functions(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[FunctionSpec]:
+def _functions(args: argparse.Namespace) -> list[FunctionSpec]:
     given = [bool(args.image), bool(args.r or args.recipe), bool(args.function)]
     if sum(given) != 1:
-        parser.error("give exactly one of --image, --r with --recipe, or --function NAME=IMAGE")
+        _usage("give exactly one of --image, --r with --recipe, or --function NAME=IMAGE")
     common = {"memory_mb": args.memory, "timeout_s": args.timeout}
     if args.function:
         if args.name or args.handler:
-            parser.error("--name and --handler go with --image or --recipe, not --function")
+            _usage("--name and --handler go with --image or --recipe, not --function")
         specs = []
         for item in args.function:
             name, sep, image = item.partition("=")
             if not sep or not name or not image:
-                parser.error(f"--function {item!r}: expected NAME=IMAGE")
+                _usage(f"--function {item!r}: expected NAME=IMAGE")
             specs.append(FunctionSpec(name, image, **common))
         return specs
     if args.image:
         image, default_name = args.image, DEFAULT_NAME
     else:
         if not (args.r and args.recipe):
-            parser.error(
-                "--r and --recipe go together (the image `build.py --r V --recipe R` made)"
-            )
+            _usage("--r and --recipe go together (the image `build.py --r V --recipe R` made)")
         tags.check_recipe(args.recipe)
         # The readable tag `build.py --r V --recipe R` gives its image (a prefix such as 4.5
         # resolves to the newest pinned release, as for builds).
@@ -141,45 +146,48 @@ def _functions(args: argparse.Namespace, parser: argparse.ArgumentParser) -> lis
     return [FunctionSpec(args.name or default_name, image, handler=args.handler, **common)]
 
 
-def _http_ports(items: Sequence[str], specs: Sequence[FunctionSpec], parser) -> dict[str, int]:
+def _http_ports(items: Sequence[str], specs: Sequence[FunctionSpec]) -> dict[str, int]:
     ports: dict[str, int] = {}
     for item in items:
         name, sep, port = item.rpartition("=")
         if not sep:
             if len(specs) > 1:
-                parser.error(
+                _usage(
                     f"--http {item}: several functions are served; say which: --http NAME={item}"
                 )
             name = specs[0].name
         try:
             ports[name] = int(port)
         except ValueError:
-            parser.error(f"--http {item!r}: the port must be a number")
+            _usage(f"--http {item!r}: the port must be a number")
     return ports
 
 
-def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[FunctionSpec], dict[str, int]]:
-    parser = build_parser()
-    args = parser.parse_args(list(argv))
-    if args.concurrency < 1:
-        parser.error(f"--concurrency {args.concurrency}: at least 1 environment per function")
-    if not 128 <= args.memory <= 10240:
-        parser.error(f"--memory {args.memory}: Lambda allows 128 to 10240 MB")
-    if not 0 < args.timeout <= 900:
-        parser.error(f"--timeout {args.timeout:g}: Lambda allows up to 900 s")
-    if args.async_retry_delay < 0:
-        parser.error("--async-retry-delay must be 0 or more")
-    specs = _functions(args, parser)
-    return args, specs, _http_ports(args.http, specs, parser)
+def _usage(message: str) -> NoReturn:
+    raise UsageError(message)
 
 
 def main(argv: Sequence[str]) -> int:
+    """`build.py serve ARGV` on its own parser (build.py itself goes through run())."""
     try:
-        args, specs, http_ports = parse(argv)
-    except SystemExit as exc:
+        args = build_parser().parse_args(list(argv))
+    except SystemExit as exc:  # --help (0) or argparse's own usage error (2)
         return int(exc.code or 0)
+    try:
+        return run(args)
     except UsageError as exc:
         return report(exc)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM: 0 then, 1 if it cannot start, UsageError on bad input."""
+    if args.concurrency < 1:
+        _usage(f"--concurrency {args.concurrency}: at least 1 environment per function")
+    events.FunctionSettings(args.memory, args.timeout)  # Lambda's ranges (UsageError)
+    if args.async_retry_delay < 0:
+        _usage("--async-retry-delay must be 0 or more")
+    specs = _functions(args)
+    http_ports = _http_ports(args.http, specs)
     try:
         verifier = Verifier.parse(args.credentials) if args.credentials else None
         service = Service(
