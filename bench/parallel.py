@@ -10,8 +10,11 @@ from parallel/ into a temporary library. Measured, in one run:
   sign, send, receive, decode) = its round trip measured in R minus the invoke's time inside the
   stand-in's runtime; p50 and p90 of ROUNDS sequential invokes. Also the R-only part (no I/O).
 - doParallel: the same TASKS x SLEEP with foreach over makeCluster(CORES).
+With --service IMAGE (the worker recipe's image), the maps run against the local Lambda
+service (`build.py serve`, N containers) instead, and only their wall times are measured.
 
     .venv/bin/python bench/parallel.py [--tasks 200] [--sleep 0.2] [--n 8] [--rounds 300]
+    .venv/bin/python bench/parallel.py --service r-lambda:r-4.5.0-worker-debian-x86_64
 """
 
 from __future__ import annotations
@@ -95,7 +98,11 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=0.2)
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--service", metavar="IMAGE", help="run the maps on build.py serve")
     args = parser.parse_args()
+    if args.service:
+        service_walls(args)
+        return
     cores = os.cpu_count() or 2
     with tempfile.TemporaryDirectory() as library:
         subprocess.run(
@@ -151,6 +158,35 @@ def main() -> None:
             indent=2,
         )
     )
+
+
+def service_walls(args: argparse.Namespace) -> None:
+    import io
+
+    from rlambda.local.service import FunctionSpec, Service
+
+    with tempfile.TemporaryDirectory() as library:
+        subprocess.run(
+            ["R", "CMD", "INSTALL", "--no-docs", "--no-html", f"--library={library}",
+             str(ROOT / "parallel")],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        aws = {
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_REGION": REGION,
+        }
+        env = {"PATH": os.environ["PATH"], "HOME": "/tmp", "R_LIBS": library, **aws}
+        spec = FunctionSpec("r-worker", args.service, timeout_s=60)
+        with Service([spec], concurrency=args.n, log=io.StringIO()) as service:
+            env["AWS_ENDPOINT_URL_LAMBDA"] = service.endpoint_url
+            code = MAP.format(tasks=args.tasks, sleep=args.sleep, n=args.n)
+            walls = json.loads(rscript(code, env))
+    ideal = args.tasks * args.sleep / args.n
+    print(json.dumps({"service": args.service, "tasks": args.tasks, "n": args.n,
+                      "ideal_s": ideal, "wall_s": walls,
+                      "ratio_to_ideal": {k: round(v / ideal, 3) for k, v in walls.items()}},
+                     indent=2))  # fmt: skip
 
 
 if __name__ == "__main__":
