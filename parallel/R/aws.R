@@ -138,7 +138,14 @@ aws_endpoint <- function(service, region) {
   sprintf("https://%s.%s.amazonaws.com", service, region)
 }
 
-# One place for the connection settings both clients need.
+#' Region, credentials and endpoints for the Lambda and S3 calls
+#'
+#' Found once (see [aws_credentials()], [aws_region()]; endpoints from
+#' `AWS_ENDPOINT_URL_LAMBDA`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, else AWS's).
+#' @param region,profile as for [aws_region()] and [aws_credentials()].
+#' @param credentials a list as [aws_credentials()] returns, to use instead.
+#' @return a list: `region`, `credentials`, `lambda` and `s3` (endpoint URLs).
+#' @export
 aws_session <- function(region = NULL, profile = NULL, credentials = NULL) {
   region <- region %||% aws_region(profile)
   list(

@@ -1,6 +1,6 @@
 # The foreach backend: registerDoLambda() makes %dopar% send its iterations to Lambda.
 
-#' Register Lambda as the foreach %dopar% backend
+#' Register Lambda as the foreach \%dopar\% backend
 #'
 #' @param function_name the worker function's name or ARN.
 #' @param ... other options of [lambda_map()]: `concurrency`, `chunk_size`, `s3_bucket`,
