@@ -61,6 +61,13 @@ wanted=(
   "r-cran-fastmap 1.2.0-1 fastmap current"
   "r-cran-curl 6.2.1+dfsg-1 curl current"
   "r-cran-glue 1.8.0-1 glue current"
+  # lambdaparallel's closure (the worker recipe, s3-summary): curl (above); openssl -> askpass
+  # -> sys; globals -> codetools; jsonlite (above).
+  "r-cran-openssl 2.3.2+dfsg-1 openssl current"
+  "r-cran-askpass 1.2.1-1 askpass current"
+  "r-cran-sys 3.4.3-1 sys current"
+  "r-cran-globals 0.16.3-1 globals current"
+  "codetools 0.2-20-1 codetools current" # Debian's source package is "codetools"
 )
 
 # Debian version -> CRAN version: drop the Debian revision (after the last '-'; CRAN versions
@@ -81,6 +88,23 @@ target_of() {
     echo "$contrib/Archive/$cran/${cran}_${version}.tar.gz"
   fi
 }
+
+# The project's own R client, lambdaparallel (parallel/), as a source tarball like CRAN's: one
+# top directory named after the package, tests and README left out, and reproducible bytes
+# (sorted names, fixed owner and time stamp, gzip -n), so a lock made from it stays valid until
+# the package's own files change. Rewritten only when its bytes would differ.
+lambdaparallel_version="$(sed -n 's/^Version: *//p' "$root/parallel/DESCRIPTION")"
+lambdaparallel="$contrib/lambdaparallel_${lambdaparallel_version}.tar.gz"
+mkdir -p "$contrib"
+tar -C "$root" --sort=name --mtime='2026-01-01 00:00:00Z' --owner=0 --group=0 --numeric-owner \
+  --exclude=parallel/tests --exclude=parallel/README.md --transform 's,^parallel,lambdaparallel,' -cf - parallel |
+  gzip -n -9 >"$lambdaparallel.part"
+if cmp -s "$lambdaparallel.part" "$lambdaparallel"; then
+  rm "$lambdaparallel.part"
+else
+  echo "==> lambdaparallel $lambdaparallel_version -> ${lambdaparallel#"$mirror_dir/"}"
+  mv "$lambdaparallel.part" "$lambdaparallel"
+fi
 
 complete=1
 for entry in "${wanted[@]}"; do

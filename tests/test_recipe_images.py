@@ -23,7 +23,7 @@ from .conftest import DEBIAN_BASE
 
 pytestmark = pytest.mark.docker
 
-RECIPES = ["hello", "json-api", "xml-extract", "s3-summary", "plumber-api"]
+RECIPES = ["hello", "json-api", "xml-extract", "s3-summary", "worker", "plumber-api"]
 
 
 def target(pins, mirror: str, name: str) -> Target:

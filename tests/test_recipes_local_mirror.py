@@ -33,7 +33,7 @@ CRAN = versions.load().cran_mirror  # what a lock records as where builds downlo
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "make-local-cran-packages.sh"
-RECIPES = ["hello", "json-api", "s3-summary", "xml-extract"]
+RECIPES = ["hello", "json-api", "s3-summary", "xml-extract", "worker"]
 # plumber-api's closure compiles stringi, httpuv and Rcpp: its events run in its image
 # (tests/test_recipe_images.py), not on the host's R.
 LOCKED = [*RECIPES, "plumber-api"]
@@ -83,6 +83,9 @@ def test_the_mirror_has_current_and_archived_versions(cran_packages_dir: Path) -
         "fastmap": "1.2.0",
         "curl": "6.2.1",
         "glue": "1.8.0",
+        "openssl": "2.3.2",
+        "globals": "0.16.3",
+        "lambdaparallel": "0.1.0",
     }.items() <= current.items()
     assert " ".join(index["xml2"]["Imports"].split()) == "cli, methods, rlang (>= 1.1.0)"
     for name, version in [("jsonlite", "1.8.4"), ("xml2", "1.3.3"), ("cli", "3.6.0")]:
