@@ -10,8 +10,9 @@ import sys
 from typing import TextIO
 
 from docker import DockerClient
-from rlambda.build import engine
+from rlambda.build import engine, sbom
 from rlambda.build.builder import BuildResult, build_base_image, build_recipe_image
+from rlambda.build.fetch import cache_dir
 from rlambda.build.target import Target
 from rlambda.local.events import EventOutcome, format_table, run_events
 from rlambda.registry import PushResult, aws, push_image
@@ -38,8 +39,13 @@ def run(target: Target, *, as_json: bool, deploy: DeployPlan | None = None) -> i
         deployed, passed = carry_out(aws.DeployClients.make(pushed.region), plan)
     if as_json:
         size = client.images.get(image.image_id).attrs["Size"]
+        # The SBOM beside the build log; a reused image's is copied out of the image.
+        sbom_file = image.sbom_path or sbom.export(
+            client, image.image_id, cache_dir() / "logs" / f"{image.readable_tag}.cdx.json"
+        )
         document = to_json(target, image, size, outcomes, pushed)
         document["deploy"] = deployed
+        document["sbom"] = str(sbom_file)
         print(json.dumps(document, indent=2))
     else:
         for name in image.tags:
@@ -76,6 +82,8 @@ def test_image(
         memory_mb=target.test.memory_mb,
         timeout_s=target.test.timeout_s,
         client=client,
+        emulator=target.test.emulator,
+        max_concurrency=target.test.max_concurrency,
     )
     print(format_table(outcomes), file=table_out)
     return outcomes

@@ -18,7 +18,7 @@ from rlambda.build import engine
 from rlambda.build.context import ROOT, make_context
 from rlambda.build.fetch import cache_dir
 from rlambda.build.platforms import BUILD_PACKAGES, RUNTIME_PACKAGES
-from rlambda.local.rie import rie_binary
+from rlambda.local.aws_rie import rie_binary
 
 STANDIN_DIR = ROOT / "docker" / "al2023-standin"
 DEBIAN_BASE = "rlambda-local/debian:bookworm"
