@@ -30,7 +30,7 @@ from pathlib import Path
 
 from rlambda import job, pins, recipes
 from rlambda.build import engine, render, sbom, versions
-from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
+from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES, family_choices
 from rlambda.build.target import Target, resolve
 from rlambda.ci import matrix
 from rlambda.errors import JobError, UsageError, report
@@ -54,7 +54,10 @@ def add_variant_arguments(parser: argparse.ArgumentParser, *, r_required: bool) 
     parser.add_argument(
         "--family",
         default=DEFAULT_FAMILY,
-        help=f"base image family: {', '.join(FAMILIES)} (default {DEFAULT_FAMILY})",
+        help=f"base image family: {family_choices()}; default {DEFAULT_FAMILY}"
+        + "".join(
+            f". {name}: {fam.deprecated}" for name, fam in FAMILIES.items() if fam.deprecated
+        ),
     )
     parser.add_argument(
         "--arch",

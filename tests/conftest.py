@@ -116,3 +116,47 @@ def build_on_local_stand_ins(
 def r_image(local_pins, local_mirror: str, debian_base: str) -> BuildResult:
     """The R 4.5.0 base image with the runtime client, built on the local stand-ins."""
     return build_on_local_stand_ins(local_pins, "4.5.0", local_mirror, debian_base)
+
+
+# R at start-up the way Lambda starts it: LANG and TZ are what Lambda sets in every function.
+LAMBDA_ENV = {"LANG": "en_US.UTF-8", "TZ": ":UTC"}
+LOCALE_PROBE = r"""
+cat("ctype", Sys.getlocale("LC_CTYPE"), "\n")
+cat("collate", Sys.getlocale("LC_COLLATE"), "\n")
+cat("utf8", l10n_info()[["UTF-8"]], "\n")
+cat("tz", format(Sys.time(), "%Z"), "\n")
+t <- as.POSIXct("2024-07-01 12:00:00", tz = "UTC")
+cat("newyork", format(t, tz = "America/New_York", usetz = TRUE), "\n")
+cat("which", nzchar(Sys.which("sh")), "\n")
+"""
+
+
+def run(client, image: str, command: list[str], env: dict[str, str] | None = None) -> str:
+    """Run `command` as Lambda would (non-root, read-only root, /tmp only), stdout and stderr
+    together: a warning R prints at start-up shows up in the result."""
+    output = client.containers.run(
+        image,
+        entrypoint=command,
+        environment=env or {},
+        user="993:990",
+        read_only=True,
+        tmpfs={"/tmp": "size=64m"},
+        network_disabled=True,
+        mem_limit="512m",
+        remove=True,
+        stdout=True,
+        stderr=True,
+    )
+    return output.decode()
+
+
+def check_locale_and_time_zone(client, image: str) -> None:
+    """R starts silently in en_US.UTF-8 with time zones, as Lambda's environment asks."""
+    out = run(client, image, ["Rscript", "-e", LOCALE_PROBE], LAMBDA_ENV)
+    facts = dict(line.strip().split(" ", 1) for line in out.strip().splitlines())
+    assert set(facts) == {"ctype", "collate", "utf8", "tz", "newyork", "which"}, out
+    assert facts["ctype"] == facts["collate"] == "en_US.UTF-8"
+    assert facts["utf8"] == "TRUE"
+    assert facts["tz"] == "UTC"
+    assert facts["newyork"] == "2024-07-01 08:00:00 EDT"
+    assert facts["which"] == "TRUE"

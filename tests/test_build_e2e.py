@@ -7,7 +7,7 @@ from rlambda.build import versions
 from rlambda.build.builder import BuildResult
 from rlambda.build.tags import REPOSITORY
 
-from .conftest import build_on_local_stand_ins
+from .conftest import build_on_local_stand_ins, check_locale_and_time_zone
 
 pytestmark = pytest.mark.docker
 
@@ -60,6 +60,12 @@ def test_r_runs_as_lambda_runs_it(built, docker_client):
     assert facts["rhome"].strip() == "FALSE"
     assert facts["libcurl"].strip() == "TRUE"
     assert "packages ok" in out
+
+
+def test_r_starts_without_locale_warnings_under_lambdas_environment(built, docker_client):
+    """LANG=en_US.UTF-8 and TZ=:UTC, as Lambda sets them: the final stage has the locale and
+    tzdata (RUNTIME_PACKAGES), so R starts silently in that locale with time zones."""
+    check_locale_and_time_zone(docker_client, built.image_id)
 
 
 def test_every_shared_library_resolves(built, docker_client):

@@ -21,7 +21,9 @@ LOCKED = {
     p.parent.name: tomllib.loads(p.read_text())["lock"]["r_version"]
     for p in sorted(RECIPES_DIR.glob("*/lock.toml"))
 }
-COMBOS = len(FAMILIES) * len(ARCHITECTURES)
+# A deprecated family (al2) is in the matrix only when named.
+BUILT = [name for name, fam in FAMILIES.items() if not fam.deprecated]
+COMBOS = len(BUILT) * len(ARCHITECTURES)
 
 
 def run(capsys, *argv: str) -> tuple[int, list[dict], str]:
@@ -39,12 +41,12 @@ def test_full_matrix_counts_and_covers_every_pin(capsys) -> None:
     base = [e for e in include if e["recipe"] is None]
     for version in PINS.r:
         combos = {(e["family"], e["arch"]) for e in base if e["r"] == version}
-        assert combos == {(f, a) for f in FAMILIES for a in ARCHITECTURES}, version
+        assert combos == {(f, a) for f in BUILT for a in ARCHITECTURES}, version
     for name, r in LOCKED.items():
         mine = [e for e in include if e["recipe"] == name]
         assert len(mine) == COMBOS and {e["r"] for e in mine} == {r}
     assert len({e["tag"] for e in include}) == len(include)  # one job per image
-    assert f"{len(include)} of {len(include)} entries" in err
+    assert f"{len(include)} of " in err and "deprecated al2 left out" in err
 
 
 def test_entry_fields(capsys) -> None:
@@ -80,6 +82,14 @@ def test_exact_r_includes_recipes_locked_on_it(capsys) -> None:
     r = LOCKED["hello"]
     _, include, _ = run(capsys, "--r", r)
     assert {e["recipe"] for e in include} == {None, *(n for n, v in LOCKED.items() if v == r)}
+
+
+def test_deprecated_al2_is_built_only_when_named(capsys) -> None:
+    _, include, _ = run(capsys, "--no-recipes")
+    assert "al2" not in {e["family"] for e in include}
+    assert {e["family"] for e in include} == {"al2023", "debian"}
+    _, named, _ = run(capsys, "--family", "al2", "--no-recipes")
+    assert {e["family"] for e in named} == {"al2"} and len(named) == len(PINS.r) * 2
 
 
 def test_filters_combine_and_accept_comma_lists(capsys) -> None:

@@ -99,11 +99,11 @@ def _configure_arguments(dockerfile: str) -> list[str]:
 def _documented_flags(template: str) -> set[str]:
     """The flags the comment block before `RUN ./configure` gives a reason for. A line names
     one or more flags, then the reason after two spaces; `--with-a/b=no` is --with-a=no and
-    --with-b=no, `CFLAGS/FFLAGS=-O2` CFLAGS=-O2 and FFLAGS=-O2."""
+    --with-b=no, `CFLAGS/FFLAGS=-O2` CFLAGS=-O2 and FFLAGS=-O2; a variable like LIBnn=lib too."""
     block = template[template.index("# Configure flags") : template.index("RUN ./configure")]
     flags = set()
     for line in block.splitlines()[1:]:
-        match = re.match(r"#\s+((?:--|[A-Z]+FLAGS)\S*(?: \S+)*?)(?:\s{2,}|$)", line)
+        match = re.match(r"#\s+((?:--|[A-Z]+FLAGS|[A-Z][A-Za-z]*=)\S*(?: \S+)*?)(?:\s{2,}|$)", line)
         for item in match.group(1).split() if match else []:
             names, _, value = item.partition("=")
             first, *more = names.split("/")

@@ -76,6 +76,8 @@ def build_base_image(target: Target, client: DockerClient) -> BuildResult:
     """R and the runtime client on the target's base. The target was checked when it was
     resolved; the base image is found (or pulled) before anything is downloaded."""
     r, fam, arch = target.r, target.family, target.arch
+    if fam.deprecated:
+        print(f"==> warning: family {fam.name} is deprecated: {fam.deprecated}", file=sys.stderr)
     base_id = engine.base_identity(client, target.base_ref, target.platform)
     tarball = fetch_source(target)
     packages = fetch_packages(target)

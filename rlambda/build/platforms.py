@@ -1,6 +1,23 @@
 """Families and architectures: the one table of everything that differs between base images.
 
 Templates never branch on a family's name; they read the fields of its `Family`.
+
+Primary sources for the Amazon Linux names and facts below (checked 2026-12-01):
+- R's configure.ac (wch/r-source): `which` is required ("which is required but missing"; the
+  path "ends up hard-coded in the utils package"); so is working tzdata ("date-time
+  conversions do not work in 2020 -- is tzdata installed?"); and LIBnn=lib64 on x86_64 Linux
+  whenever /usr/lib64 exists and /etc/debian_version does not.
+- AWS's package list of the AL2023 minimal container image (the al2023-container-ami page,
+  2023.6 snapshot; cross-checked with `rpm -qa` of the AL2023-based lambda/python:3.12 image in
+  amazonlinux/amazon-linux-2023#585): bash, coreutils-single, glibc with
+  glibc-minimal-langpack only, curl-minimal, microdnf, rpm; no which, findutils, tar, gzip,
+  tzdata or libgomp.
+- RHEL 9 / Fedora package names where AL2023's list is silent (AL2023 is Fedora-derived): gcc,
+  gcc-c++, gcc-gfortran, make, binutils, findutils, which, zlib-devel, bzip2-devel, xz-devel,
+  pcre2-devel, libcurl-devel, glibc-langpack-en, tzdata.
+- rstudio/r-builds' RHEL 9 builder (builder/Dockerfile.rhel-9, package.rhel-9): the same -devel
+  set plus `which` to build, and `which` among the R package's run-time dependencies; its
+  build.sh configures every platform with LIBnn=lib.
 """
 
 from dataclasses import dataclass
@@ -24,23 +41,43 @@ class Family:
     # The image's ENTRYPOINT, or "" to keep the base's (the AWS bases' /lambda-entrypoint.sh
     # runs AWS's emulator when started outside Lambda, else /var/runtime/bootstrap).
     entrypoint: str
+    # A shell command run after RUNTIME_PACKAGES are installed in the final stage, or "".
+    locale_setup: str = ""
+    # Why the family is kept but no longer built by default, or "" while it is supported.
+    deprecated: str = ""
 
 
 FAMILIES = {
     "al2023": Family(
         name="al2023",
-        # The AL2023 minimal image ships microdnf, not dnf.
+        # The AL2023 minimal image ships microdnf (3.8.1; 3.10 from 2023.6.20241010), not dnf.
+        # Keep this microdnf syntax; do not "fix" it into dnf's: microdnf 3.8-3.10 accepts
+        # --nodocs and --setopt=install_weak_deps=0 (0 or 1 only: False is refused), has no
+        # --allowerasing, and `swap` only from 3.10. libcurl-devel installs beside the image's
+        # libcurl-minimal (it provides libcurl(x86-64)), so nothing needs swapping.
         install="microdnf install -y --setopt=install_weak_deps=0 --nodocs",
         clean="microdnf clean all",
         owner_query="rpm",
         entrypoint="",
+        # glibc-langpack-en ships the compiled en_* locales: nothing to generate.
     ),
     "al2": Family(
         name="al2",
-        install="yum install -y --setopt=skip_missing_names_on_install=False",
+        # yum 3: tsflags=nodocs skips documentation; skip_missing_names_on_install=False makes
+        # a misspelt name fail the build instead of being skipped with a warning.
+        install=(
+            "yum install -y --setopt=tsflags=nodocs --setopt=skip_missing_names_on_install=False"
+        ),
         clean="yum clean all && rm -rf /var/cache/yum",
         owner_query="rpm",
         entrypoint="",
+        # Amazon Linux 2's support ended 2026-06-30; Lambda deprecated provided.al2 then,
+        # blocking function creation from 2026-07-31 and updates from 2026-08-31.
+        deprecated=(
+            "Amazon Linux 2 reached end of support on 2026-06-30 and Lambda deprecated"
+            " provided.al2 (no new functions from 2026-07-31, no updates from 2026-08-31);"
+            " kept for existing functions, not rebuilt by default"
+        ),
     ),
     "debian": Family(
         name="debian",
@@ -53,12 +90,22 @@ FAMILIES = {
         clean="apt-get clean && rm -rf /var/lib/apt/lists/*",
         owner_query="dpkg",
         entrypoint="/var/runtime/bootstrap",
+        # Debian's `locales` ships locale sources; compile the one Lambda's LANG names. (Purging
+        # `locales` afterwards to save its 17 MB of sources also drops the compiled locale: the
+        # debian locale test failed with R's six warnings when tried.)
+        locale_setup="localedef -i en_US -f UTF-8 en_US.UTF-8",
     ),
 }
 
+# al2's compiler is gcc 7.3 (AL2's gcc10 packages are not used). R-admin (R 4.5's manual, "C
+# standards" and "C++ Support"): compiling R needs C99 or later, and for C++17 "version 7 [of
+# GCC] should suffice"; rstudio/r-builds built R 4.x for CentOS 7 with gcc 4.8. So R 4.0.x to
+# 4.5.x are expected to build on al2; none was compiled here (its base cannot be pulled), and
+# R 4.6's requirements were not checked.
+
 # What the builder stage needs to compile R, by role, in each family's package names.
 # Libraries here are the build-time (-dev/-devel) side; the runtime stage installs whatever
-# `ldd` finds on the result, so this table never lists runtime packages.
+# `ldd` finds on the result, plus RUNTIME_PACKAGES (what ldd cannot see).
 BUILD_PACKAGES: dict[str, dict[str, str]] = {
     "C compiler": {"debian": "gcc", "al2023": "gcc", "al2": "gcc"},
     "C++ compiler (packages with C++ code)": {
@@ -73,6 +120,17 @@ BUILD_PACKAGES: dict[str, dict[str, str]] = {
     },
     "make": {"debian": "make", "al2023": "make", "al2": "make"},
     "strip (binutils)": {"debian": "binutils", "al2023": "binutils", "al2": "binutils"},
+    "which (R's configure stops without it: AC_PATH_PROGS(WHICH, which))": {
+        "debian": "debianutils",
+        "al2023": "which",
+        "al2": "which",
+    },
+    "tzdata (R's configure checks mktime/localtime in 2020 and stops: 'date-time conversions"
+    " do not work in 2020 -- is tzdata installed?'; found on the al2023 stand-in)": {
+        "debian": "tzdata",
+        "al2023": "tzdata",
+        "al2": "tzdata",
+    },
     "find, used by runtime-libs.sh": {
         "debian": "findutils",
         "al2023": "findutils",
@@ -103,6 +161,31 @@ BUILD_PACKAGES: dict[str, dict[str, str]] = {
 }
 
 
+# What the final stage installs beyond the owners of what `ldd` finds: files R reads at run
+# time that are not shared libraries, so no ldd scan can see them. The reason is the key.
+RUNTIME_PACKAGES: dict[str, dict[str, str]] = {
+    "en_US.UTF-8 locale: Lambda sets LANG=en_US.UTF-8, and the AWS bases' glibc-minimal-langpack"
+    " has only C, C.UTF-8 and POSIX, so R warns at every start and runs in the C locale"
+    " (lambdr#31 shows the six warnings on provided:al2023)": {
+        "debian": "locales",
+        "al2023": "glibc-langpack-en",
+        "al2": "glibc-langpack-en",
+    },
+    "tzdata: Lambda sets TZ=:UTC (provided:* set TZ=:/etc/localtime) and R's date-times read"
+    " /usr/share/zoneinfo; the AL2023 minimal image has no tzdata": {
+        "debian": "tzdata",
+        "al2023": "tzdata",
+        "al2": "tzdata",
+    },
+    "which: R's Sys.which() runs the `which` configure found (hard-coded into utils);"
+    " r-builds' RHEL 9 R package depends on it": {
+        "debian": "debianutils",
+        "al2023": "which",
+        "al2": "which",
+    },
+}
+
+
 def family(name: str) -> Family:
     try:
         return FAMILIES[name]
@@ -110,6 +193,14 @@ def family(name: str) -> Family:
         raise UsageError(
             f"unknown family {name!r}; choose one of: {', '.join(FAMILIES)} (--family)"
         ) from None
+
+
+def family_choices() -> str:
+    """The families for --help, the deprecated ones marked (they are built only when named)."""
+    return ", ".join(
+        f"{name} (deprecated: built only when named)" if fam.deprecated else name
+        for name, fam in FAMILIES.items()
+    )
 
 
 def check_arch(arch: str) -> str:
@@ -123,3 +214,8 @@ def check_arch(arch: str) -> str:
 def build_packages(family_name: str) -> list[str]:
     """The builder stage's packages for a family, sorted and without duplicates."""
     return sorted({names[family_name] for names in BUILD_PACKAGES.values()})
+
+
+def runtime_packages(family_name: str) -> list[str]:
+    """The final stage's packages beyond ldd's, sorted and without duplicates."""
+    return sorted({names[family_name] for names in RUNTIME_PACKAGES.values()})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jinja2
 
-from rlambda.build.platforms import ARCHITECTURES, FAMILIES, build_packages
+from rlambda.build.platforms import ARCHITECTURES, FAMILIES, build_packages, runtime_packages
 from rlambda.build.tags import readable_tag
 from rlambda.build.target import RecipeTarget, Target, variant
 from rlambda.build.versions import Versions
@@ -54,6 +54,7 @@ def render(target: Target) -> str:
         arch=target.arch,
         base=target.base,
         build_packages=build_packages(target.family.name),
+        runtime_packages=runtime_packages(target.family.name),
         packages=list(target.pins.packages.values()),
     )
 

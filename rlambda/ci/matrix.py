@@ -26,7 +26,7 @@ from typing import Any
 from packaging.version import Version
 
 from rlambda.build import versions
-from rlambda.build.platforms import ARCHITECTURES, FAMILIES, check_arch, family
+from rlambda.build.platforms import ARCHITECTURES, FAMILIES, check_arch, family, family_choices
 from rlambda.build.target import RecipeTarget, Target, variant
 from rlambda.errors import JobError, UsageError, report
 from rlambda.recipes import RECIPES_DIR, load_lock, load_recipe, recipe_dir
@@ -269,16 +269,19 @@ def select(
 
     `r`: like build.py --r, exact (4.5.0) or a prefix resolving to the newest pinned release
     of that line (4.5 → 4.5.3). Unknown families, architectures or recipes are usage errors.
+    A deprecated family (al2) is selected only when named.
     """
     wanted_r = {pins.resolve_r(v).version for v in r}
-    wanted_families = {family(f).name for f in families}
+    wanted_families = {family(f).name for f in families} or {
+        name for name, fam in FAMILIES.items() if not fam.deprecated
+    }
     wanted_archs = {check_arch(a) for a in archs}
     wanted_recipes = {recipe_dir(name, root).name for name in recipes}
     return [
         e
         for e in entries
         if (not wanted_r or e.r in wanted_r)
-        and (not wanted_families or e.family in wanted_families)
+        and e.family in wanted_families
         and (not wanted_archs or e.arch in wanted_archs)
         and (not wanted_recipes or e.recipe in wanted_recipes)
         and not (no_recipes and e.recipe is not None)
@@ -312,7 +315,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--r", action="append", metavar="VERSION", help="exact (4.5.0) or a prefix (4.5 → newest)"
     )
-    p.add_argument("--family", action="append", help=f"one of {', '.join(FAMILIES)}")
+    p.add_argument("--family", action="append", help=f"one of {family_choices()}")
     p.add_argument("--arch", action="append", help=f"one of {', '.join(ARCHITECTURES)}")
     p.add_argument("--recipe", action="append", metavar="NAME", help="only this recipe's entries")
     p.add_argument("--no-recipes", action="store_true", help="only the base images")
@@ -339,7 +342,10 @@ def _describe(args: argparse.Namespace) -> str:
     ]
     if args.no_recipes:
         given.append("--no-recipes")
-    return " ".join(given) or "no filter"
+    if not args.family:
+        deprecated = [name for name, fam in FAMILIES.items() if fam.deprecated]
+        given.append(f"deprecated {', '.join(deprecated)} left out: name it with --family")
+    return "; ".join(given) or "no filter"
 
 
 def run(args: argparse.Namespace) -> int:
