@@ -11,14 +11,27 @@ from typing import TextIO
 
 from docker import DockerClient
 from rlambda.build import engine
-from rlambda.build.builder import BuildResult, build_base_image, build_recipe_image
+from rlambda.build.builder import (
+    BuildResult,
+    build_base_image,
+    build_recipe_image,
+    function_files,
+)
+from rlambda.build.layer import Layer, LayerOptions, build_layers
 from rlambda.build.target import Target
 from rlambda.local.events import EventOutcome, format_table, run_events
+from rlambda.local.zip_function import run_zip_events
 from rlambda.registry import PushResult, aws, push_image
 from rlambda.registry.release import DeployPlan, carry_out
 
 
-def run(target: Target, *, as_json: bool, deploy: DeployPlan | None = None) -> int:
+def run(
+    target: Target,
+    *,
+    as_json: bool,
+    deploy: DeployPlan | None = None,
+    layer: LayerOptions | None = None,
+) -> int:
     client = engine.connect()
     base = build_base_image(target, client)
     image = build_recipe_image(target, base, client) if target.recipe else base
@@ -30,6 +43,10 @@ def run(target: Target, *, as_json: bool, deploy: DeployPlan | None = None) -> i
     if outcomes is not None and not all(o.passed for o in outcomes):
         print("failed: an event did not pass; nothing was pushed", file=sys.stderr)
         return 1
+    layers = build_layers(target, image.image_id, layer, client) if layer else []
+    if layers and target.test and not all(o.passed for o in test_layers(target, layers, table_out)):
+        print("failed: an event did not pass on the layer; nothing was pushed", file=sys.stderr)
+        return 1
 
     pushed = push_image(image.ref, target.push, client=client) if target.push else None
     deployed, passed = None, True
@@ -40,12 +57,23 @@ def run(target: Target, *, as_json: bool, deploy: DeployPlan | None = None) -> i
         size = client.images.get(image.image_id).attrs["Size"]
         document = to_json(target, image, size, outcomes, pushed)
         document["deploy"] = deployed
+        document["layers"] = [
+            {
+                "path": str(x.path),
+                "kind": x.kind,
+                "sha256": x.sha256,
+                "unzipped_bytes": x.unzipped_bytes,
+            }
+            for x in layers
+        ]
         print(json.dumps(document, indent=2))
     else:
         for name in image.tags:
             print(f"{image.repository}:{name}")
         if pushed:
             print(pushed.image_uri)
+        for built in layers:
+            print(built.path)
         for key in ("function_arn", "version", "alias", "function_url", "http_api_url"):
             if deployed and deployed.get(key):
                 print(f"{key}: {deployed[key]}")
@@ -76,6 +104,25 @@ def test_image(
         memory_mb=target.test.memory_mb,
         timeout_s=target.test.timeout_s,
         client=client,
+    )
+    print(format_table(outcomes), file=table_out)
+    return outcomes
+
+
+def test_layers(target: Target, layers: list[Layer], table_out: TextIO) -> list[EventOutcome]:
+    """The same events as a zip function: the layers at /opt on the family's bare base."""
+    assert target.test is not None and target.test_recipe is not None
+    recipe = target.test_recipe.recipe
+    print(f"==> testing the layers as a zip function on {target.base_ref}", file=sys.stderr)
+    code = {name.removeprefix("function/"): path for name, path in function_files(recipe).items()}
+    outcomes = run_zip_events(
+        target.base_ref,
+        [x.path for x in layers],
+        code,
+        recipe.events_dir,
+        recipe.handler,
+        memory_mb=target.test.memory_mb,
+        timeout_s=target.test.timeout_s,
     )
     print(format_table(outcomes), file=table_out)
     return outcomes

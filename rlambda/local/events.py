@@ -311,17 +311,27 @@ def run_events(
     port: int = 0,
     output: TextIO | None = None,
     client: Any = None,
+    entrypoint: Sequence[str] | None = None,
+    mounts: Mapping[str, str | Path] | None = None,
 ) -> list[EventOutcome]:
     """Invoke `image` with every event file in `events_dir`; one outcome per file.
 
     Bad input raises before anything starts: EventFileError (a file's line/column or key),
     UsageError (no events), ImageNotFoundError (the image, and how to build it).
     RuntimeApiError: the emulator cannot listen (e.g. `port` is taken). Runtime output and
-    the START/END/REPORT lines go to `output` (None: discarded).
+    the START/END/REPORT lines go to `output` (None: discarded). `entrypoint` and `mounts`
+    go to DockerRuntime (a zip function: layers at /opt, code at /var/task).
     """
     cases = load_events(Path(events_dir))
     runtime = DockerRuntime(
-        image, memory_mb=memory_mb, env=env, handler=handler, output=output, client=client
+        image,
+        memory_mb=memory_mb,
+        env=env,
+        handler=handler,
+        output=output,
+        client=client,
+        entrypoint=entrypoint,
+        mounts=mounts,
     )
     runtime.image_config()  # fails now, with the image's name, if it is not there
     if output is not None and runtime.uses_rie_entrypoint:
