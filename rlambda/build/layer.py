@@ -34,13 +34,13 @@ from pathlib import Path
 
 from docker import DockerClient
 from rlambda.build import layer_zip
+from rlambda.build.layer_zip import COMPATIBLE_RUNTIME
 from rlambda.build.target import Target
 from rlambda.errors import JobError
 
 IMAGE_LANG, LAYER_LANG = b"/var/lang", b"/opt/lang"
 assert len(IMAGE_LANG) == len(LAYER_LANG)  # the in-place rewrite depends on it
 SITE_LIBRARY = "lang/lib/R/site-library"
-COMPATIBLE_RUNTIME = "provided.al2023"
 # AWS Lambda quotas: "250 MB" unzipped for the function and all its layers, 262,144,000 bytes.
 UNZIPPED_LIMIT = 262_144_000
 # The C library's own objects: they must come from the base (its loader is fixed in every ELF).

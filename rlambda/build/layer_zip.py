@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+COMPATIBLE_RUNTIME = "provided.al2023"  # the OS-only runtime a layer's manifest names
 MANIFEST_PREFIX = "rlambda-layer"  # rlambda-layer-<kind>.json at the layer's root
 
 
