@@ -6,8 +6,10 @@ debootstrapped Debian base, which has neither R nor libxml2, and the recipe's ev
 the emulator as Lambda would run an OS-only runtime.
 """
 
+import json
 import subprocess
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +152,26 @@ def test_layer_flags_are_checked_before_building(capsys):
     assert "--split-layer needs --layer" in capsys.readouterr().err
     assert build.main(["--r", "4.5.0", "--family", "debian", "--layer", "--split-layer"]) == 2
     assert "needs --recipe" in capsys.readouterr().err
+
+
+def test_build_py_layer_with_test_runs_the_events_on_the_layer(
+    local_pins, local_mirror, r_image, tmp_path, capsys
+):
+    """The whole command: the base image's layer (no recipe), its events through the smoke
+    recipe both on the image and as a zip function on the bare base."""
+    status = build.main(
+        [
+            *("--r", "4.5.0", "--family", "debian", "--base-image", DEBIAN_BASE),
+            *("--cran-mirror", local_mirror, "--versions-file", str(local_pins.path)),
+            *("--test", "--layer", "--layer-dir", str(tmp_path), "--json"),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    result = json.loads(captured.out)
+    [layer] = result["layers"]
+    assert layer["path"] == str(tmp_path / "r-4.5.0-debian-x86_64.zip")
+    assert layer["sha256"] == layer_zip.sha256(Path(layer["path"]))
+    assert "testing the layers as a zip function" in captured.err
+    assert captured.err.count("PASS") >= 2 * 3  # hello's events, on the image and on the layer
+    assert [p.name for p in tmp_path.iterdir()] == ["r-4.5.0-debian-x86_64.zip"]
