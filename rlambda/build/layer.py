@@ -318,9 +318,13 @@ def _check_size(parts: list[Part], other_mb: float) -> None:
         )
 
 
-def _licences(stage: Path) -> dict[str, str]:
-    licences = {"R": R_LICENSE}
-    for description in sorted(stage.glob("lang/lib/R/*library/*/DESCRIPTION")):
+def _licences(kind: str, files: list[Path]) -> dict[str, str]:
+    """R's licence (in the R layer) and that of each package among `files`."""
+    licences = {"R": R_LICENSE} if kind == "r" else {}
+    descriptions = [
+        f for f in files if f.name == "DESCRIPTION" and f.parent.parent.name.endswith("library")
+    ]
+    for description in sorted(descriptions):
         fields = dict(
             line.split(":", 1) for line in description.read_text().splitlines() if ":" in line
         )
@@ -348,7 +352,7 @@ def _write(
             "recipe": target.recipe.name if target.recipe else None,
             "compatible_runtime": COMPATIBLE_RUNTIME,
             "parts": {p.name: p.size for p in parts if p.layer == kind},
-            "licenses": _licences(stage),
+            "licenses": _licences(kind, files),
         }
         dest = options.out_dir / f"{name}.zip"
         digest = layer_zip.write(stage, files, dest, manifest)
