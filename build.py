@@ -119,6 +119,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"timeout for --test, up to 900 (default {events.DEFAULT_TIMEOUT_S:g})",
     )
+    events.add_emulator_arguments(parser)
     parser.add_argument("--push", action="store_true", help="push the image to ECR (see below)")
     layers = parser.add_argument_group("Lambda layers (for zip functions on provided.al2023)")
     layers.add_argument(
@@ -156,6 +157,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_target(args: argparse.Namespace) -> Target:
     """The one place a build's arguments become a Target: every input is checked here."""
+    if not args.test and (args.emulator != "ours" or args.max_concurrency is not None):
+        raise UsageError("--emulator and --max-concurrency choose how --test runs: add --test")
     pins_ = versions.load(args.versions_file)
     target = resolve(
         pins_,
@@ -166,7 +169,9 @@ def build_target(args: argparse.Namespace) -> Target:
         base_image=args.base_image,
         recipe=args.recipe,
         no_cache=args.no_cache,
-        test=events.FunctionSettings(args.memory, args.timeout) if args.test else None,
+        test=events.FunctionSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
+        if args.test
+        else None,
         push=push_options(args, recipe=args.recipe) if args.push else None,
     )
     if target.r.version != args.r:

@@ -104,6 +104,8 @@ def test_image(
         memory_mb=target.test.memory_mb,
         timeout_s=target.test.timeout_s,
         client=client,
+        emulator=target.test.emulator,
+        max_concurrency=target.test.max_concurrency,
     )
     print(format_table(outcomes), file=table_out)
     return outcomes
