@@ -6,7 +6,8 @@ Lambda runs /opt/bootstrap. The layer holds what the image holds under /var/lang
 
     /opt/bootstrap          starts /opt/runtime/bootstrap (the runtime client's, unchanged)
     /opt/runtime/           the runtime client (main.R, R/, r-env.sh)
-    /opt/lang/              R (R_HOME /opt/lang/lib/R), the recipe's packages in its site-library
+    /opt/lang/              R (R_HOME /opt/lang/lib/R, or lib64/R where R's configure chose
+                            lib64), the recipe's packages in its site-library
     /opt/lib/               the OS libraries `ldd` finds that the runtime's base image lacks
                             (Lambda puts /opt/lib on LD_LIBRARY_PATH)
 
@@ -40,7 +41,8 @@ from rlambda.errors import JobError
 
 IMAGE_LANG, LAYER_LANG = b"/var/lang", b"/opt/lang"
 assert len(IMAGE_LANG) == len(LAYER_LANG)  # the in-place rewrite depends on it
-SITE_LIBRARY = "lang/lib/R/site-library"
+# R_HOME in the image, as the runtime recorded it (bootstrap --write-r-env).
+_R_HOME = re.compile(r"^R_HOME='(/var/lang/[^']+)'$", re.MULTILINE)
 # AWS Lambda quotas: "250 MB" unzipped for the function and all its layers, 262,144,000 bytes.
 UNZIPPED_LIMIT = 262_144_000
 # The C library's own objects: they must come from the base (its loader is fixed in every ELF).
@@ -53,7 +55,7 @@ R_LICENSE = "GPL-2 | GPL-3"
 BOOTSTRAP = """\
 #!/bin/sh
 # Lambda runs /opt/bootstrap for a function on an OS-only runtime with this layer: start the
-# R runtime client, which finds R through the r-env.sh recorded beside it (R_HOME /opt/lang/lib/R).
+# R runtime client, which finds R through the r-env.sh recorded beside it (R_HOME under /opt/lang).
 PATH=/opt/lang/bin:$PATH
 export PATH
 exec /opt/runtime/bootstrap "$@"
@@ -62,7 +64,7 @@ exec /opt/runtime/bootstrap "$@"
 # Inside the built image: "<file>\\t<soname>\\t<resolved path>\\t<real path>" for every library
 # an ELF file under /var/lang links that lives outside it.
 _NEEDED_SCRIPT = r"""
-export LD_LIBRARY_PATH=/var/lang/lib/R/lib
+export LD_LIBRARY_PATH="$IMAGE_R_HOME/lib"
 find /var/lang -type f \( -name '*.so' -o -name '*.so.*' -o -perm -u=x \) | sort |
 while read -r f; do
   ldd "$f" 2>/dev/null | awk -v f="$f" '$2 == "=>" && $3 ~ /^\// { print f "\t" $1 "\t" $3 }'
@@ -74,7 +76,7 @@ done
 
 # Inside the base with the layer at /opt: every ldd complaint, and where R thinks it lives.
 _CHECK_SCRIPT = r"""
-export LD_LIBRARY_PATH=/opt/lang/lib/R/lib:/opt/lib
+export LD_LIBRARY_PATH="$LAYER_R_HOME/lib:/opt/lib"
 find /opt -type f \( -name '*.so' -o -name '*.so.*' -o -perm -u=x \) | sort |
 while read -r f; do
   ldd "$f" 2>&1 | grep -E 'not found' | sed "s|^|$f: |"
@@ -132,16 +134,17 @@ def build_layers(
         _export(client, image_id, "/var/lang", stage)
         _export(client, image_id, "/var/runtime", stage)
         (stage / "lang" / "runtime-packages.txt").unlink(missing_ok=True)
-        package_libs = _carry_libraries(client, image_id, base, stage)
+        r_home = _image_r_home(stage)
+        package_libs = _carry_libraries(client, image_id, base, stage, r_home)
         bootstrap = stage / "bootstrap"
         bootstrap.write_text(BOOTSTRAP)
         bootstrap.chmod(0o755)
-        parts = _parts(stage, package_libs, split=options.split)
+        parts = _parts(stage, package_libs, r_home, split=options.split)
         _check_size(parts, options.other_mb)
         print(format_sizes(parts, options.other_mb), file=out)
 
         patched = _relocate(stage)
-        _check_in_base(client, base, stage)
+        _check_in_base(client, base, stage, _in_layer(r_home))
         print(
             f"==> relocated to /opt and checked on {base}: {len(patched)} files rewritten", file=out
         )
@@ -178,11 +181,29 @@ def _base_sonames(client: DockerClient, base: str) -> set[str]:
     return {line.split()[0] for line in listing.splitlines() if line.startswith(("\t", " "))}
 
 
-def _carry_libraries(client: DockerClient, image_id: str, base: str, stage: Path) -> set[str]:
+def _image_r_home(stage: Path) -> str:
+    recorded = stage / "runtime" / "r-env.sh"
+    found = _R_HOME.search(recorded.read_text()) if recorded.is_file() else None
+    if found is None:
+        raise JobError(
+            "the image has no runtime/r-env.sh naming an R_HOME under /var/lang (written by"
+            " bootstrap --write-r-env): rebuild it with this version of build.py"
+        )
+    return found[1]
+
+
+def _in_layer(image_path: str) -> str:
+    return image_path.replace(IMAGE_LANG.decode(), LAYER_LANG.decode(), 1)
+
+
+def _carry_libraries(
+    client: DockerClient, image_id: str, base: str, stage: Path, r_home: str
+) -> set[str]:
     """Copy into stage/lib the libraries R and its packages link that the base lacks; return
     the sonames only the packages need."""
     needed: dict[str, tuple[str, set[str]]] = {}  # soname -> (real path, needed by)
-    for line in _run(client, image_id, _NEEDED_SCRIPT).splitlines():
+    found = _run(client, image_id, _NEEDED_SCRIPT, environment={"IMAGE_R_HOME": r_home})
+    for line in found.splitlines():
         parts = line.split("\t")
         if len(parts) != 4:
             continue
@@ -207,7 +228,7 @@ def _carry_libraries(client: DockerClient, image_id: str, base: str, stage: Path
             _export(client, image_id, real, Path(tmp))
             shutil.move(Path(tmp) / Path(real).name, lib / soname)
         (lib / soname).chmod(0o755)
-        if all(u.startswith("/var/lang/lib/R/site-library/") for u in users):
+        if all(u.startswith(f"{r_home}/site-library/") for u in users):
             package_only.add(soname)
     return package_only
 
@@ -222,11 +243,12 @@ def _relocate(stage: Path) -> list[Path]:
     return patched
 
 
-def _check_in_base(client: DockerClient, base: str, stage: Path) -> None:
+def _check_in_base(client: DockerClient, base: str, stage: Path, layer_r_home: str) -> None:
     report = _run(
         client,
         base,
         _CHECK_SCRIPT,
+        environment={"LAYER_R_HOME": layer_r_home},
         volumes={str(stage): {"bind": "/opt", "mode": "ro"}},
         user="993:990",
     )
@@ -240,7 +262,7 @@ def _check_in_base(client: DockerClient, base: str, stage: Path) -> None:
             " image was built on: build on the runtime's own family, or deploy the image."
         )
     home = next((line for line in report.splitlines() if line.startswith("R_HOME=")), "")
-    if home != "R_HOME=/opt/lang/lib/R":
+    if home != f"R_HOME={layer_r_home}":
         raise JobError(f"the relocated R does not start from /opt on {base}: {home or report}")
 
 
@@ -270,7 +292,8 @@ def _ldd_problems(report: str) -> list[str]:
     return lines
 
 
-def _parts(stage: Path, package_libs: set[str], *, split: bool) -> list[Part]:
+def _parts(stage: Path, package_libs: set[str], r_home: str, *, split: bool) -> list[Part]:
+    site_library = f"{r_home.removeprefix('/var/')}/site-library"  # lang/lib/R/site-library
     parts = {
         "R": Part("R", "r"),
         "runtime client": Part("runtime client", "r"),
@@ -282,7 +305,7 @@ def _parts(stage: Path, package_libs: set[str], *, split: bool) -> list[Part]:
     }
     for path in sorted(p for p in stage.rglob("*") if p.is_file()):
         rel = path.relative_to(stage).as_posix()
-        if rel.startswith(SITE_LIBRARY + "/"):
+        if rel.startswith(f"{site_library}/"):
             name = "packages"
         elif rel.startswith("lang/"):
             name = "R"
