@@ -69,6 +69,9 @@ def test_split_layers_run_the_recipe_as_a_zip_function(split_layers, xml_target,
         names = zf.namelist()
         assert "lang/lib/R/site-library/xml2/libs/xml2.so" in names
         assert "lib/libxml2.so.2" in names  # the base lacks it: carried in /opt/lib
+    manifest = layer_zip.manifest(packages.path)
+    assert manifest["os_libraries"]["libxml2.so.2"] == "libxml2"  # its licence is that package's
+    assert manifest["licenses"]["xml2"].startswith("MIT")
 
     recipe = xml_target.recipe.recipe
     code = {k.removeprefix("function/"): v for k, v in function_files(recipe).items()}

@@ -30,6 +30,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +74,16 @@ done | while IFS="$(printf '\t')" read -r f soname path; do
   printf '%s\t%s\t%s\t%s\n' "$f" "$soname" "$path" "$(readlink -f "$path")"
 done
 """
+
+# Inside the built image: "<real path>\t<owning OS package>" for each argument.
+_OWNER_SCRIPTS = {
+    "dpkg": r"""for p; do
+  printf '%s\t%s\n' "$p" "$(dpkg-query --search "*${p#/usr}" 2>/dev/null | head -n1 | cut -d: -f1)"
+done""",
+    "rpm": r"""for p; do
+  printf '%s\t%s\n' "$p" "$(rpm -qf --queryformat '%{NAME}' "$p" 2>/dev/null)"
+done""",
+}
 
 # Inside the base with the layer at /opt: every ldd complaint, and where R thinks it lives.
 _CHECK_SCRIPT = r"""
@@ -135,7 +146,9 @@ def build_layers(
         _export(client, image_id, "/var/runtime", stage)
         (stage / "lang" / "runtime-packages.txt").unlink(missing_ok=True)
         r_home = _image_r_home(stage)
-        package_libs = _carry_libraries(client, image_id, base, stage, r_home)
+        package_libs, owners = _carry_libraries(
+            client, image_id, base, stage, r_home, target.family.owner_query
+        )
         bootstrap = stage / "bootstrap"
         bootstrap.write_text(BOOTSTRAP)
         bootstrap.chmod(0o755)
@@ -148,7 +161,7 @@ def build_layers(
         print(
             f"==> relocated to /opt and checked on {base}: {len(patched)} files rewritten", file=out
         )
-        return _write(target, stage, parts, options, out)
+        return _write(target, stage, parts, owners, options, out)
 
 
 def _export(client: DockerClient, image_id: str, path: str, dest: Path) -> None:
@@ -162,10 +175,12 @@ def _export(client: DockerClient, image_id: str, path: str, dest: Path) -> None:
         container.remove(force=True)
 
 
-def _run(client: DockerClient, image: str, script: str, **options) -> str:
+def _run(
+    client: DockerClient, image: str, script: str, command_args: Sequence[str] = (), **options
+) -> str:
     out = client.containers.run(
         image,
-        ["-c", script],
+        ["-c", script, "sh", *command_args],
         entrypoint=["/bin/sh"],
         network_mode="none",
         remove=True,
@@ -197,10 +212,11 @@ def _in_layer(image_path: str) -> str:
 
 
 def _carry_libraries(
-    client: DockerClient, image_id: str, base: str, stage: Path, r_home: str
-) -> set[str]:
+    client: DockerClient, image_id: str, base: str, stage: Path, r_home: str, owner_query: str
+) -> tuple[set[str], dict[str, str]]:
     """Copy into stage/lib the libraries R and its packages link that the base lacks; return
-    the sonames only the packages need."""
+    the sonames only the packages need, and each carried library's OS package (its licence is
+    that package's)."""
     needed: dict[str, tuple[str, set[str]]] = {}  # soname -> (real path, needed by)
     found = _run(client, image_id, _NEEDED_SCRIPT, environment={"IMAGE_R_HOME": r_home})
     for line in found.splitlines():
@@ -230,7 +246,22 @@ def _carry_libraries(
         (lib / soname).chmod(0o755)
         if all(u.startswith(f"{r_home}/site-library/") for u in users):
             package_only.add(soname)
-    return package_only
+    return package_only, _owners(client, image_id, missing, owner_query)
+
+
+def _owners(
+    client: DockerClient, image_id: str, libraries: dict[str, tuple[str, set[str]]], query: str
+) -> dict[str, str]:
+    if not libraries:
+        return {}
+    reals = [real for real, _ in libraries.values()]
+    script = _OWNER_SCRIPTS[query] + "\n"
+    found = dict(
+        line.split("\t", 1)
+        for line in _run(client, image_id, script, command_args=reals).splitlines()
+        if "\t" in line
+    )
+    return {soname: found.get(real) or "unknown" for soname, (real, _) in libraries.items()}
 
 
 def _relocate(stage: Path) -> list[Path]:
@@ -358,7 +389,12 @@ def _licences(kind: str, files: list[Path]) -> dict[str, str]:
 
 
 def _write(
-    target: Target, stage: Path, parts: list[Part], options: LayerOptions, out: object
+    target: Target,
+    stage: Path,
+    parts: list[Part],
+    owners: dict[str, str],
+    options: LayerOptions,
+    out: object,
 ) -> list[Layer]:
     kinds = ["r", "packages"] if options.split and target.recipe else ["r"]
     layers = []
@@ -376,6 +412,8 @@ def _write(
             "compatible_runtime": COMPATIBLE_RUNTIME,
             "parts": {p.name: p.size for p in parts if p.layer == kind},
             "licenses": _licences(kind, files),
+            # The carried OS libraries and the packages they come from (and their licences).
+            "os_libraries": {f.name: owners[f.name] for f in files if f.parent == stage / "lib"},
         }
         dest = options.out_dir / f"{name}.zip"
         digest = layer_zip.write(stage, files, dest, manifest)
