@@ -16,6 +16,7 @@
   python build.py update                     pin every new R release and base-image digest
   python build.py matrix --arch arm64        the build matrix (JSON) from VERSIONS.toml, recipes/
   python build.py test --image REF           run an image's events the way Lambda runs them
+  python build.py sbom IMAGE                 print the SBOM (CycloneDX 1.5) of an image built here
   python build.py serve --image REF          serve it through Lambda's Invoke API on 127.0.0.1
 
 `build.py COMMAND --help` explains each; options before any command mean `build`.
@@ -23,13 +24,14 @@ Exit status: 0 success, 1 the job failed, 2 bad input.
 """
 
 import argparse
+import json
 import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 from rlambda import job, pins, recipes
-from rlambda.build import render, versions
+from rlambda.build import engine, render, sbom, versions
 from rlambda.build.layer import LayerOptions
 from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
 from rlambda.build.target import Target, resolve
@@ -227,6 +229,11 @@ def add_lock_arguments(parser: argparse.ArgumentParser) -> None:
         help="R version to resolve for (default: the lock's, else the newest pinned)",
     )
     parser.add_argument("--cran-mirror", metavar="URL", help="mirror to resolve against")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="an renv.lock made with another R version than --r is an error, not a warning",
+    )
 
 
 def run_lock(args: argparse.Namespace) -> int:
@@ -239,10 +246,23 @@ def run_lock(args: argparse.Namespace) -> int:
         r_version = tomllib.loads(lock_file.read_text()).get("lock", {}).get("r_version")
     r = pinned.resolve_r(r_version or pinned.pinned_list().split(", ")[-1])
     lock = recipes.lock_recipe(
-        path, r_version=r.version, cran_mirror=args.cran_mirror, default_mirror=pinned.cran_mirror
+        path,
+        r_version=r.version,
+        cran_mirror=args.cran_mirror,
+        default_mirror=pinned.cran_mirror,
+        strict=args.strict,
     )
     print(lock)
     render.write_all(pinned, render.IMAGES_DIR)
+    return 0
+
+
+def add_sbom_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", metavar="IMAGE", help="image reference or ID")
+
+
+def run_sbom(args: argparse.Namespace) -> int:
+    print(json.dumps(sbom.read(engine.connect(), args.image), indent=2))
     return 0
 
 
@@ -264,6 +284,7 @@ COMMANDS: dict[str, tuple[str, Callable, Callable, Callable | None]] = {
         events.run,
         events.build_parser,
     ),
+    "sbom": ("print an image's SBOM (CycloneDX 1.5)", add_sbom_arguments, run_sbom, None),
     "serve": (
         "Lambda's Invoke API for images, on 127.0.0.1",
         serve.add_arguments,
@@ -277,6 +298,8 @@ DESCRIPTIONS = {
     " checked before anything is downloaded or built.",
     "render": "Without --r: re-render every pinned Dockerfile under images/ (and remove stale"
     " ones). With --r: write only that variant's Dockerfile. Nothing is downloaded or built.",
+    "sbom": "Print the SBOM (CycloneDX 1.5 JSON) of an image built here. It is read from the"
+    f" image ({sbom.SBOM_PATH}, named by its {sbom.SBOM_LABEL} label) without running it.",
     "lock": "Resolve a recipe's packages from the mirror's PACKAGES index and write"
     " recipes/NAME/lock.toml (versions, sha256 of the bytes, install order); then re-render"
     " images/. Builds never resolve: they install the lock.",

@@ -10,13 +10,14 @@ import sys
 from typing import TextIO
 
 from docker import DockerClient
-from rlambda.build import engine
+from rlambda.build import engine, sbom
 from rlambda.build.builder import (
     BuildResult,
     build_base_image,
     build_recipe_image,
     function_files,
 )
+from rlambda.build.fetch import cache_dir
 from rlambda.build.layer import Layer, LayerOptions, build_layers
 from rlambda.build.target import Target
 from rlambda.local.events import EventOutcome, format_table, run_events
@@ -55,6 +56,10 @@ def run(
         deployed, passed = carry_out(aws.DeployClients.make(pushed.region), plan)
     if as_json:
         size = client.images.get(image.image_id).attrs["Size"]
+        # The SBOM beside the build log; a reused image's is copied out of the image.
+        sbom_file = image.sbom_path or sbom.export(
+            client, image.image_id, cache_dir() / "logs" / f"{image.readable_tag}.cdx.json"
+        )
         document = to_json(target, image, size, outcomes, pushed)
         document["deploy"] = deployed
         document["layers"] = [
@@ -66,6 +71,7 @@ def run(
             }
             for x in layers
         ]
+        document["sbom"] = str(sbom_file)
         print(json.dumps(document, indent=2))
     else:
         for name in image.tags:

@@ -189,10 +189,6 @@ class ContainerHandle:
     def pid(self) -> int | None:
         return self._pid
 
-    @property
-    def oom_killed(self) -> bool:
-        return self._oom_killed
-
     def poll(self) -> int | None:
         if self._status is not None:
             return self._status

@@ -1,7 +1,8 @@
 """How the emulator starts a runtime: a small protocol, and a local-process launcher.
 
-A Docker-container launcher can sit beside ProcessRuntime later: it only has to return a
-handle that can be polled, waited on, killed and asked for its peak memory.
+Any launcher only has to return a handle that can be polled, waited on, killed and asked for
+its peak memory: ProcessRuntime here runs a local process, DockerRuntime (docker_launcher.py) a
+container with Lambda's limits.
 """
 
 from __future__ import annotations
