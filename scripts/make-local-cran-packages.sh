@@ -91,12 +91,14 @@ target_of() {
 
 # The project's own R client, lambdaparallel (parallel/), as a source tarball like CRAN's: one
 # top directory named after the package, tests and README left out, and reproducible bytes
-# (sorted names, fixed owner and time stamp, gzip -n), so a lock made from it stays valid until
-# the package's own files change. Rewritten only when its bytes would differ.
+# (sorted names, fixed owner, modes and time stamp, gzip -n: a checkout's umask changes
+# nothing), so a lock made from it stays valid until the package's own files change.
+# Rewritten only when its bytes would differ.
 lambdaparallel_version="$(sed -n 's/^Version: *//p' "$root/parallel/DESCRIPTION")"
 lambdaparallel="$contrib/lambdaparallel_${lambdaparallel_version}.tar.gz"
 mkdir -p "$contrib"
 tar -C "$root" --sort=name --mtime='2026-01-01 00:00:00Z' --owner=0 --group=0 --numeric-owner \
+  --mode='u=rwX,go=rX' \
   --exclude=parallel/tests --exclude=parallel/README.md --transform 's,^parallel,lambdaparallel,' -cf - parallel |
   gzip -n -9 >"$lambdaparallel.part"
 if cmp -s "$lambdaparallel.part" "$lambdaparallel"; then

@@ -60,7 +60,8 @@ backoff_seconds <- function(attempt, base = 0.1, cap = 20, retry_after = NULL) {
 
 # Run `n` invokes, at most `concurrency` at a time. make_request(k) builds (and signs) the k-th
 # request anew for every attempt; on_answer(k, answer, attempt) gets each final HTTP answer
-# (or list(failed = message)) and returns "done", "retry" or "stop" (no further invokes).
+# (or list(failed = message)) and returns "done", "retry" or "stop" (no further invokes; those
+# in flight still finish).
 # Throttles and 5xx are retried here, up to max_attempts in all. on_tick() runs after each
 # wait. Whatever is in flight when this returns or is interrupted is cancelled.
 run_invokes <- function(n, make_request, on_answer, concurrency, timeout,
@@ -130,10 +131,11 @@ run_invokes <- function(n, make_request, on_answer, concurrency, timeout,
       } else {
         finished <- finished + 1L
         if (identical(verdict, "stop")) {
+          # No new invokes and no retries; those in flight are already running (and billed),
+          # so their answers are collected: the error reported is then the lowest-index one
+          # among the tasks that ran, whatever order they finished in.
           stopped <- TRUE
           due <- numeric()
-          for (h in handles) try(curl::multi_cancel(h), silent = TRUE)
-          handles <- list()
         }
       }
     }
