@@ -7,6 +7,8 @@
                                              build a recipe image, run its events, push to ECR
   python build.py --r 4.5.0 --recipe json-api --push --deploy my-api --create-role --function-url
                                              ... then create/update a function, smoke-test it
+  python build.py --r 4.5.0 --family debian --recipe xml-extract --layer [--split-layer]
+                                             ... and write it as Lambda layer zips (./layers/)
   python build.py render                     re-render every pinned Dockerfile under images/
   python build.py render --r 4.5.0           only write images/r-4.5.0-al2023-x86_64/Dockerfile
   python build.py lock json-api              resolve and lock a recipe's CRAN packages
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from rlambda import job, pins, recipes
 from rlambda.build import engine, render, sbom, versions
+from rlambda.build.layer import LayerOptions
 from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES, family_choices
 from rlambda.build.target import Target, resolve
 from rlambda.ci import matrix
@@ -123,6 +126,32 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     )
     events.add_emulator_arguments(parser)
     parser.add_argument("--push", action="store_true", help="push the image to ECR (see below)")
+    layers = parser.add_argument_group("Lambda layers (for zip functions on provided.al2023)")
+    layers.add_argument(
+        "--layer",
+        action="store_true",
+        help="also write the image's R, runtime client and packages as a layer zip for /opt",
+    )
+    layers.add_argument(
+        "--split-layer",
+        action="store_true",
+        help="with --layer and --recipe: an R layer and a packages layer instead of one",
+    )
+    layers.add_argument(
+        "--layer-dir",
+        type=Path,
+        default=Path("layers"),
+        metavar="DIR",
+        help="where the layer zips go (default ./layers)",
+    )
+    layers.add_argument(
+        "--other-size",
+        type=float,
+        default=0.0,
+        metavar="MB",
+        help="unzipped MB of the function's code and its other layers: they share Lambda's"
+        " 250 MB with this layer (default 0)",
+    )
     parser.add_argument(
         "--json", action="store_true", help="print the result (tags, tests, push, deploy) as JSON"
     )
@@ -156,11 +185,26 @@ def build_target(args: argparse.Namespace) -> Target:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    layer = layer_options(args)
     target = build_target(args)
     # --deploy is checked too (flags, the function, its role) before anything is built.
     events_dir = target.recipe.recipe.events_dir if target.recipe else None
     deploy = build_deploy_plan(args, events_dir)
-    return job.run(target, as_json=args.json, deploy=deploy)
+    return job.run(target, as_json=args.json, deploy=deploy, layer=layer)
+
+
+def layer_options(args: argparse.Namespace) -> LayerOptions | None:
+    if not args.layer:
+        if args.split_layer:
+            raise UsageError("--split-layer needs --layer")
+        return None
+    if args.split_layer and not args.recipe:
+        raise UsageError("--split-layer needs --recipe NAME: without one there are no packages")
+    if args.other_size < 0:
+        raise UsageError(f"--other-size {args.other_size:g}: expected a size in MB, 0 or more")
+    if args.layer_dir.exists() and not args.layer_dir.is_dir():
+        raise UsageError(f"--layer-dir {args.layer_dir}: not a directory")
+    return LayerOptions(args.layer_dir, split=args.split_layer, other_mb=args.other_size)
 
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:

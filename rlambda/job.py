@@ -11,15 +11,28 @@ from typing import TextIO
 
 from docker import DockerClient
 from rlambda.build import engine, sbom
-from rlambda.build.builder import BuildResult, build_base_image, build_recipe_image
+from rlambda.build.builder import (
+    BuildResult,
+    build_base_image,
+    build_recipe_image,
+    function_files,
+)
 from rlambda.build.fetch import cache_dir
+from rlambda.build.layer import Layer, LayerOptions, build_layers
 from rlambda.build.target import Target
 from rlambda.local.events import EventOutcome, format_table, run_events
+from rlambda.local.zip_function import run_zip_events
 from rlambda.registry import PushResult, aws, push_image
 from rlambda.registry.release import DeployPlan, carry_out
 
 
-def run(target: Target, *, as_json: bool, deploy: DeployPlan | None = None) -> int:
+def run(
+    target: Target,
+    *,
+    as_json: bool,
+    deploy: DeployPlan | None = None,
+    layer: LayerOptions | None = None,
+) -> int:
     client = engine.connect()
     base = build_base_image(target, client)
     image = build_recipe_image(target, base, client) if target.recipe else base
@@ -30,6 +43,10 @@ def run(target: Target, *, as_json: bool, deploy: DeployPlan | None = None) -> i
     outcomes = test_image(target, base, image, client, table_out) if target.test else None
     if outcomes is not None and not all(o.passed for o in outcomes):
         print("failed: an event did not pass; nothing was pushed", file=sys.stderr)
+        return 1
+    layers = build_layers(target, image.image_id, layer, client) if layer else []
+    if layers and target.test and not all(o.passed for o in test_layers(target, layers, table_out)):
+        print("failed: an event did not pass on the layer; nothing was pushed", file=sys.stderr)
         return 1
 
     pushed = push_image(image.ref, target.push, client=client) if target.push else None
@@ -45,6 +62,15 @@ def run(target: Target, *, as_json: bool, deploy: DeployPlan | None = None) -> i
         )
         document = to_json(target, image, size, outcomes, pushed)
         document["deploy"] = deployed
+        document["layers"] = [
+            {
+                "path": str(x.path),
+                "kind": x.kind,
+                "sha256": x.sha256,
+                "unzipped_bytes": x.unzipped_bytes,
+            }
+            for x in layers
+        ]
         document["sbom"] = str(sbom_file)
         print(json.dumps(document, indent=2))
     else:
@@ -52,6 +78,8 @@ def run(target: Target, *, as_json: bool, deploy: DeployPlan | None = None) -> i
             print(f"{image.repository}:{name}")
         if pushed:
             print(pushed.image_uri)
+        for built in layers:
+            print(built.path)
         for key in ("function_arn", "version", "alias", "function_url", "http_api_url"):
             if deployed and deployed.get(key):
                 print(f"{key}: {deployed[key]}")
@@ -84,6 +112,25 @@ def test_image(
         client=client,
         emulator=target.test.emulator,
         max_concurrency=target.test.max_concurrency,
+    )
+    print(format_table(outcomes), file=table_out)
+    return outcomes
+
+
+def test_layers(target: Target, layers: list[Layer], table_out: TextIO) -> list[EventOutcome]:
+    """The same events as a zip function: the layers at /opt on the family's bare base."""
+    assert target.test is not None and target.test_recipe is not None
+    recipe = target.test_recipe.recipe
+    print(f"==> testing the layers as a zip function on {target.base_ref}", file=sys.stderr)
+    code = {name.removeprefix("function/"): path for name, path in function_files(recipe).items()}
+    outcomes = run_zip_events(
+        target.base_ref,
+        [x.path for x in layers],
+        code,
+        recipe.events_dir,
+        recipe.handler,
+        memory_mb=target.test.memory_mb,
+        timeout_s=target.test.timeout_s,
     )
     print(format_table(outcomes), file=table_out)
     return outcomes

@@ -14,6 +14,8 @@ What Lambda does to a container image, and how each cold start here reproduces i
 - the memory setting as a hard limit with no swap (a cgroup limit; exceeding it is an OOM kill,
   reported as "Runtime exited with error: signal: killed"), 1,024 processes/threads and 1,024
   file descriptors (Lambda's quotas);
+- a zip function (`mounts`): its layers read-only at /opt and its code at /var/task on a bare
+  base image, started through `entrypoint` as Lambda starts an OS-only runtime;
 - ENTRYPOINT, CMD, WORKDIR and ENV from the image are honoured; the handler argument replaces
   CMD like Lambda's ImageConfig.Command, `entrypoint`/`working_dir` like its EntryPoint and
   WorkingDirectory overrides;
@@ -312,6 +314,7 @@ class DockerRuntime:
         aws_credentials: Mapping[str, str] | None = None,
         entrypoint: Sequence[str] | None = None,
         working_dir: str | None = None,
+        mounts: Mapping[str, str | Path] | None = None,
         output: TextIO | None = None,
         client: docker.DockerClient | None = None,
     ) -> None:
@@ -325,6 +328,9 @@ class DockerRuntime:
         self.aws_credentials = _credentials(aws_credentials)
         self.entrypoint = list(entrypoint) if entrypoint is not None else None
         self.working_dir = working_dir
+        # Container path -> host directory, mounted read-only: a zip function's layers at /opt
+        # and its code at /var/task, as Lambda unpacks them (Lambda's filesystem is read-only).
+        self.mounts = {str(inside): str(host) for inside, host in (mounts or {}).items()}
         self.output = output
         self._client = client
         self._config: ImageConfig | None = None
@@ -430,6 +436,9 @@ class DockerRuntime:
             "ulimits": [Ulimit(name="nofile", soft=MAX_OPEN_FILES, hard=MAX_OPEN_FILES)],
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
+            "volumes": {
+                host: {"bind": inside, "mode": "ro"} for inside, host in self.mounts.items()
+            },
         }
 
     def start(self, env: Mapping[str, str]) -> ContainerHandle:

@@ -317,6 +317,8 @@ def run_events(
     client: Any = None,
     emulator: str = "ours",
     max_concurrency: int | None = None,
+    entrypoint: Sequence[str] | None = None,
+    mounts: Mapping[str, str | Path] | None = None,
 ) -> list[EventOutcome]:
     """Invoke `image` with every event file in `events_dir`; one outcome per file.
 
@@ -325,16 +327,27 @@ def run_events(
     Bad input raises before anything starts: EventFileError (a file's line/column or key),
     UsageError (no events, a bad emulator setting), ImageNotFoundError (the image, and how to
     build it). RuntimeApiError: the emulator cannot listen (e.g. `port` is taken). Runtime
-    output and the START/END/REPORT lines go to `output` (None: discarded).
+    output and the START/END/REPORT lines go to `output` (None: discarded). `entrypoint` and
+    `mounts` go to DockerRuntime (a zip function: layers at /opt, code at /var/task; our
+    emulator only).
     """
     cases = load_events(Path(events_dir))
     check_emulator(emulator, max_concurrency)
+    if emulator == "aws" and (entrypoint is not None or mounts):
+        raise UsageError("a zip function (entrypoint, mounts) runs under our emulator only")
     if emulator == "aws":
         return _run_under_aws_rie(
             image, cases, memory_mb, timeout_s, handler, env, output, client, max_concurrency
         )
     runtime = DockerRuntime(
-        image, memory_mb=memory_mb, env=env, handler=handler, output=output, client=client
+        image,
+        memory_mb=memory_mb,
+        env=env,
+        handler=handler,
+        output=output,
+        client=client,
+        entrypoint=entrypoint,
+        mounts=mounts,
     )
     runtime.image_config()  # fails now, with the image's name, if it is not there
     if output is not None and runtime.uses_rie_entrypoint:

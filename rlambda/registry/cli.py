@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rlambda.build import tags
 from rlambda.errors import JobError, UsageError, report
-from rlambda.registry import aws, images, policy, transport
+from rlambda.registry import aws, images, layers, policy, transport
 from rlambda.registry.auth import ENDPOINT_ENV, authorize, endpoint_override
 from rlambda.registry.deploy import (
     LOG_FORMATS,
@@ -39,6 +39,7 @@ Put an image built by build.py into Amazon ECR, deploy it to a Lambda function, 
       --create-role --alias live --function-url
   registry.py deploy --function my-fn --rollback --alias live
   registry.py invoke --function my-fn --alias live --event recipes/json-api/events/01-total.json
+  registry.py publish-layer layers/r-4.5.0-al2023-x86_64.zip --name r-4-5-0 [--arch x86_64]
 
 Tags: content-<hash16> and r-<version>[-<recipe>]-<family>-<arch> always; with --dated also
 …-YYYYMMDD; with --moving-tags r-X.Y-…, r-X-…, latest-… (and bare r-X.Y, r-X, latest for the
@@ -300,6 +301,37 @@ def parser() -> argparse.ArgumentParser:
     )
     add_deploy_arguments(deploy_parser, standalone=True)
 
+    layer_parser = commands.add_parser(
+        "publish-layer",
+        help="publish a layer zip from build.py --layer as a Lambda layer version",
+        description="Publish a layer zip written by build.py --layer, for provided.al2023;"
+        " prints the layer version's ARN. Everything is checked before the upload.",
+    )
+    layer_parser.add_argument("zip", type=Path, help="the layer zip (build.py --layer wrote it)")
+    layer_parser.add_argument(
+        "--name", required=True, help="the layer's name (letters, digits, - and _)"
+    )
+    layer_parser.add_argument(
+        "--arch", help="x86_64 or arm64 (default: the layer's; a different one is refused)"
+    )
+    layer_parser.add_argument(
+        "--license-info",
+        metavar="TEXT",
+        help="SPDX identifier, URL or text (default: R's and each package's licence)",
+    )
+    layer_parser.add_argument("--description", help="default: R version, recipe, family, arch")
+    layer_parser.add_argument(
+        "--s3-bucket", metavar="BUCKET", help="upload through this bucket (needed over 50 MB)"
+    )
+    layer_parser.add_argument(
+        "--any-family",
+        action="store_true",
+        help="publish a layer built on another family than al2023 anyway (it needs that"
+        " family's glibc; provided.al2023 has 2.34)",
+    )
+    layer_parser.add_argument("--region", help="AWS region (default: AWS_REGION)")
+    layer_parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
     invoke_parser = commands.add_parser("invoke", help="invoke a function once with an event")
     invoke_parser.add_argument("--function", required=True, help="function name")
     invoke_parser.add_argument("--alias", help="the alias (or version) to invoke")
@@ -356,6 +388,21 @@ def run(args: argparse.Namespace) -> tuple[dict, str, int]:
             answer["deploy"] = deploy(clients, request).to_json()
         return answer, result.image_uri, 0
     region = aws.region_or_fail(args.region)
+    if args.command == "publish-layer":
+        checked = layers.check(
+            layers.LayerRequest(
+                args.zip,
+                args.name,
+                arch=args.arch,
+                license_info=args.license_info,
+                description=args.description,
+                s3_bucket=args.s3_bucket,
+                any_family=args.any_family,
+            )
+        )
+        s3 = aws.client("s3", region) if args.s3_bucket else None
+        answer = layers.publish(aws.client("lambda", region), checked, s3)
+        return answer, answer["layer_version_arn"], 0
     clients = aws.DeployClients.make(region)
     if args.command == "invoke":
         invocation = invoke(clients.lam, args.function, args.alias, args.event)
