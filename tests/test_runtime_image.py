@@ -57,6 +57,9 @@ def test_raw_event_and_text(function_image):
     assert result.body.decode() == '{"name": "Zoë"}'
     with function(function_image, "app.text") as server:
         assert server.invoke(b"{}").body == b"plain text"
+    with function(function_image, "app.greeting") as server:
+        greeting = server.invoke(b"{}")
+    assert greeting.body == b'"hi"' and greeting.content_type == "application/json"
 
 
 def test_context(function_image):

@@ -29,6 +29,7 @@ log_timestamp <- function(time = Sys.time()) {
 
 format_log_line <- function(level, message, request_id = rt_state$request_id,
                             json = isTRUE(rt_state$log_json), time = Sys.time(), extra = NULL) {
+  message <- as_utf8(paste(message, collapse = "\n"))
   if (json) {
     fields <- list(timestamp = log_timestamp(time), level = level, message = message)
     if (!is.null(request_id)) fields$requestId <- request_id
@@ -42,9 +43,12 @@ format_log_line <- function(level, message, request_id = rt_state$request_id,
 }
 
 emit_log_line <- function(line) {
-  # stdout, like print() output from the handler, so the two keep their order.
-  cat(line, "\n", sep = "", file = stdout())
-  flush(stdout())
+  # stdout, like print() output from the handler, so the two keep their order. A log line
+  # that cannot be written (stdout closed by the handler, say) must not end the runtime.
+  try({
+    cat(line, "\n", sep = "", file = stdout())
+    flush(stdout())
+  }, silent = TRUE)
 }
 
 #' Write an application log line at `level` (TRACE, DEBUG, INFO, WARN, ERROR, FATAL).

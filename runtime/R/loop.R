@@ -148,7 +148,7 @@ finish_stream <- function(client, stream, outcome, http_kind) {
   if (outcome$ok && !is.null(outcome$value)) {
     # A value returned after streaming is the stream's last chunk.
     out <- tryCatch(serialise_result(outcome$value, http_kind), error = function(e) e)
-    if (inherits(out, "error")) error <- error_body(out) else stream$write(out$body)
+    if (inherits(out, "error")) error <- error_body(out) else stream_write(stream, out$body, send = FALSE)
   } else if (!outcome$ok) {
     error <- error_body(outcome$error, outcome$trace)
   }

@@ -64,3 +64,13 @@ test_that("LOGLEVEL switches the runtime's own debug lines, on stderr", {
   })
   with_log_env(character(), expect_false(rt$rt_state$debug))
 })
+
+test_that("a log line or error body with bytes that are not UTF-8 is still written", {
+  bad <- rawToChar(as.raw(c(0x61, 0xff, 0x0a, 0x62)))
+  text <- rt$format_log_line("INFO", bad, request_id = "r", json = FALSE)
+  expect_match(text, "\tINFO\ta<ff>\rb$")
+  line <- rt$format_log_line("INFO", bad, request_id = "r", json = TRUE)
+  expect_match(line, "\"message\":\"a<ff>\\nb\"", fixed = TRUE)
+  body <- rt$error_body(simpleError(paste("bad:", bad)))
+  expect_equal(body$errorMessage, "bad: a<ff>\nb")
+})
