@@ -18,6 +18,8 @@ start_lambda <- function(handler = NULL, max_invokes = Inf) {
   }
   write_state("")
   rt_debug("init done in ", format(round(proc.time()[["elapsed"]] * 1000)), " ms since R started")
+  workers <- max_concurrency()
+  if (workers > 1L) return(run_workers(client, h, workers))
   collect_every <- gc_interval()
   n <- 0
   while (n < max_invokes) {
@@ -102,6 +104,7 @@ invoke_once <- function(client, h) {
   context <- if (shape$context) make_context(headers) else NULL
   stream <- if (shape$stream) make_stream(client, request_id) else NULL
   http_kind <- NULL
+  if (isTRUE(rt_state$log_json)) capture_output_start()
   outcome <- tryCatch({
     args <- build_args(shape, next_resp$body, context)
     http_kind <- attr(args, "http_kind")
@@ -109,6 +112,7 @@ invoke_once <- function(client, h) {
     call <- handler_call(h$fn, h$name, args)
     run_captured(call$call, call$env, h$fn)
   }, error = function(e) list(ok = FALSE, error = e, trace = character()))
+  capture_output_end()
   if (stream_started(stream)) {
     finish_stream(client, stream, outcome, http_kind)
   } else if (outcome$ok) {
