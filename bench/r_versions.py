@@ -1,8 +1,9 @@
 """The R runtime on each R version the local stand-ins build, side by side in one run.
 
 For every base image given (default: r-lambda:r-4.5.0-debian-x86_64 and r-4.0.4), a function
-image is made FROM it with bench/r_versions_app.R, and run through the project's Runtime API
-emulator with DockerRuntime (read-only, memory-limited, a fresh container per cold start):
+image is made FROM it with this checkout's runtime/ and bench/r_versions_app.R, and run through
+the project's Runtime API emulator with DockerRuntime (read-only, memory-limited, a fresh
+container per cold start):
 
 - cold: Init Duration (container create+start, then the runtime until its first GET /next)
   and "start returned -> first GET next" (the runtime's own part), medians of --cold starts,
@@ -37,6 +38,7 @@ from rlambda.runtime_api import RuntimeApiServer
 from rlambda.runtime_api.docker_launcher import DockerRuntime
 
 APP = Path(__file__).resolve().parent / "r_versions_app.R"
+RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
 DEFAULT_BASES = ["r-lambda:r-4.5.0-debian-x86_64", "r-lambda:r-4.0.4-debian-x86_64"]
 EVENT = b'{"name": "bench"}'
 STREAMS = {
@@ -46,14 +48,26 @@ STREAMS = {
 }
 
 
-def function_image(client: docker.DockerClient, base: str) -> str:
-    dockerfile = f'FROM {base}\nCOPY app.R /var/task/app.R\nCMD ["app.hello"]\n'
+def function_image(
+    client: docker.DockerClient, base: str, app: bytes, handler: str = "app.hello"
+) -> str:
+    """FROM `base`, with this checkout's runtime/ in place of the base's (the tag may come
+    from another checkout), set up as the base image's Dockerfile does, and `app` as app.R."""
+    dockerfile = (
+        f"FROM {base}\n"
+        "RUN rm -rf /var/runtime\n"
+        "COPY runtime/ /var/runtime/\n"
+        "RUN /var/runtime/bootstrap --write-r-env && chmod -R a+rX /var/runtime\n"
+        "COPY app.R /var/task/app.R\n"
+        f'CMD ["{handler}"]\n'
+    )
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in (("Dockerfile", dockerfile.encode()), ("app.R", APP.read_bytes())):
+        for name, data in (("Dockerfile", dockerfile.encode()), ("app.R", app)):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+        tar.add(RUNTIME, arcname="runtime", filter=lambda t: None if "r-env.sh" in t.name else t)
     buf.seek(0)
     image, _ = client.images.build(fileobj=buf, custom_context=True, rm=True)
     return image.id
@@ -110,7 +124,7 @@ def main(argv: list[str]) -> int:
         except docker.errors.ImageNotFound:
             print(f"{base} is missing: build it first (build.py)", file=sys.stderr)
             return 2
-    images = {base: function_image(client, base) for base in bases}
+    images = {base: function_image(client, base, APP.read_bytes()) for base in bases}
     versions = {base: r_version(client, base) for base in bases}
 
     began = time.perf_counter()

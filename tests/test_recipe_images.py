@@ -15,20 +15,24 @@ from rlambda.local_lambda import run_events
 from rlambda.recipes import load_recipe, recipe
 from rlambda.recipes import recipe_dir as find_recipe
 
-from .conftest import DEBIAN_BASE
+from .conftest import DEBIAN_BASE, LOCAL_R_VERSIONS
 
 pytestmark = pytest.mark.docker
 
 RECIPES = ["hello", "json-api", "xml-extract", "s3-summary"]
 
 
-def request(mirror: str, name: str) -> BuildRequest:
-    return BuildRequest("4.5.0", "debian", "x86_64", mirror, DEBIAN_BASE, recipe=name)
+def request(mirror: str, name: str, r_version: str = "4.5.0") -> BuildRequest:
+    return BuildRequest(r_version, "debian", "x86_64", mirror, DEBIAN_BASE, recipe=name)
 
 
+@pytest.mark.parametrize("r_version", LOCAL_R_VERSIONS)
 @pytest.mark.parametrize("name", RECIPES)
-def test_recipe_builds_and_its_events_pass(name, local_pins, local_mirror, r_image, docker_client):
-    image = build_recipe_image(local_pins, request(local_mirror, name), r_image)
+def test_recipe_builds_and_its_events_pass(
+    name, r_version, local_pins, local_mirror, r_image_of, docker_client
+):
+    r_image = r_image_of(r_version)
+    image = build_recipe_image(local_pins, request(local_mirror, name, r_version), r_image)
     outcomes = run_events(image.image_id, load_recipe(find_recipe(name)).events_dir, timeout_s=60)
     assert outcomes and all(o.passed for o in outcomes), [(o.name, o.got) for o in outcomes]
 
@@ -38,7 +42,7 @@ def test_recipe_builds_and_its_events_pass(name, local_pins, local_mirror, r_ima
     assert layers[: len(base_layers)] == base_layers
     labels = docker_client.images.get(image.image_id).labels
     assert labels["io.rlambda.recipe"] == name
-    assert image.tags[0] == f"r-4.5.0-{name}-debian-x86_64"
+    assert image.tags[0] == f"r-{r_version}-{name}-debian-x86_64"
 
 
 def test_compiled_package_gets_its_runtime_library(

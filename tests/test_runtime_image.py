@@ -1,8 +1,12 @@
 """The R runtime client baked into a base R image, run as Lambda runs it (Lambda-like container,
-read-only root, non-root uid, memory limit) against the project's Runtime API emulator."""
+read-only root, non-root uid, memory limit) against the project's Runtime API emulator, on every
+R version the local stand-ins build (LOCAL_R_VERSIONS: 4.5.0 and the 4.0.x line); and the
+runtime's own testthat suite run by each image's R."""
 
 import io
 import json
+import shutil
+import subprocess
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,14 +17,19 @@ import pytest
 from rlambda.runtime_api import RuntimeApiServer
 from rlambda.runtime_api.docker_launcher import DockerRuntime
 
+from .conftest import LOCAL_R_VERSIONS
+
 pytestmark = pytest.mark.docker
 
 APP = Path(__file__).resolve().parent / "r_function" / "app.R"
+RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
 
 
-@pytest.fixture(scope="module")
-def function_image(docker_client, r_image) -> str:
-    """A function image as a user would write it: FROM the base, COPY the code, CMD a handler."""
+@pytest.fixture(scope="module", params=LOCAL_R_VERSIONS)
+def function_image(request, docker_client, r_image_of) -> str:
+    """A function image as a user would write it: FROM the base, COPY the code, CMD a handler;
+    on every R version the local stand-ins build."""
+    r_image = r_image_of(request.param)
     dockerfile = f'FROM {r_image.image_id}\nCOPY app.R /var/task/app.R\nCMD ["app.constant"]\n'
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -120,3 +129,46 @@ def test_many_warm_invokes_stay_on_one_runtime(function_image):
     with function(function_image, "app.pid") as server:
         pids = {server.invoke(b"{}").body for _ in range(200)}
     assert len(pids) == 1
+
+
+def host_r_library(package: str) -> str:
+    out = subprocess.run(
+        ["Rscript", "-e", f'cat(dirname(find.package("{package}")))'],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs R with testthat on the host")
+@pytest.mark.parametrize("r_version", LOCAL_R_VERSIONS)
+def test_runtime_testthat_suite_passes_in_the_images_r(r_version, r_image_of, docker_client):
+    """The guard against R features newer than the runtime's floor (`\\(x)`, `|>`, arguments
+    added after 4.0): the runtime's own suite, run by the image's R, not the host's. The images
+    carry no testthat: the host's library (Debian's r-cran-testthat) is mounted read-only."""
+    image = r_image_of(r_version).image_id
+    library = host_r_library("testthat")
+    script = (
+        'cat("R", as.character(getRversion()), "\\n"); '
+        'testthat::test_dir("/opt/rlambda-runtime/tests/testthat", reporter = "summary")'
+    )
+    container = docker_client.containers.run(
+        image,
+        entrypoint=["Rscript", "-e", script],
+        volumes={
+            str(RUNTIME): {"bind": "/opt/rlambda-runtime", "mode": "ro"},
+            library: {"bind": "/opt/host-r-library", "mode": "ro"},
+        },
+        environment={"R_LIBS": "/opt/host-r-library"},
+        network_disabled=True,
+        detach=True,
+    )
+    try:
+        status = container.wait(timeout=600)["StatusCode"]
+        output = container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)
+    assert status == 0, output  # test_dir() stops on any failure
+    assert f"R {r_version}" in output, output
+    assert "DONE" in output and "Failed" not in output, output
