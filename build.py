@@ -1,43 +1,42 @@
 #!/usr/bin/env python3
 """Build R container images for AWS Lambda.
 
-  python build.py --r 4.0.2                  build R 4.0.2 on the default family (al2023)
-  python build.py --r 4.5 --family debian    newest pinned 4.5.x on a Debian base
-  python build.py --r 4.5.0 --render         only write images/r-4.5.0-al2023-x86_64/Dockerfile
+  python build.py build --r 4.0.2            build R 4.0.2 on the default family (al2023)
+  python build.py --r 4.5 --family debian    the same command: newest pinned 4.5.x on Debian
+  python build.py --r 4.5.0 --recipe json-api --test --push
+                                             build a recipe image, run its events, push to ECR
   python build.py render                     re-render every pinned Dockerfile under images/
+  python build.py render --r 4.5.0           only write images/r-4.5.0-al2023-x86_64/Dockerfile
+  python build.py lock json-api              resolve and lock a recipe's CRAN packages
   python build.py update --r 4.5.1           pin a new R release: download it, write its sha256
   python build.py update                     pin every new R release and base-image digest
   python build.py matrix --arch arm64        the build matrix (JSON) from VERSIONS.toml, recipes/
-  python build.py --r 4.5.0 --recipe json-api --test --push
-                                             build a recipe image, run its events, push to ECR
-  python build.py lock json-api              resolve and lock a recipe's CRAN packages
   python build.py test --image REF           run an image's events the way Lambda runs them
 
+`build.py COMMAND --help` explains each; options before any command mean `build`.
 Exit status: 0 success, 1 the job failed, 2 bad input.
 """
 
 import argparse
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
-from rlambda import job, local_lambda, matrix, pin_updates, recipes, render, update, versions
-from rlambda.builder import BuildRequest
+from rlambda import job, pins, recipes
+from rlambda.build import render, versions
+from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
+from rlambda.build.target import Target, resolve
+from rlambda.ci import matrix
 from rlambda.errors import JobError, UsageError, report
-from rlambda.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
+from rlambda.local import events
 from rlambda.registry import add_push_arguments, push_options
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="build.py",
-        description="Build an R image for AWS Lambda from pinned, verified sources.",
-        epilog="Subcommands: render, update, lock, matrix, test (each with --help). See README.md.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_variant_arguments(parser: argparse.ArgumentParser, *, r_required: bool) -> None:
     parser.add_argument(
         "--r",
-        required=True,
+        required=r_required,
         metavar="VERSION",
         help="R version: exact (4.0.2) or a prefix (4.0 → newest pinned 4.0.x)",
     )
@@ -51,6 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="x86_64",
         help=f"Lambda architecture: {', '.join(ARCHITECTURES)} (default x86_64)",
     )
+
+
+def add_versions_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--versions-file",
+        metavar="PATH",
+        type=Path,
+        default=versions.VERSIONS_FILE,
+        help="the pins to use instead of VERSIONS.toml (e.g. a copy re-pinned against a local"
+        " mirror)",
+    )
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    add_variant_arguments(parser, r_required=True)
     parser.add_argument(
         "--cran-mirror",
         metavar="URL",
@@ -80,32 +94,69 @@ def build_parser() -> argparse.ArgumentParser:
         " --recipe: the hello recipe on this base); nothing is pushed if one fails",
     )
     parser.add_argument(
-        "--memory", type=int, default=512, metavar="MB", help="memory for --test (default 512)"
+        "--memory",
+        type=int,
+        default=events.DEFAULT_MEMORY_MB,
+        metavar="MB",
+        help=f"memory for --test, 128-10240 (default {events.DEFAULT_MEMORY_MB})",
     )
     parser.add_argument(
-        "--timeout", type=float, default=30, metavar="S", help="timeout for --test (default 30)"
+        "--timeout",
+        type=float,
+        default=events.DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help=f"timeout for --test, up to 900 (default {events.DEFAULT_TIMEOUT_S:g})",
     )
     parser.add_argument("--push", action="store_true", help="push the image to ECR (see below)")
     parser.add_argument(
         "--json", action="store_true", help="print the result (tags, tests, push) as JSON"
     )
     add_versions_file(parser)
-    parser.add_argument(
-        "--render",
-        action="store_true",
-        help="write the Dockerfile under images/ and stop; nothing is downloaded or built",
-    )
     add_push_arguments(parser)
-    return parser
 
 
-def lock_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="build.py lock",
-        description="Resolve a recipe's packages from the mirror's PACKAGES index and write"
-        " recipes/NAME/lock.toml (versions, sha256 of the bytes, install order); then re-render"
-        " images/. Builds never resolve: they install the lock.",
+def build_target(args: argparse.Namespace) -> Target:
+    """The one place a build's arguments become a Target: every input is checked here."""
+    pins_ = versions.load(args.versions_file)
+    target = resolve(
+        pins_,
+        r_version=args.r,
+        family_name=args.family,
+        arch=args.arch,
+        cran_mirror=args.cran_mirror,
+        base_image=args.base_image,
+        recipe=args.recipe,
+        no_cache=args.no_cache,
+        test=events.FunctionSettings(args.memory, args.timeout) if args.test else None,
+        push=push_options(args, recipe=args.recipe) if args.push else None,
     )
+    if target.r.version != args.r:
+        print(f"==> --r {args.r} resolved to R {target.r.version}", file=sys.stderr)
+    return target
+
+
+def run_build(args: argparse.Namespace) -> int:
+    return job.run(build_target(args), as_json=args.json)
+
+
+def add_render_arguments(parser: argparse.ArgumentParser) -> None:
+    add_variant_arguments(parser, r_required=False)
+
+
+def run_render(args: argparse.Namespace) -> int:
+    pinned = versions.load()
+    if args.r is None:
+        for path in render.write_all(pinned, render.IMAGES_DIR):
+            print(path)
+        return 0
+    target = resolve(pinned, r_version=args.r, family_name=args.family, arch=args.arch)
+    if target.r.version != args.r:
+        print(f"==> --r {args.r} resolved to R {target.r.version}", file=sys.stderr)
+    print(render.write_one(target))
+    return 0
+
+
+def add_lock_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", metavar="NAME", help="a recipe under recipes/")
     parser.add_argument(
         "--r",
@@ -113,101 +164,83 @@ def lock_parser() -> argparse.ArgumentParser:
         help="R version to resolve for (default: the lock's, else the newest pinned)",
     )
     parser.add_argument("--cran-mirror", metavar="URL", help="mirror to resolve against")
-    return parser
 
 
-def lock_one(name: str, r_version: str | None, mirror: str | None) -> None:
-    pins = versions.load()
-    path = recipes.recipe_dir(name)
+def run_lock(args: argparse.Namespace) -> int:
+    pinned = versions.load()
+    path = recipes.recipe_dir(args.recipe)
     lock_file = path / "lock.toml"
+    r_version = args.r
     if r_version is None and lock_file.is_file():
         # Re-locking keeps the R version the lock was made for (the file may be stale).
         r_version = tomllib.loads(lock_file.read_text()).get("lock", {}).get("r_version")
-    r = pins.resolve_r(r_version or pins.pinned_list().split(", ")[-1])
-    print(recipes.lock_recipe(path, r_version=r.version, cran_mirror=mirror))
-    render.write_all(pins, render.IMAGES_DIR)
-
-
-def update_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="build.py update",
-        description="Pin from a mirror into VERSIONS.toml: download, compute the sha256, write"
-        " the pin, and re-render images/. An existing pin is never overwritten. Without --r or"
-        " --package: find new R releases and base-image digests and pin them (see"
-        " `build.py update --no-r --help`).",
+    r = pinned.resolve_r(r_version or pinned.pinned_list().split(", ")[-1])
+    lock = recipes.lock_recipe(
+        path, r_version=r.version, cran_mirror=args.cran_mirror, default_mirror=pinned.cran_mirror
     )
-    what = parser.add_mutually_exclusive_group()
-    what.add_argument("--r", metavar="X.Y.Z", help="an R release to pin")
-    what.add_argument(
-        "--package", metavar="NAME", help="a runtime R package: pin the mirror's current release"
-    )
-    parser.add_argument("--cran-mirror", metavar="URL", help="mirror to download from")
-    add_versions_file(parser)
-    return parser
+    print(lock)
+    render.write_all(pinned, render.IMAGES_DIR)
+    return 0
 
 
-def add_versions_file(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--versions-file",
-        metavar="PATH",
-        type=Path,
-        default=versions.VERSIONS_FILE,
-        help="the pins to use instead of VERSIONS.toml (e.g. a copy re-pinned against a local"
-        " mirror; images/ is only re-rendered for VERSIONS.toml itself)",
+# name: (help, add its arguments, run it, its standalone parser for the texts, if any)
+COMMANDS: dict[str, tuple[str, Callable, Callable, Callable | None]] = {
+    "build": ("build an image (the default command)", add_build_arguments, run_build, None),
+    "render": ("write Dockerfiles under images/", add_render_arguments, run_render, None),
+    "lock": ("resolve and lock a recipe's CRAN packages", add_lock_arguments, run_lock, None),
+    "update": (
+        "pin R releases, runtime packages, base digests",
+        pins.add_arguments,
+        pins.run,
+        pins.parser,
+    ),
+    "matrix": ("the CI build matrix, as JSON", matrix.add_arguments, matrix.run, matrix.parser),
+    "test": (
+        "run event files against an image",
+        events.add_arguments,
+        events.run,
+        events.build_parser,
+    ),
+}
+DESCRIPTIONS = {
+    "build": "Build an R image for AWS Lambda from pinned, verified sources; with --recipe a"
+    " function on it; with --test run its events; with --push put it in ECR. Every option is"
+    " checked before anything is downloaded or built.",
+    "render": "Without --r: re-render every pinned Dockerfile under images/ (and remove stale"
+    " ones). With --r: write only that variant's Dockerfile. Nothing is downloaded or built.",
+    "lock": "Resolve a recipe's packages from the mirror's PACKAGES index and write"
+    " recipes/NAME/lock.toml (versions, sha256 of the bytes, install order); then re-render"
+    " images/. Builds never resolve: they install the lock.",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="build.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (summary, add_arguments, run, own) in COMMANDS.items():
+        texts = own() if own else argparse.ArgumentParser(description=DESCRIPTIONS[name])
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=texts.description,
+            epilog=texts.epilog,
+            formatter_class=texts.formatter_class,
+        )
+        add_arguments(sub)
+        sub.set_defaults(run=run)
+    return top
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["build", *argv]  # `build.py --r 4.5.0 ...` is `build.py build --r 4.5.0 ...`
+    args = parser().parse_args(argv)
     try:
-        if argv[:1] == ["render"]:
-            if len(argv) > 1:
-                raise UsageError("`build.py render` takes no arguments")
-            for path in render.write_all(versions.load(), render.IMAGES_DIR):
-                print(path)
-            return 0
-        if argv[:1] == ["test"]:
-            return local_lambda.main(argv[1:])
-        if argv[:1] == ["matrix"]:
-            return matrix.main(argv[1:])
-        if argv[:1] == ["update"] and not {"--r", "--package"} & set(argv):
-            # No release named: look on the mirror for new R releases and base digests.
-            return pin_updates.main(argv[1:])
-        if argv[:1] == ["update"]:
-            args = update_parser().parse_args(argv[1:])
-            own = args.versions_file.resolve() == versions.VERSIONS_FILE
-            images_dir = render.IMAGES_DIR if own else None
-            if args.r:
-                update.pin_release(args.r, args.cran_mirror, args.versions_file, images_dir)
-            else:
-                update.pin_package(args.package, args.cran_mirror, args.versions_file, images_dir)
-            return 0
-
-        if argv[:1] == ["lock"]:
-            args = lock_parser().parse_args(argv[1:])
-            lock_one(args.recipe, args.r, args.cran_mirror)
-            return 0
-
-        args = build_parser().parse_args(argv)
-        pins = versions.load(args.versions_file)
-        r = pins.resolve_r(args.r)
-        if r.version != args.r:
-            print(f"==> --r {args.r} resolved to R {r.version}", file=sys.stderr)
-        request = BuildRequest(
-            r.version,
-            args.family,
-            args.arch,
-            args.cran_mirror,
-            args.base_image,
-            args.no_cache,
-            args.recipe,
-        )
-        if args.render:
-            print(render.write_one(pins, r.version, request.family, request.arch))
-            return 0
-        # Push options are checked before hours of building, not after.
-        options = push_options(args, recipe=args.recipe) if args.push else None
-        test = job.TestSettings(args.memory, args.timeout) if args.test else None
-        return job.run(pins, request, test=test, push=options, as_json=args.json)
+        return args.run(args)
     except (UsageError, JobError) as e:
         return report(e)
 

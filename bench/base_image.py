@@ -23,10 +23,10 @@ import docker
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rlambda import versions  # noqa: E402
-from rlambda.fetch import cache_dir  # noqa: E402
-from rlambda.tags import REPOSITORY, readable_tag  # noqa: E402
-from rlambda.update import pin_package  # noqa: E402
+from rlambda.build import versions  # noqa: E402
+from rlambda.build.fetch import cache_dir  # noqa: E402
+from rlambda.build.tags import REPOSITORY, readable_tag  # noqa: E402
+from rlambda.pins import pin_package  # noqa: E402
 
 BASE = "rlambda-local/debian:bookworm"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rlambda.runtime_api import ProcessRuntime, RuntimeApiServer
+from rlambda.local.runtime_api import ProcessRuntime, RuntimeApiServer
 
 ECHO = "def handler(event, context):\n    return event\n"
 

@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import docker
-from rlambda.runtime_api import RuntimeApiServer
-from rlambda.runtime_api.docker_launcher import ContainerHandle, DockerRuntime
+from rlambda.local.docker_launcher import ContainerHandle, DockerRuntime
+from rlambda.local.runtime_api import RuntimeApiServer
 from tests.conftest import DEBIAN_BASE
 from tests.test_local_lambda import build_python_ric_image
 

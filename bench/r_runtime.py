@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import docker
 from bench.local_lambda import EVENT as ECHO_EVENT
 from bench.local_lambda import TimedRuntime, build_python_ric_image, percentile
-from rlambda.runtime_api import RuntimeApiServer
-from rlambda.runtime_api.docker_launcher import ContainerHandle, DockerRuntime
+from rlambda.local.docker_launcher import ContainerHandle, DockerRuntime
+from rlambda.local.runtime_api import RuntimeApiServer
 from tests.conftest import DEBIAN_BASE
 
 REPO = Path(__file__).resolve().parent.parent

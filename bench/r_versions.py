@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import docker
 from bench.local_lambda import TimedRuntime, percentile
-from rlambda.runtime_api import RuntimeApiServer
-from rlambda.runtime_api.docker_launcher import DockerRuntime
+from rlambda.local.docker_launcher import DockerRuntime
+from rlambda.local.runtime_api import RuntimeApiServer
 
 APP = Path(__file__).resolve().parent / "r_versions_app.R"
 RUNTIME = Path(__file__).resolve().parent.parent / "runtime"

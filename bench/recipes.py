@@ -11,7 +11,6 @@ import argparse
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import docker
@@ -20,8 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.base_image import BASE, local_pins, serve_mirror  # noqa: E402
-from rlambda import versions  # noqa: E402
-from rlambda.builder import BuildRequest, build_base_image, build_recipe_image  # noqa: E402
+from rlambda.build import versions  # noqa: E402
+from rlambda.build.builder import build_base_image, build_recipe_image  # noqa: E402
+from rlambda.build.target import resolve  # noqa: E402
 
 RECIPES = "hello,json-api,xml-extract,s3-summary"
 
@@ -35,15 +35,32 @@ def main() -> None:
     mirror = serve_mirror()
     pins = versions.load(local_pins(mirror, Path(tempfile.mkdtemp())))
 
-    request = BuildRequest(args.r, "debian", "x86_64", mirror, BASE)
-    base = build_base_image(pins, request)
+    target = resolve(
+        pins,
+        r_version=args.r,
+        family_name="debian",
+        arch="x86_64",
+        cran_mirror=mirror,
+        base_image=BASE,
+    )
+    base = build_base_image(target, client)
     base_image = client.images.get(base.image_id)
     base_layers = base_image.attrs["RootFS"]["Layers"]
 
     rows = []
     for name in args.recipes.split(","):
         started = time.monotonic()
-        image = build_recipe_image(pins, replace(request, recipe=name, no_cache=True), base)
+        recipe = resolve(
+            pins,
+            r_version=args.r,
+            family_name="debian",
+            arch="x86_64",
+            cran_mirror=mirror,
+            base_image=BASE,
+            recipe=name,
+            no_cache=True,
+        )
+        image = build_recipe_image(recipe, base, client)
         seconds = time.monotonic() - started
         attrs = client.images.get(image.image_id).attrs
         added = (attrs["Size"] - base_image.attrs["Size"]) / 1e6
@@ -53,7 +70,7 @@ def main() -> None:
         rows.append((name, f"{seconds:.1f}", f"{added:.1f}", count, shared))
 
     print(f"R {args.r}, debian family, x86_64, {time.strftime('%Y-%m-%d')}; base image")
-    print(f"{base.repository}:{base.tags[0]} ({base_image.attrs['Size'] / 1e6:.1f} MB)\n")
+    print(f"{base.repository}:{base.readable_tag} ({base_image.attrs['Size'] / 1e6:.1f} MB)\n")
     print("| recipe | build, base cached (s) | size added (MB) | layers added | R layers shared |")
     print("|---|---|---|---|---|")
     for name, seconds, added, count, shared in rows:

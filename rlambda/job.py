@@ -1,55 +1,38 @@
 """The main job, in order: base image → recipe image → test with its events → push.
 
-Nothing is pushed unless every step before it succeeded: a failing event stops the job.
+It takes a resolved Target (rlambda.build.target), so every input was checked before it
+starts. Nothing is pushed unless every step before it succeeded: a failing event stops the job.
 """
 
 import json
 import sys
-from dataclasses import dataclass, replace
 from typing import TextIO
 
-from rlambda import engine
-from rlambda.builder import BuildRequest, BuildResult, build_base_image, build_recipe_image
-from rlambda.local_lambda import EventOutcome, format_table, run_events
-from rlambda.recipes import load_recipe, recipe_dir
-from rlambda.registry import PushOptions, PushResult, push_image
-from rlambda.versions import Versions
-
-# A base image is tested through this recipe: base R only, its own events.
-SMOKE_RECIPE = "hello"
+from docker import DockerClient
+from rlambda.build import engine
+from rlambda.build.builder import BuildResult, build_base_image, build_recipe_image
+from rlambda.build.target import Target
+from rlambda.local.events import EventOutcome, format_table, run_events
+from rlambda.registry import PushResult, push_image
 
 
-@dataclass(frozen=True)
-class TestSettings:
-    """The function settings events run with (Lambda's memory size and timeout)."""
-
-    memory_mb: int
-    timeout_s: float
-
-
-def run(
-    pins: Versions,
-    request: BuildRequest,
-    *,
-    test: TestSettings | None,
-    push: PushOptions | None,
-    as_json: bool,
-) -> int:
-    base = build_base_image(pins, request)
-    image = build_recipe_image(pins, request, base) if request.recipe else base
+def run(target: Target, *, as_json: bool) -> int:
+    client = engine.connect()
+    base = build_base_image(target, client)
+    image = build_recipe_image(target, base, client) if target.recipe else base
     _report_build(image)
 
     # With --json, stdout carries only the JSON document: the table goes to stderr.
     table_out = sys.stderr if as_json else sys.stdout
-    outcomes = test_image(pins, request, base, image, test, table_out) if test else None
+    outcomes = test_image(target, base, image, client, table_out) if target.test else None
     if outcomes is not None and not all(o.passed for o in outcomes):
         print("failed: an event did not pass; nothing was pushed", file=sys.stderr)
         return 1
 
-    pushed = push_image(f"{image.repository}:{image.tags[1]}", push) if push else None
+    pushed = push_image(image.ref, target.push, client=client) if target.push else None
     if as_json:
-        size = engine.connect().images.get(image.image_id).attrs["Size"]
-        print(json.dumps(to_json(request, image, size, outcomes, pushed), indent=2))
+        size = client.images.get(image.image_id).attrs["Size"]
+        print(json.dumps(to_json(target, image, size, outcomes, pushed), indent=2))
     else:
         for name in image.tags:
             print(f"{image.repository}:{name}")
@@ -59,24 +42,26 @@ def run(
 
 
 def test_image(
-    pins: Versions,
-    request: BuildRequest,
+    target: Target,
     base: BuildResult,
     image: BuildResult,
-    settings: TestSettings,
+    client: DockerClient,
     table_out: TextIO,
 ) -> list[EventOutcome]:
     """Run the recipe's events against its image; a base image through the smoke recipe."""
+    assert target.test is not None and target.test_recipe is not None
     tested = image
-    if not request.recipe:
-        print(f"==> testing the base image through recipes/{SMOKE_RECIPE}", file=sys.stderr)
-        tested = build_recipe_image(pins, replace(request, recipe=SMOKE_RECIPE), base)
-    recipe = load_recipe(recipe_dir(request.recipe or SMOKE_RECIPE))
+    if not target.recipe:
+        print(
+            f"==> testing the base image through recipes/{target.test_recipe.name}", file=sys.stderr
+        )
+        tested = build_recipe_image(target.with_recipe(target.test_recipe), base, client)
     outcomes = run_events(
         tested.image_id,
-        recipe.events_dir,
-        memory_mb=settings.memory_mb,
-        timeout_s=settings.timeout_s,
+        target.test_recipe.recipe.events_dir,
+        memory_mb=target.test.memory_mb,
+        timeout_s=target.test.timeout_s,
+        client=client,
     )
     print(format_table(outcomes), file=table_out)
     return outcomes
@@ -84,17 +69,17 @@ def test_image(
 
 def _report_build(image: BuildResult) -> None:
     verb = "built" if image.built else "reused"
-    print(f"{verb} {image.repository}:{image.tags[0]} ({image.image_id})", file=sys.stderr)
+    print(f"{verb} {image.repository}:{image.readable_tag} ({image.image_id})", file=sys.stderr)
 
 
 def to_json(
-    request: BuildRequest,
+    target: Target,
     image: BuildResult,
     size_bytes: int,
     outcomes: list[EventOutcome] | None,
     pushed: PushResult | None,
 ) -> dict[str, object]:
-    """One build's result, as CI's job summary (rlambda.matrix summary) reads it."""
+    """One build's result, as CI's job summary (rlambda.ci.summary) reads it."""
     test = None
     if outcomes is not None:
         test = {
@@ -112,10 +97,10 @@ def to_json(
         }
     return {
         "r_version": image.r_version,
-        "family": request.family,
-        "arch": request.arch,
-        "recipe": request.recipe,
-        "image": f"{image.repository}:{image.tags[0]}",
+        "family": target.family.name,
+        "arch": target.arch,
+        "recipe": target.recipe.name if target.recipe else None,
+        "image": f"{image.repository}:{image.readable_tag}",
         "image_id": image.image_id,
         "tags": [f"{image.repository}:{t}" for t in image.tags],
         "built": image.built,

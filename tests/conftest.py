@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 import docker
-from rlambda import versions
-from rlambda.builder import BuildRequest, BuildResult, build_base_image
-from rlambda.fetch import cache_dir
-from rlambda.update import pin_package
+from rlambda.build import engine, versions
+from rlambda.build.builder import BuildResult, build_base_image
+from rlambda.build.fetch import cache_dir
+from rlambda.build.target import resolve
+from rlambda.pins import pin_package
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+REFERENCE = ROOT / "reference"  # reference data kept in the repository (see its README)
 DEBIAN_BASE = "rlambda-local/debian:bookworm"
 
 
@@ -100,7 +101,15 @@ def build_on_local_stand_ins(
     pins: versions.Versions, r_version: str, mirror: str, base: str
 ) -> BuildResult:
     """Build a base R image from the local mirror on the local Debian base (no-op if built)."""
-    return build_base_image(pins, BuildRequest(r_version, "debian", "x86_64", mirror, base))
+    target = resolve(
+        pins,
+        r_version=r_version,
+        family_name="debian",
+        arch="x86_64",
+        cran_mirror=mirror,
+        base_image=base,
+    )
+    return build_base_image(target, engine.connect())
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,9 @@ base, then run R in the image the way Lambda runs it (non-root, read-only root, 
 
 import pytest
 
-from rlambda import versions
-from rlambda.builder import BuildResult
-from rlambda.tags import REPOSITORY
+from rlambda.build import versions
+from rlambda.build.builder import BuildResult
+from rlambda.build.tags import REPOSITORY
 
 from .conftest import build_on_local_stand_ins
 

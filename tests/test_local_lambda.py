@@ -23,16 +23,16 @@ from typing import Any
 import pytest
 
 import docker
-from rlambda import local_lambda
+from rlambda.build.fetch import cache_dir
 from rlambda.errors import UsageError
-from rlambda.fetch import cache_dir
-from rlambda.local_lambda import EventFileError, load_event_file, main, run_events
-from rlambda.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
-from rlambda.runtime_api.docker_launcher import (
+from rlambda.local import events as local_lambda
+from rlambda.local.docker_launcher import (
     ComposeServiceRuntime,
     DockerRuntime,
     ImageNotFoundError,
 )
+from rlambda.local.events import EventFileError, load_event_file, main, run_events
+from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 RIC_CONTEXT = ROOT / "tests" / "images" / "python-ric"

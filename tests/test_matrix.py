@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rlambda import matrix, versions
-from rlambda.platforms import ARCHITECTURES, FAMILIES
+from rlambda.build import versions
+from rlambda.build.platforms import ARCHITECTURES, FAMILIES
+from rlambda.ci import matrix, summary
 from rlambda.recipes import RECIPES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,11 +124,12 @@ def test_empty_selection_exits_2_unless_allowed(capsys) -> None:
         ("Dockerfile.base", ("everything", None)),
         ("docker/runtime-libs.sh", ("everything", None)),
         ("runtime/R/loop.R", ("everything", None)),
-        ("rlambda/render.py", ("everything", None)),
+        ("rlambda/build/render.py", ("everything", None)),
         ("rlambda/recipes/sysreqs.py", ("everything", None)),
         ("build.py", ("everything", None)),
-        ("rlambda/matrix.py", ("nothing", None)),
-        ("rlambda/pin_updates.py", ("nothing", None)),
+        ("rlambda/ci/matrix.py", ("nothing", None)),
+        ("rlambda/pins.py", ("nothing", None)),
+        ("rlambda/ci/summary.py", ("nothing", None)),
         ("images/r-4.5.0-debian-x86_64/Dockerfile", ("nothing", None)),
         ("README.md", ("nothing", None)),
         ("tests/test_matrix.py", ("nothing", None)),
@@ -252,7 +254,7 @@ def test_summary_markdown(tmp_path: Path, capsys) -> None:
     }
     path = tmp_path / "result.json"
     path.write_text(json.dumps(result))
-    assert matrix.main(["summary", str(path)]) == 0
+    assert summary.main([str(path)]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if "r-4.5.0-hello-debian-arm64" in line)
     for cell in ("built", "123.4 MB", "PASS (2/2 events)", "61 ms", "3 ms", "45.0 MB sent", uri):
@@ -260,7 +262,7 @@ def test_summary_markdown(tmp_path: Path, capsys) -> None:
 
 
 def test_summary_of_a_missing_result_fails(tmp_path: Path, capsys) -> None:
-    assert matrix.main(["summary", str(tmp_path / "absent.json")]) == 1
+    assert summary.main([str(tmp_path / "absent.json")]) == 1
     out = capsys.readouterr().out
     assert "no result" in out and "Failed or missing" in out
 
@@ -277,6 +279,6 @@ def test_summary_reports_failed_tests(tmp_path: Path, capsys) -> None:
             }
         )
     )
-    assert matrix.main(["summary", str(path)]) == 0
+    assert summary.main([str(path)]) == 0
     out = capsys.readouterr().out
     assert "FAIL (0/1 events)" in out and "**Failed or missing:** r-4.5.0-al2023-x86_64" in out

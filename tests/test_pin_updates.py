@@ -1,4 +1,4 @@
-"""build.py update without --r/--package (rlambda.pin_updates): new R releases from a mirror's
+"""build.py update without --r/--package (rlambda.pins): new R releases from a mirror's
 listing, the refusal of a changed tarball, and base-image digests from a real registry server."""
 
 import hashlib
@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from rlambda import pin_updates, versions
+from rlambda import cran
+from rlambda import pins as pin_updates
+from rlambda.build import versions
 from rlambda.errors import JobError, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +33,8 @@ CRAN_INDEX = """<html><body><h1>Index of /src/base/R-4</h1><table>
 
 
 def test_releases_in_cran_listing() -> None:
-    assert pin_updates.releases_in_listing(CRAN_INDEX) == ["4.5.2", "4.5.3", "4.6.0", "4.6.1"]
+    names = cran.link_names(CRAN_INDEX)
+    assert cran.r_releases_in(names) == ["4.5.2", "4.5.3", "4.6.0", "4.6.1"]
 
 
 def make_mirror(root: Path, files: dict[str, bytes]) -> Path:

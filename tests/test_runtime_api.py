@@ -24,13 +24,13 @@ from typing import Any
 
 import pytest
 
-from rlambda.runtime_api import (
+from rlambda.local.runtime_api import (
     InvokeResult,
     ProcessRuntime,
     RuntimeApiError,
     RuntimeApiServer,
 )
-from rlambda.runtime_api.model import MAX_RESPONSE_BYTES
+from rlambda.local.runtime_api.model import MAX_RESPONSE_BYTES
 
 HANDLERS = Path(__file__).parent / "handlers"
 NEXT = "/2018-06-01/runtime/invocation/next"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.runtime_api import RuntimeApiServer
-from rlambda.runtime_api.docker_launcher import DockerRuntime
+from rlambda.local.docker_launcher import DockerRuntime
+from rlambda.local.runtime_api import RuntimeApiServer
 
 from .conftest import LOCAL_R_VERSIONS
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.runtime_api import ProcessRuntime, RuntimeApiServer
+from rlambda.local.runtime_api import ProcessRuntime, RuntimeApiServer
 
 REPO = Path(__file__).resolve().parent.parent
 RUNTIME = REPO / "runtime"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from rlambda import versions
+from rlambda.build import versions
+from rlambda.build.platforms import ARCHITECTURES, FAMILIES
 from rlambda.errors import UsageError
-from rlambda.platforms import ARCHITECTURES, FAMILIES
 
-from .conftest import SHARED_DATA
+from .conftest import REFERENCE
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_default_mirror_is_cloud_r_project(pins):
 
 def test_pins_match_published_cran_checksums(pins):
     """Each pin equals the published sha256 of CRAN's tarball, so a real download verifies."""
-    published = tomllib.loads((SHARED_DATA / "r-tarballs.toml").read_text())["versions"]
+    published = tomllib.loads((REFERENCE / "r-tarballs.toml").read_text())["versions"]
     for version, release in pins.r.items():
         assert release.sha256 == published[version]["sha256"], version
         assert release.mirror_path == f"src/base/R-4/R-{version}.tar.gz"

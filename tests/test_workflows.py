@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlambda import versions
+from rlambda.build import versions
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -102,7 +102,7 @@ def test_rebuild_uses_oidc_role_and_summary() -> None:
     assert aws["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
     summary = step(wf, "build", "Job summary")
     assert summary["if"] == "always()"
-    assert 'python -m rlambda.matrix summary "$RESULT" >> "$GITHUB_STEP_SUMMARY"' in summary["run"]
+    assert 'python -m rlambda.ci.summary "$RESULT" >> "$GITHUB_STEP_SUMMARY"' in summary["run"]
     cache = next(s for s in steps(wf, "build") if "actions/cache" in s.get("uses", ""))
     assert "hashFiles('VERSIONS.toml', 'recipes/*/lock.toml')" in cache["with"]["key"]
 
@@ -128,7 +128,7 @@ def test_rebuild_fails_early_without_the_role() -> None:
 def test_rebuild_matrix_step_runs(tmp_path: Path) -> None:
     """The matrix step's script, as a dispatch with inputs runs it (needs build.py matrix)."""
     if '"matrix"' not in (ROOT / "build.py").read_text():
-        pytest.skip("build.py does not dispatch `matrix` to rlambda.matrix.main yet")
+        pytest.skip("build.py does not dispatch `matrix` to rlambda.ci.matrix.main yet")
     shim = tmp_path / "bin"
     shim.mkdir()
     # A wrapper, not a symlink: through a symlink elsewhere Python would not find the venv.

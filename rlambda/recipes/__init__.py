@@ -5,7 +5,8 @@ What a build uses:
     lock = load_lock(recipe.path, recipe, r_version=...)     # never resolves; stale -> re-lock
     tarballs = fetch_locked(lock, cran_mirror=...)           # [(LockedPackage, cache path)]
     os_packages = build_packages(lock, recipe, family)       # -dev/-devel names for the builder
-and `lock_recipe(recipe_dir, r_version=..., cran_mirror=...)` for `build.py lock`.
+and `lock_recipe(recipe_dir, r_version=..., cran_mirror=..., default_mirror=...)` for
+`build.py lock`.
 """
 
 from rlambda.recipes.lock import Lock, LockedPackage, fetch_locked, load_lock, lock_recipe

@@ -12,9 +12,12 @@ from pathlib import Path
 
 from rlambda.recipes.rversion import Constraint, parse_constraint
 
-# R package names: a letter first, then letters, digits and dots, not ending in a dot
-# ("Writing R Extensions", 1.1.1). R itself appears as the pseudo-package "R".
-PACKAGE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9.]*(?<!\.)")
+# The one pattern for an R package name, wherever one is read (VERSIONS.toml, recipes, locks,
+# PACKAGES): at least two characters, a letter first, then letters, digits and dots, not ending
+# in a dot ("Writing R Extensions", 1.1.1; R's own tools:::.standard_regexps()
+# valid_package_name, "[[:alpha:]][[:alnum:].]*[[:alnum:]]"). In Depends, R itself appears as
+# the pseudo-package "R", which _DEPENDENCY reads apart.
+PACKAGE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9.]*[A-Za-z0-9]")
 DEPENDENCY_FIELDS = ("Depends", "Imports", "LinkingTo")
 _FIELD = re.compile(r"([A-Za-z0-9/@._-]+):(.*)")
 _DEPENDENCY = re.compile(r"\s*([A-Za-z][A-Za-z0-9.]*)\s*(?:\(([^()]*)\))?\s*")

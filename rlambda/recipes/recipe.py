@@ -21,13 +21,12 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 
+from rlambda.build.platforms import FAMILIES
 from rlambda.errors import UsageError
-from rlambda.platforms import FAMILIES
 from rlambda.recipes.dcf import PACKAGE_NAME
 from rlambda.recipes.rversion import Constraint, parse_constraints
-from rlambda.versions import toml_kind
+from rlambda.tomlcheck import TomlChecker
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent.parent / "recipes"
 RECIPE_FILE = "recipe.toml"
@@ -91,7 +90,7 @@ def load_recipe(path: Path) -> Recipe:
     """Load recipes/<name>/ (the directory, or its recipe.toml) and validate all of it."""
     directory = path.parent if path.name == RECIPE_FILE else path
     file = directory / RECIPE_FILE
-    check = _Checker(file)
+    check = TomlChecker(file)
     if not RECIPE_NAME.fullmatch(directory.name):
         check.fail("(directory name)", "lower-case letters, digits and dashes")
     try:
@@ -104,12 +103,12 @@ def load_recipe(path: Path) -> Recipe:
     for key in data:
         if key not in _KEYS:
             check.fail(key, f"no such key; a recipe has: {', '.join(sorted(_KEYS))}")
-    description = check.string(data, "description", _DESCRIPTION, default="")
-    handler = check.string(data, "handler", _HANDLER)
+    description = check.string(data, None, "description", _DESCRIPTION, default="")
+    handler = check.string(data, None, "handler", _HANDLER)
     handler_file = directory / (_HANDLER.fullmatch(handler).group(1) + ".R")  # type: ignore[union-attr]
     if not handler_file.is_file():
         check.fail("handler", f"a handler whose file exists; {handler_file} not found")
-    events = check.string(data, "events", _EVENTS_DIR, default="events")
+    events = check.string(data, None, "events", _EVENTS_DIR, default="events")
     if not (directory / events).is_dir():
         check.fail("events", f"a directory of events; {directory / events} not found")
 
@@ -159,27 +158,3 @@ def load_recipe(path: Path) -> Recipe:
 def _quote_key(key: str) -> str:
     """A key as TOML would write it, so a hostile key is shown quoted, not interpreted."""
     return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-
-
-class _Checker:
-    def __init__(self, path: Path):
-        self.path = path
-
-    def fail(self, key: str, expected: str) -> NoReturn:
-        raise UsageError(f"{self.path}: key {key}: expected {expected}")
-
-    def string(
-        self, parent: dict, key: str, pattern: re.Pattern[str], default: str | None = None
-    ) -> str:
-        value = parent.get(key, default)
-        if not isinstance(value, str):
-            self.fail(key, f"a string, found {toml_kind(value)}")
-        if not pattern.fullmatch(value):
-            self.fail(key, f"a string matching {pattern.pattern}, found {value!r}")
-        return value
-
-    def table(self, parent: dict, key: str, default: dict | None = None) -> dict:
-        value = parent.get(key, default)
-        if not isinstance(value, dict):
-            self.fail(key, f"a table, found {toml_kind(value)}")
-        return value

@@ -8,16 +8,21 @@ known so far, until nothing changes. Depends, Imports and LinkingTo count; base 
 those shipped with R are R's to provide.
 """
 
+from __future__ import annotations
+
 import difflib
 import heapq
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rlambda.errors import JobError, UsageError
 from rlambda.recipes import dcf
-from rlambda.recipes.mirror import Candidate, Mirror, Tarball
 from rlambda.recipes.rversion import Constraint, RVersion, allows_all
+
+if TYPE_CHECKING:  # rlambda.cran imports this package: only its types are needed here
+    from rlambda.cran import Candidate, Mirror, Tarball
 
 # Installed with every R (its base and default packages); `R` is the version requirement.
 BASE_PACKAGES = frozenset(

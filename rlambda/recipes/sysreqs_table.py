@@ -11,7 +11,8 @@ An entry that needs a pre-install step there (enabling EPEL, CodeReady, a vendor
 recorded as unavailable, with the reason: the build has no such step, a recipe override can say
 what to install instead.
 
-Usage: python -m rlambda.recipes.sysreqs_table SNAPSHOT_DIR   (rewrites data/*.json + licence)
+Usage: python -m rlambda.recipes.sysreqs_table [SNAPSHOT_DIR]   (rewrites data/*.json + licence;
+default: the snapshot kept in reference/r-system-requirements)
 """
 
 import json
@@ -23,6 +24,7 @@ from pathlib import Path
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TABLE_FILE = DATA_DIR / "system-requirements.json"
 LICENSE_FILE = DATA_DIR / "LICENSE-r-system-requirements"
+SNAPSHOT_DIR = Path(__file__).resolve().parents[2] / "reference" / "r-system-requirements"
 
 # family -> distributions to take names from, in order of preference, with the release that
 # stands for the family (None: the rule must not restrict versions, or any list will do).
@@ -92,7 +94,7 @@ def write(snapshot: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print("usage: python -m rlambda.recipes.sysreqs_table SNAPSHOT_DIR", file=sys.stderr)
+    if len(sys.argv) > 2:
+        print("usage: python -m rlambda.recipes.sysreqs_table [SNAPSHOT_DIR]", file=sys.stderr)
         sys.exit(2)
-    write(Path(sys.argv[1]))
+    write(Path(sys.argv[1]) if len(sys.argv) == 2 else SNAPSHOT_DIR)

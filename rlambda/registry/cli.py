@@ -6,9 +6,9 @@ import json
 import re
 import sys
 
-from rlambda import tags
+from rlambda.build import tags
 from rlambda.errors import JobError, UsageError, report
-from rlambda.registry import aws, images, transport
+from rlambda.registry import aws, images, policy, transport
 from rlambda.registry.auth import ENDPOINT_ENV, authorize, endpoint_override
 from rlambda.registry.deploy import deploy_function
 from rlambda.registry.publish import LAMBDA_ARCH, PushOptions, push_image
@@ -105,8 +105,13 @@ def _add_endpoint(group) -> None:
 
 
 def push_options(args: argparse.Namespace, recipe: str | None = None) -> PushOptions:
+    """The push settings, every one checked now: before a build, not after it."""
     if args.push_attempts < 1 or args.retry_delay < 0:
         raise UsageError("--push-attempts must be 1 or more and --retry-delay 0 or more")
+    region = aws.region_or_fail(args.region)
+    policy.check_accounts(args.allow_account)
+    if args.moving_repository == args.repository:
+        raise UsageError("--moving-repository must differ from the repository itself")
     date = args.date or (datetime.datetime.now(datetime.UTC).date() if args.dated else None)
     return PushOptions(
         repository=RepositorySettings(
@@ -116,7 +121,7 @@ def push_options(args: argparse.Namespace, recipe: str | None = None) -> PushOpt
             keep_untagged=args.keep_untagged,
             create=not args.no_create,
         ),
-        region=args.region,
+        region=region,
         recipe=recipe,
         date=date,
         moving=args.moving_tags,

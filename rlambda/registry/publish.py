@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import docker.errors
 
 import docker
-from rlambda import engine, tags
+from rlambda.build import engine, tags
 from rlambda.errors import JobError, UsageError
 from rlambda.registry import aws, images, transport
 from rlambda.registry.auth import RegistryAuth, authorize, endpoint_override

@@ -1,4 +1,4 @@
-"""Moving bytes: the Docker engine's push, and reads from the registry's v2 API.
+"""Moving bytes: the Docker engine's push, and the one client of a registry's v2 API.
 
 One retry policy, ours: a push attempt that fails transiently (connection refused or reset,
 throttling, a 5xx) is retried with exponential backoff, a bounded number of times. The engine's
@@ -9,8 +9,10 @@ what the registry lacks, since the engine checks every layer before sending it.
 
 import contextlib
 import hashlib
+import re
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import docker.errors
@@ -154,65 +156,129 @@ class Manifest:
         return self.raw.decode()
 
 
-def _get(
-    auth: RegistryAuth, path: str, accept: str | None, policy: RetryPolicy
-) -> requests.Response | None:
-    def once() -> requests.Response | None:
+class RegistryClient:
+    """The one client of a registry's HTTP API v2 (the OCI distribution spec) for reads:
+    manifests and blobs, each checked against its digest.
+
+    `basic`: credentials (ECR's token, see auth.py), else none; a registry that answers 401
+    with a Bearer challenge (Docker Hub, public.ecr.aws) gets an anonymous token for the scope
+    it names, as the docker CLI does. Transient failures (unreachable, 429, 5xx) are retried
+    by `retry`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        basic: tuple[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")  # scheme://host[:port]
+        self.host = self.base_url.split("://", 1)[-1]
+        self.basic = basic
+        self.retry = retry or RetryPolicy()
+        self.token: str | None = None
+
+    def get(self, path: str, accept: Sequence[str] = ()) -> requests.Response | None:
+        """GET /v2/`path`; None when the registry has no such thing (404)."""
+
+        def once() -> requests.Response | None:
+            response = self._request(path, accept)
+            challenge = response.headers.get("WWW-Authenticate", "")
+            if response.status_code == 401 and challenge.lower().startswith("bearer "):
+                self.token = self._anonymous_token(challenge)
+                response = self._request(path, accept)
+            if response.status_code == 404:
+                return None
+            if response.status_code in (401, 403):
+                raise JobError(
+                    f"the registry at {self.host} refused the credentials"
+                    f" (HTTP {response.status_code})"
+                )
+            if response.status_code == 429 or response.status_code >= 500:
+                raise TransientError(f"HTTP {response.status_code} from {self.host}")
+            if response.status_code != 200:
+                raise JobError(f"unexpected HTTP {response.status_code} from {self.host}/v2/{path}")
+            return response
+
+        return with_retries(f"reading {path}", self.retry, once)
+
+    def manifest(self, repository: str, reference: str, accept: Sequence[str]) -> Manifest | None:
+        """The manifest (or index) a tag or digest names, byte for byte, its digest checked."""
+        response = self.get(f"{repository}/manifests/{reference}", accept)
+        if response is None:
+            return None
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        digest = "sha256:" + hashlib.sha256(response.content).hexdigest()
+        announced = response.headers.get("Docker-Content-Digest")
+        if announced and announced != digest:
+            raise JobError(
+                f"{repository}:{reference}: the registry announced {announced} but sent a"
+                f" manifest whose digest is {digest}"
+            )
+        return Manifest(response.content, media_type, digest)
+
+    def blob(self, repository: str, digest: str) -> bytes:
+        response = self.get(f"{repository}/blobs/{digest}")
+        if response is None:
+            raise JobError(f"{repository}: blob {digest} is missing from the registry")
+        if "sha256:" + hashlib.sha256(response.content).hexdigest() != digest:
+            raise JobError(f"{repository}: blob {digest} does not match its digest")
+        return response.content
+
+    def _request(self, path: str, accept: Sequence[str]) -> requests.Response:
+        headers = {"Accept": ", ".join(accept)} if accept else {}
+        if self.token:
+            # requests drops it on a redirect to another host (blob CDNs reject foreign auth).
+            headers["Authorization"] = f"Bearer {self.token}"
         try:
-            response = requests.get(
-                f"{auth.base_url}/v2/{path}",
-                headers={"Accept": accept} if accept else {},
-                auth=auth.basic(),
+            return requests.get(
+                f"{self.base_url}/v2/{path}",
+                headers=headers,
+                auth=None if self.token else self.basic,
                 timeout=60,
             )
         except requests.exceptions.RequestException as e:
-            raise TransientError(f"cannot reach {auth.host}: {type(e).__name__}") from None
-        if response.status_code == 404:
-            return None
-        if response.status_code in (401, 403):
-            raise JobError(
-                f"the registry at {auth.host} refused the credentials (HTTP {response.status_code})"
-            )
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError(f"HTTP {response.status_code} from {auth.host}")
-        if response.status_code != 200:
-            raise JobError(f"unexpected HTTP {response.status_code} from {auth.host}/v2/{path}")
-        return response
+            raise TransientError(f"cannot reach {self.host}: {type(e).__name__}") from None
 
-    return with_retries(f"reading {path}", policy, once)
+    def _anonymous_token(self, challenge: str) -> str:
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        realm = params.pop("realm", None)
+        if not realm:
+            raise JobError(f"{self.host}: bearer challenge without a realm: {challenge}")
+        try:
+            response = requests.get(realm, params=params, timeout=60)
+            response.raise_for_status()
+            token = response.json().get("token") or response.json().get("access_token")
+        except (requests.exceptions.RequestException, ValueError) as e:
+            raise JobError(f"cannot get an anonymous token from {realm}: {e}") from None
+        if not isinstance(token, str):
+            raise JobError(f"{realm}: no token in the answer")
+        return token
+
+
+def client_for(auth: RegistryAuth, policy: RetryPolicy) -> RegistryClient:
+    return RegistryClient(auth.base_url, basic=auth.basic(), retry=policy)
 
 
 def read_manifest(
     auth: RegistryAuth, repository: str, reference: str, policy: RetryPolicy
 ) -> Manifest | None:
-    """The manifest a tag or digest names, as the registry stores it, byte for byte."""
-    response = _get(
-        auth, f"{repository}/manifests/{reference}", ", ".join(SINGLE_MANIFESTS), policy
-    )
-    if response is None:
+    """The single-architecture manifest a tag or digest names, as the registry stores it."""
+    manifest = client_for(auth, policy).manifest(repository, reference, SINGLE_MANIFESTS)
+    if manifest is None:
         return None
-    media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-    if media_type in INDEXES:
+    if manifest.media_type in INDEXES:
         raise JobError(
-            f"{repository}:{reference} is an image index ({media_type}); Lambda needs a"
-            " single-architecture image manifest (build without BuildKit attestations)"
+            f"{repository}:{reference} is an image index ({manifest.media_type}); Lambda needs"
+            " a single-architecture image manifest (build without BuildKit attestations)"
         )
-    if media_type not in SINGLE_MANIFESTS:
-        raise JobError(f"{repository}:{reference}: unexpected manifest type {media_type!r}")
-    digest = "sha256:" + hashlib.sha256(response.content).hexdigest()
-    announced = response.headers.get("Docker-Content-Digest")
-    if announced and announced != digest:
+    if manifest.media_type not in SINGLE_MANIFESTS:
         raise JobError(
-            f"{repository}:{reference}: the registry announced {announced} but sent a manifest"
-            f" whose digest is {digest}"
+            f"{repository}:{reference}: unexpected manifest type {manifest.media_type!r}"
         )
-    return Manifest(response.content, media_type, digest)
+    return manifest
 
 
 def read_blob(auth: RegistryAuth, repository: str, digest: str, policy: RetryPolicy) -> bytes:
-    response = _get(auth, f"{repository}/blobs/{digest}", None, policy)
-    if response is None:
-        raise JobError(f"{repository}: blob {digest} is missing from the registry")
-    if "sha256:" + hashlib.sha256(response.content).hexdigest() != digest:
-        raise JobError(f"{repository}: blob {digest} does not match its digest")
-    return response.content
+    return client_for(auth, policy).blob(repository, digest)

@@ -1,0 +1,170 @@
+"""Build images for a resolved Target: fetch and verify → render → build → tag.
+
+A base image is R (and the runtime client) on a family's base; a recipe image is a function
+and its locked packages on top of a base image.
+"""
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from docker import DockerClient
+from rlambda.build import engine, render
+from rlambda.build.context import ROOT, BuildContext, make_context, project_files
+from rlambda.build.fetch import cache_dir, fetch_verified
+from rlambda.build.tags import REPOSITORY, content_tag
+from rlambda.build.target import Target
+from rlambda.recipes import Recipe, fetch_locked
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image_id: str
+    repository: str
+    readable_tag: str  # r-<version>[-<recipe>]-<family>-<arch>
+    content_tag: str  # content-<hash>: names exactly this image's inputs
+    r_version: str
+    built: bool  # False when an image with the same content hash already existed
+
+    @property
+    def tags(self) -> list[str]:
+        return [self.readable_tag, self.content_tag]
+
+    @property
+    def ref(self) -> str:
+        """The content tag's reference: the image itself, whatever else moves."""
+        return f"{self.repository}:{self.content_tag}"
+
+
+def fetch_source(target: Target) -> Path:
+    r = target.r
+    url = f"{target.mirror}/{r.mirror_path}"
+    print(f"==> R {r.version} source: {url}", file=sys.stderr)
+    return fetch_verified(url, r.sha256, mirror_hint=_mirror_hint(target))
+
+
+def fetch_packages(target: Target) -> dict[str, Path]:
+    """The runtime client's R packages, verified, by their name in the build context."""
+    files = {}
+    for package in target.pins.packages.values():
+        urls = package.urls(target.mirror)
+        print(f"==> {package.name} {package.version}: {urls[0]}", file=sys.stderr)
+        files[f"r-packages/{package.filename}"] = fetch_verified(
+            urls, package.sha256, mirror_hint=_mirror_hint(target)
+        )
+    return files
+
+
+def _mirror_hint(target: Target) -> str:
+    return (
+        "\nThe mirror did not answer; choose another with --cran-mirror URL"
+        f" (now: {target.mirror})."
+    )
+
+
+def git_commit() -> str:
+    result = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def build_base_image(target: Target, client: DockerClient) -> BuildResult:
+    """R and the runtime client on the target's base. The target was checked when it was
+    resolved; the base image is found (or pulled) before anything is downloaded."""
+    r, fam, arch = target.r, target.family, target.arch
+    base_id = engine.base_identity(client, target.base_ref, target.platform)
+    tarball = fetch_source(target)
+    packages = fetch_packages(target)
+    dockerfile = render.render(target.with_recipe(None))
+    files = {r.filename: tarball, **packages, **project_files()}
+    context = make_context(dockerfile, files, base_identity=f"{target.base_ref} {base_id}")
+    labels = {
+        "org.opencontainers.image.base.name": target.base_ref,
+        # The pinned digest, or the local stand-in's image ID when --base-image replaced it.
+        "org.opencontainers.image.base.digest": base_id
+        if target.stand_in
+        else target.base.digests[arch],
+        "io.rlambda.r.version": r.version,
+        "io.rlambda.r.source.sha256": r.sha256,
+        "io.rlambda.family": fam.name,
+    }
+    buildargs = {"BASE_IMAGE": target.base_ref} if target.stand_in else {}
+    return _build_and_tag(client, context, target.base_tag, labels, buildargs, target)
+
+
+def build_recipe_image(target: Target, base: BuildResult, client: DockerClient) -> BuildResult:
+    """The target's recipe (its function and locked packages) on top of `base`, which is never
+    rebuilt here."""
+    assert target.recipe is not None
+    recipe, lock = target.recipe.recipe, target.recipe.lock
+    wanted = {p.name for p in render.recipe_packages(target.pins, lock)}
+    fetched = fetch_locked(lock, cran_mirror=target.mirror)
+    files = {f"r-packages/{p.filename}": path for p, path in fetched if p.name in wanted}
+    files |= function_files(recipe)
+    files |= project_files(include_runtime=False)
+    dockerfile = render.render_recipe(target)
+    context = make_context(dockerfile, files, base_identity=base.image_id)
+    labels = {
+        "org.opencontainers.image.base.name": f"{base.repository}:{base.readable_tag}",
+        "org.opencontainers.image.base.digest": base.image_id,
+        "io.rlambda.r.version": target.r.version,
+        "io.rlambda.family": target.family.name,
+        "io.rlambda.recipe": recipe.name,
+    }
+    buildargs = {"BASE_IMAGE": base.image_id}
+    return _build_and_tag(client, context, target.readable_tag, labels, buildargs, target)
+
+
+def function_files(recipe: Recipe) -> dict[str, Path]:
+    """The recipe's code, for /var/task: everything but its recipe, lock and events."""
+    skip = {"recipe.toml", "lock.toml"}
+    return {
+        f"function/{path.relative_to(recipe.path).as_posix()}": path
+        for path in sorted(recipe.path.rglob("*"))
+        if path.is_file()
+        and path.name not in skip
+        and recipe.events_dir not in path.parents
+        and "__pycache__" not in path.parts
+    }
+
+
+def _build_and_tag(
+    client: DockerClient,
+    context: BuildContext,
+    readable: str,
+    labels: dict[str, str],
+    buildargs: dict[str, str],
+    target: Target,
+) -> BuildResult:
+    """Build unless an image with this content hash exists; tag only after success."""
+    content = content_tag(context.content_hash)
+    tags = [readable, content]
+    r_version = target.r.version
+    existing = engine.find_image(client, f"{REPOSITORY}:{content}")
+    if existing and not target.no_cache:
+        engine.tag(client, existing, REPOSITORY, tags)
+        print(f"==> up to date: {REPOSITORY}:{content} (nothing changed)", file=sys.stderr)
+        return BuildResult(existing, REPOSITORY, readable, content, r_version, built=False)
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_path = cache_dir() / "logs" / f"{readable}-{stamp}.log"
+    print(f"==> building {REPOSITORY}:{readable} (full log: {log_path})", file=sys.stderr)
+    labels = {
+        **labels,
+        "org.opencontainers.image.revision": git_commit(),
+        "io.rlambda.content-hash": context.content_hash,
+    }
+    image_id = engine.build(
+        client,
+        context.tar,
+        buildargs=buildargs,
+        labels=labels,
+        platform=target.platform,
+        log_path=log_path,
+        no_cache=target.no_cache,
+    )
+    engine.tag(client, image_id, REPOSITORY, tags)
+    return BuildResult(image_id, REPOSITORY, readable, content, r_version, built=True)

@@ -1,0 +1,151 @@
+"""Render Dockerfile.base and Dockerfile.recipe for a Target, and every pinned Target into the
+committed Dockerfiles under images/."""
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import jinja2
+
+from rlambda.build.platforms import ARCHITECTURES, FAMILIES, build_packages
+from rlambda.build.tags import readable_tag
+from rlambda.build.target import RecipeTarget, Target, variant
+from rlambda.build.versions import Versions
+from rlambda.recipes import (
+    RECIPES_DIR,
+    Lock,
+    LockedPackage,
+    load_lock,
+    load_recipe,
+    recipe_dir,
+)
+from rlambda.recipes import build_packages as recipe_build_packages
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "Dockerfile.base"
+RECIPE_TEMPLATE = ROOT / "Dockerfile.recipe"
+IMAGES_DIR = ROOT / "images"
+BANNER = "# Generated from Dockerfile."
+
+
+def dockerfile_path(
+    r_version: str, family_name: str, arch: str, images_dir: Path | None = None
+) -> Path:
+    return (images_dir or IMAGES_DIR) / readable_tag(r_version, family_name, arch) / "Dockerfile"
+
+
+def _template(path: Path) -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(path.parent),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # a Dockerfile, not HTML; every value was validated on load
+    )
+    return env.get_template(path.name)
+
+
+def render(target: Target) -> str:
+    """Dockerfile.base for the target's R release, family and architecture."""
+    return _template(TEMPLATE).render(
+        r=target.r,
+        family=target.family,
+        arch=target.arch,
+        base=target.base,
+        build_packages=build_packages(target.family.name),
+        packages=list(target.pins.packages.values()),
+    )
+
+
+def recipe_packages(versions: Versions, lock: Lock) -> list[LockedPackage]:
+    """The lock's packages a recipe image installs: all but those its base image already
+    carries byte for byte (the runtime client's own, pinned in VERSIONS.toml)."""
+    return [
+        p
+        for p in lock.packages
+        if not (
+            p.name in versions.packages
+            and versions.packages[p.name].version == p.version
+            and versions.packages[p.name].sha256 == p.sha256
+        )
+    ]
+
+
+def render_recipe(target: Target) -> str:
+    """Dockerfile.recipe for the target's recipe on its base R image."""
+    assert target.recipe is not None
+    recipe, lock = target.recipe.recipe, target.recipe.lock
+    family_name = target.family.name
+    packages = recipe_packages(target.pins, lock)
+    # Compilers and R's build headers, plus what the packages' system requirements map to.
+    toolchain = {*build_packages(family_name), *recipe_build_packages(lock, recipe, family_name)}
+    return _template(RECIPE_TEMPLATE).render(
+        recipe=recipe,
+        r_version=target.r.version,
+        family=target.family,
+        arch=target.arch,
+        base_tag=target.base_tag,
+        packages=packages,
+        build_packages=sorted(toolchain) if packages else [],
+        lock_hash=hashlib.sha256(lock.path.read_bytes()).hexdigest(),
+    )
+
+
+def recipe_dockerfile_path(
+    recipe: str, r_version: str, family_name: str, arch: str, images_dir: Path | None = None
+) -> Path:
+    return dockerfile_path(r_version, family_name, arch, images_dir).parent / recipe / "Dockerfile"
+
+
+def write_one(target: Target) -> Path:
+    """Render the target's base Dockerfile into images/ and return the file's path."""
+    path = dockerfile_path(target.r.version, target.family.name, target.arch)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(target))
+    return path
+
+
+def render_all(versions: Versions, images_dir: Path | None = None) -> dict[Path, str]:
+    """Every pinned R version x family x architecture, and every recipe on its lock's R
+    version x family x architecture, keyed by its path under images/."""
+    rendered = {
+        dockerfile_path(r.version, fam, arch, images_dir): render(variant(versions, r, fam, arch))
+        for r in versions.r.values()
+        for fam in FAMILIES
+        for arch in ARCHITECTURES
+    }
+    for name in sorted(p.name for p in RECIPES_DIR.iterdir() if (p / "recipe.toml").is_file()):
+        recipe = load_recipe(recipe_dir(name))
+        lock = load_lock(recipe.path, recipe)
+        r = versions.resolve_r(lock.r_version)
+        for fam in FAMILIES:
+            for arch in ARCHITECTURES:
+                path = recipe_dockerfile_path(name, lock.r_version, fam, arch, images_dir)
+                target = variant(versions, r, fam, arch, RecipeTarget(recipe, lock))
+                rendered[path] = render_recipe(target)
+    return rendered
+
+
+def write_all(versions: Versions, images_dir: Path | None = None) -> list[Path]:
+    """Write every render and delete generated directories no pin produces any more."""
+    images_dir = images_dir or IMAGES_DIR
+    rendered = render_all(versions, images_dir)
+    for path, text in rendered.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for stale in stale_dirs(set(rendered), images_dir):
+        shutil.rmtree(stale)
+    return sorted(rendered)
+
+
+def stale_dirs(expected: set[Path], images_dir: Path | None = None) -> list[Path]:
+    """Directories under images/ holding a generated Dockerfile that no pin renders any more."""
+    images_dir = images_dir or IMAGES_DIR
+    if not images_dir.is_dir():
+        return []
+    return sorted(
+        path.parent
+        for path in [*images_dir.glob("*/Dockerfile"), *images_dir.glob("*/*/Dockerfile")]
+        if path not in expected and path.read_text().startswith(BANNER)
+    )

@@ -1,0 +1,143 @@
+"""The resolved target: what one build job makes, looked up and checked once, at the CLI's edge.
+
+`resolve` turns what was asked for (`build.py build`'s flags) into a frozen `Target`: the R
+release, the family and architecture, the base image and its digest, the mirror, the recipe and
+its lock, the test settings and the push settings. builder, render and job take a Target and
+never look anything up or check it again, so every input error is raised here, before a byte is
+downloaded or a layer built.
+"""
+
+import re
+from dataclasses import dataclass, replace
+
+from rlambda import cran
+from rlambda.build.platforms import ARCHITECTURES, Family, check_arch, family
+from rlambda.build.tags import check_recipe, readable_tag
+from rlambda.build.versions import BaseImage, RRelease, Versions
+from rlambda.errors import UsageError
+from rlambda.local.events import FunctionSettings
+from rlambda.recipes import Lock, Recipe, load_lock, load_recipe, recipe_dir
+from rlambda.registry import PushOptions
+
+# A Docker image reference: name[:tag][@sha256:digest], nothing a shell could misread.
+_IMAGE_REF = re.compile(r"[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?")
+
+# A base image is tested through this recipe: base R only, its own events.
+SMOKE_RECIPE = "hello"
+
+
+@dataclass(frozen=True)
+class RecipeTarget:
+    """A recipe and its lock, checked against the R release it is built on."""
+
+    recipe: Recipe
+    lock: Lock
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name
+
+
+@dataclass(frozen=True)
+class Target:
+    pins: Versions
+    r: RRelease
+    family: Family
+    arch: str
+    base: BaseImage  # the family's pinned base
+    base_ref: str  # what FROM names: the pinned digest, or a local stand-in (--base-image)
+    stand_in: bool  # base_ref is a local image given with --base-image
+    mirror: str  # the CRAN mirror sources come from, validated, without a trailing slash
+    recipe: RecipeTarget | None = None
+    no_cache: bool = False
+    test: FunctionSettings | None = None
+    # What --test runs: the recipe itself, or on a base image the smoke recipe.
+    test_recipe: RecipeTarget | None = None
+    push: PushOptions | None = None
+
+    @property
+    def platform(self) -> str:
+        """Docker's name for the architecture (linux/amd64, linux/arm64)."""
+        return ARCHITECTURES[self.arch]
+
+    @property
+    def base_tag(self) -> str:
+        """The readable tag of the base R image (no recipe)."""
+        return readable_tag(self.r.version, self.family.name, self.arch)
+
+    @property
+    def readable_tag(self) -> str:
+        return readable_tag(
+            self.r.version, self.family.name, self.arch, self.recipe.name if self.recipe else None
+        )
+
+    def with_recipe(self, recipe: RecipeTarget | None) -> "Target":
+        return replace(self, recipe=recipe)
+
+
+def variant(
+    pins: Versions, r: RRelease, family_name: str, arch: str, recipe: RecipeTarget | None = None
+) -> Target:
+    """A Target for a combination taken from the pins themselves (render, matrix): the values
+    were validated when VERSIONS.toml was loaded."""
+    base = pins.bases[family_name]
+    return Target(
+        pins=pins,
+        r=r,
+        family=family(family_name),
+        arch=arch,
+        base=base,
+        base_ref=base.ref(arch),
+        stand_in=False,
+        mirror=pins.cran_mirror,
+        recipe=recipe,
+    )
+
+
+def recipe_target(name: str, r: RRelease) -> RecipeTarget:
+    """recipes/<name> and its lock, which must be current and made for R `r`."""
+    check_recipe(name)
+    recipe = load_recipe(recipe_dir(name))
+    return RecipeTarget(recipe, load_lock(recipe.path, recipe, r_version=r.version))
+
+
+def resolve(
+    pins: Versions,
+    *,
+    r_version: str,
+    family_name: str,
+    arch: str,
+    cran_mirror: str | None = None,
+    base_image: str | None = None,
+    recipe: str | None = None,
+    no_cache: bool = False,
+    test: FunctionSettings | None = None,
+    push: PushOptions | None = None,
+) -> Target:
+    """Check everything a build job was asked for; raise UsageError for the first bad input."""
+    r = pins.resolve_r(r_version)
+    fam = family(family_name)
+    check_arch(arch)
+    if base_image is not None and not _IMAGE_REF.fullmatch(base_image):
+        raise UsageError(f"--base-image {base_image!r} is not an image reference")
+    mirror = cran.check_mirror(cran_mirror) if cran_mirror else pins.cran_mirror
+    wanted = recipe_target(recipe, r) if recipe else None
+    tested = None
+    if test is not None:
+        tested = wanted or recipe_target(SMOKE_RECIPE, r)
+    base = pins.bases[fam.name]
+    return Target(
+        pins=pins,
+        r=r,
+        family=fam,
+        arch=arch,
+        base=base,
+        base_ref=base_image or base.ref(arch),
+        stand_in=base_image is not None,
+        mirror=mirror,
+        recipe=wanted,
+        no_cache=no_cache,
+        test=test,
+        test_recipe=tested,
+        push=push,
+    )

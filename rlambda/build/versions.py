@@ -1,0 +1,169 @@
+"""VERSIONS.toml: load and validate every pin, and resolve what a build asks for.
+
+The whole file is validated on load, so a bad pin fails every command the same way, naming the
+file, the exact key and what was expected there.
+"""
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from rlambda import cran
+from rlambda.build.platforms import ARCHITECTURES, FAMILIES
+from rlambda.errors import UsageError
+from rlambda.recipes.dcf import PACKAGE_NAME
+from rlambda.tomlcheck import TomlChecker, toml_kind
+
+VERSIONS_FILE = Path(__file__).resolve().parents[2] / "VERSIONS.toml"
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# R releases are plain X.Y.Z; nothing else may reach a URL, a path or a Dockerfile.
+R_VERSION = re.compile(r"\d+\.\d+\.\d+")
+# CRAN's rule for package versions (Writing R Extensions, 1.1.1); names: dcf.PACKAGE_NAME.
+R_PACKAGE_VERSION = re.compile(r"\d+([.-]\d+)+")
+_IMAGE_NAME = re.compile(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9._-]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+@dataclass(frozen=True)
+class RRelease:
+    version: str
+    url: str
+    sha256: str
+    # The URL's path below the mirror, e.g. src/base/R-4/R-4.5.0.tar.gz
+    mirror_path: str
+
+    @property
+    def filename(self) -> str:
+        return self.mirror_path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class RPackage:
+    """A CRAN package the runtime client needs, pinned like R itself."""
+
+    name: str
+    version: str
+    url: str
+    sha256: str
+    mirror_path: str  # src/contrib/<name>_<version>.tar.gz
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}_{self.version}.tar.gz"
+
+    def urls(self, mirror: str) -> list[str]:
+        """Where a mirror serves it: the current directory, or Archive/ once superseded."""
+        return [
+            f"{mirror}/{self.mirror_path}",
+            f"{mirror}/src/contrib/Archive/{self.name}/{self.filename}",
+        ]
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    family: str
+    image: str
+    tag: str
+    digests: dict[str, str]  # arch -> sha256:...
+
+    def ref(self, arch: str) -> str:
+        return f"{self.image}@{self.digests[arch]}"
+
+
+@dataclass(frozen=True)
+class Versions:
+    path: Path
+    cran_mirror: str
+    r: dict[str, RRelease]
+    bases: dict[str, BaseImage]
+    packages: dict[str, RPackage]  # in install order
+
+    def resolve_r(self, requested: str) -> RRelease:
+        """An exact pinned version, or the newest pinned release of `X.Y` / `X`."""
+        try:
+            wanted = Version(requested)
+        except InvalidVersion:
+            raise UsageError(
+                f"--r {requested!r} is not a version; pinned: {self.pinned_list()}"
+            ) from None
+        if requested in self.r:
+            return self.r[requested]
+        depth = len(wanted.release)
+        matches = [
+            Version(v) for v in self.r if depth < 3 and Version(v).release[:depth] == wanted.release
+        ]
+        if not matches:
+            raise UsageError(
+                f"R {requested} is not pinned in {self.path.name}; pinned: {self.pinned_list()}."
+                f" To add a release: python build.py update --r X.Y.Z"
+            )
+        return self.r[str(max(matches))]
+
+    def pinned_list(self) -> str:
+        return ", ".join(sorted(self.r, key=Version))
+
+
+def load(path: Path = VERSIONS_FILE) -> Versions:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{path}: not valid TOML: {e}") from None
+    check = TomlChecker(path)
+
+    mirror = check.string(check.table(data, "cran"), "cran", "mirror", cran.MIRROR_URL)
+    mirror = mirror.rstrip("/")
+
+    releases = {}
+    for version, entry in check.table(data, "r").items():
+        key = f'r."{version}"'
+        if not R_VERSION.fullmatch(version):
+            check.fail(key, "an R version of the form X.Y.Z")
+        if not isinstance(entry, dict):
+            check.fail(key, f"a table, found {toml_kind(entry)}")
+        url = check.string(entry, key, "url", re.compile(r"\S+\.tar\.gz"))
+        if not url.startswith(mirror + "/"):
+            check.fail(f"{key}.url", f"a URL under cran.mirror ({mirror}/...), found {url!r}")
+        mirror_path = url[len(mirror) + 1 :]
+        if mirror_path.rsplit("/", 1)[-1] != f"R-{version}.tar.gz":
+            check.fail(f"{key}.url", f"a URL ending in R-{version}.tar.gz, found {url!r}")
+        sha256 = check.string(entry, key, "sha256", _SHA256)
+        releases[version] = RRelease(version, url, sha256, mirror_path)
+    if not releases:
+        check.fail("r", "at least one pinned R release")
+
+    tables = check.table(data, "bases")
+    for family in tables:
+        if family not in FAMILIES:
+            check.fail(f"bases.{family}", f"one of the known families ({', '.join(FAMILIES)})")
+    bases = {}
+    for family in FAMILIES:
+        key = f"bases.{family}"
+        entry = check.table(tables, key, family)
+        bases[family] = BaseImage(
+            family=family,
+            image=check.string(entry, key, "image", _IMAGE_NAME),
+            tag=check.string(entry, key, "tag", _TAG),
+            digests={a: check.string(entry, key, a, _DIGEST) for a in ARCHITECTURES},
+        )
+    packages = {}
+    for name, entry in check.table(data, "packages").items():
+        key = f"packages.{name}"
+        if not PACKAGE_NAME.fullmatch(name):
+            check.fail(key, "an R package name")
+        if not isinstance(entry, dict):
+            check.fail(key, f"a table, found {toml_kind(entry)}")
+        version = check.string(entry, key, "version", R_PACKAGE_VERSION)
+        url = check.string(entry, key, "url", re.compile(r"\S+"))
+        mirror_path = f"src/contrib/{name}_{version}.tar.gz"
+        if url != f"{mirror}/{mirror_path}":
+            check.fail(f"{key}.url", f"{mirror}/{mirror_path}, found {url!r}")
+        sha256 = check.string(entry, key, "sha256", _SHA256)
+        packages[name] = RPackage(name, version, url, sha256, mirror_path)
+    return Versions(path, mirror, releases, bases, packages)

@@ -1,0 +1,6 @@
+"""Lambda, locally: run an image the way Lambda runs it.
+
+`runtime_api/` (the Runtime API emulator), `launcher` (how it starts a runtime: the protocol and
+a local process), `docker_launcher` (a container with Lambda's limits), `events` (event files
+run against an image: `build.py test`; `fixtures/` holds the trigger events they can name).
+"""
