@@ -30,6 +30,7 @@ RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
 pytestmark = pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs R (Rscript)")
 
 HANDLERS = """
+cat("loading app.R\\n")
 slow <- function(event) {
   if (isTRUE(event$quit)) quit(save = "no", status = 4L)
   Sys.sleep(event$sleep)
@@ -149,6 +150,7 @@ def test_n_workers_serve_n_invokes_at_once_with_json_logs(tmp_path: Path) -> Non
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     slept = [line for line in lines if line.get("message") == "slept 1"]
     assert sorted(line["requestId"] for line in slept) == sorted(ids)
+    assert any(line["message"] == "loading app.R" for line in lines)  # printed at init
     printed = [line for line in lines if line.get("message") == '[1] "printed"']
     assert sorted(line["requestId"] for line in printed) == sorted(ids)
     assert all(line["level"] == "INFO" and line["timestamp"].endswith("Z") for line in slept)

@@ -10,7 +10,9 @@ start_lambda <- function(handler = NULL, max_invokes = Inf) {
   client <- api_client()
   write_state("init")
   rt_debug("init: handler '", handler, "'")
+  if (isTRUE(rt_state$log_json)) capture_output_start()  # what the handler file prints
   h <- tryCatch(init_handler(handler), error = function(e) e)
+  capture_output_end()
   if (inherits(h, "error")) {
     report_init_error(client, h)
     write_state("")
