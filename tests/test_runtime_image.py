@@ -5,10 +5,11 @@ runtime's own testthat suite run by each image's R."""
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from .conftest import LOCAL_R_VERSIONS
 pytestmark = pytest.mark.docker
 
 APP = Path(__file__).resolve().parent / "r_function" / "app.R"
-RUNTIME = Path(__file__).resolve().parent.parent / "runtime"
+REPO = Path(__file__).resolve().parent.parent
+RUNTIME = REPO / "runtime"
 
 
 @pytest.fixture(scope="module", params=LOCAL_R_VERSIONS)
@@ -131,24 +133,68 @@ def test_many_warm_invokes_stay_on_one_runtime(function_image):
     assert len(pids) == 1
 
 
-def host_r_library(package: str) -> str:
+# Debian suites whose r-cran-testthat was built for an R line that the host's does not load on.
+TESTTHAT_SUITES = {"4.0": "bullseye"}
+TESTTHAT_IMAGE = Path(__file__).resolve().parent / "images" / "r-testthat"
+
+
+def host_r_library(package: str) -> Path:
     out = subprocess.run(
         ["Rscript", "-e", f'cat(dirname(find.package("{package}")))'],
         capture_output=True,
         text=True,
         check=True,
     )
-    return out.stdout.strip()
+    return Path(out.stdout.strip())
+
+
+def debian_r_library(docker_client, suite: str, into: Path) -> Path:
+    """/usr/lib/R/site-library of Debian `suite` with r-cran-testthat installed, copied out."""
+    base = f"rlambda-local/debian:{suite}"
+    subprocess.run(
+        [str(REPO / "scripts" / "make-debian-base.sh"), base],
+        env={**os.environ, "DEBIAN_SUITE": suite},
+        check=True,
+    )
+    image, _ = docker_client.images.build(
+        path=str(TESTTHAT_IMAGE), buildargs={"BASE": base}, tag=f"rlambda-local/r-testthat:{suite}"
+    )
+    container = docker_client.containers.create(image.id)
+    try:
+        stream, _ = container.get_archive("/usr/lib/R/site-library")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            # filter="data" where this Python has it (3.11.4+): no paths outside `into`.
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(into, **safe)
+    finally:
+        container.remove()
+    return into / "site-library"
+
+
+@pytest.fixture(scope="module")
+def testthat_library(docker_client, tmp_path_factory) -> Callable[[str], Path]:
+    """A library with testthat that the R of `r_version` can load."""
+
+    def get(r_version: str) -> Path:
+        suite = TESTTHAT_SUITES.get(".".join(r_version.split(".")[:2]))
+        if suite is None:
+            return host_r_library("testthat")
+        return debian_r_library(docker_client, suite, tmp_path_factory.mktemp(suite))
+
+    return get
 
 
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs R with testthat on the host")
 @pytest.mark.parametrize("r_version", LOCAL_R_VERSIONS)
-def test_runtime_testthat_suite_passes_in_the_images_r(r_version, r_image_of, docker_client):
+def test_runtime_testthat_suite_passes_in_the_images_r(
+    r_version, r_image_of, testthat_library, docker_client
+):
     """The guard against R features newer than the runtime's floor (`\\(x)`, `|>`, arguments
     added after 4.0): the runtime's own suite, run by the image's R, not the host's. The images
-    carry no testthat: the host's library (Debian's r-cran-testthat) is mounted read-only."""
+    carry no testthat: a library of Debian's r-cran-testthat built for that R line (the host's
+    for R >= 4.2, bullseye's for 4.0) is mounted read-only."""
     image = r_image_of(r_version).image_id
-    library = host_r_library("testthat")
+    library = testthat_library(r_version)
     script = (
         'cat("R", as.character(getRversion()), "\\n"); '
         'testthat::test_dir("/opt/rlambda-runtime/tests/testthat", reporter = "summary")'
@@ -158,7 +204,7 @@ def test_runtime_testthat_suite_passes_in_the_images_r(r_version, r_image_of, do
         entrypoint=["Rscript", "-e", script],
         volumes={
             str(RUNTIME): {"bind": "/opt/rlambda-runtime", "mode": "ro"},
-            library: {"bind": "/opt/host-r-library", "mode": "ro"},
+            str(library): {"bind": "/opt/host-r-library", "mode": "ro"},
         },
         environment={"R_LIBS": "/opt/host-r-library"},
         network_disabled=True,
