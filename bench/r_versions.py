@@ -104,7 +104,7 @@ def warm_round_trips(image: str, handler: str, count: int, memory_mb: int) -> tu
 
 def cells(samples: list[float]) -> str:
     ordered = sorted(samples)
-    return f"{statistics.median(ordered):.2f} | {percentile(ordered, 0.99):.2f}"
+    return f"{statistics.median(ordered):.2f} / {percentile(ordered, 0.99):.2f}"
 
 
 def main(argv: list[str]) -> int:
@@ -151,7 +151,7 @@ def main(argv: list[str]) -> int:
     print(f"{args.memory} MB; {args.cold} cold starts, {args.warm} warm invokes per image")
     print()
     header = " | ".join(f"R {versions[b]}" for b in bases)
-    print(f"| figure (ms; p50, or p50 \\| p99) | {header} |")
+    print(f"| figure (ms: p50, or p50 / p99) | {header} |")
     print("|---|" + "---|" * len(bases))
     row = " | ".join(f"{statistics.median(init[b]):.1f}" for b in bases)
     print(f"| cold: Init Duration (container create+start, runtime to first GET next) | {row} |")
