@@ -22,9 +22,9 @@ max_concurrency <- function(value = Sys.getenv("AWS_LAMBDA_MAX_CONCURRENCY")) {
 # ".<slot>"), which the supervisor reads when the worker dies.
 worker_state_file <- function(base, slot) if (nzchar(base)) paste0(base, ".", slot) else ""
 
-# Runs the workers; returns only if `max_restarts` replacements have been made (for tests) or
-# when a worker fails on the Runtime API itself, which no fresh fork can fix.
-run_workers <- function(client, h, n, max_restarts = Inf) {
+# Runs the workers, replacing any that dies, until one fails on the Runtime API itself (which
+# no fresh fork can fix): then it stops with that error, as the single loop would.
+run_workers <- function(client, h, n) {
   base_state <- Sys.getenv("RLAMBDA_STATE_FILE")
   # Nothing open is inherited: every worker opens its own connection on its first GET /next.
   http_close(client)
@@ -37,8 +37,8 @@ run_workers <- function(client, h, n, max_restarts = Inf) {
     })
   }
   jobs <- lapply(seq_len(n), start)
-  rt_debug("serving ", n, " invokes at once: workers ", paste(vapply(jobs, `[[`, 0L, "pid"), collapse = ", "))
-  restarts <- 0
+  rt_debug("serving ", n, " invokes at once: workers ",
+           paste(vapply(jobs, `[[`, 0L, "pid"), collapse = ", "))
   repeat {
     done <- suppressWarnings(parallel::mccollect(jobs, wait = FALSE, timeout = 3600))
     if (is.null(done)) next
@@ -54,10 +54,8 @@ run_workers <- function(client, h, n, max_restarts = Inf) {
         if (length(others)) tools::pskill(others, tools::SIGTERM)
         stop("worker ", pid, " failed outside any invoke: ", sub("\n$", "", outcome), call. = FALSE)
       }
-      if (restarts >= max_restarts) return(invisible(restarts))
       tempdir(check = TRUE)  # quit() in a forked worker removes the session's tempdir
       jobs[[slot]] <- start(slot)
-      restarts <- restarts + 1
     }
   }
 }
