@@ -5,6 +5,8 @@
   python build.py --r 4.5 --family debian    the same command: newest pinned 4.5.x on Debian
   python build.py --r 4.5.0 --recipe json-api --test --push
                                              build a recipe image, run its events, push to ECR
+  python build.py --r 4.5.0 --recipe json-api --push --deploy my-api --create-role --function-url
+                                             ... then create/update a function, smoke-test it
   python build.py render                     re-render every pinned Dockerfile under images/
   python build.py render --r 4.5.0           only write images/r-4.5.0-al2023-x86_64/Dockerfile
   python build.py lock json-api              resolve and lock a recipe's CRAN packages
@@ -12,25 +14,34 @@
   python build.py update                     pin every new R release and base-image digest
   python build.py matrix --arch arm64        the build matrix (JSON) from VERSIONS.toml, recipes/
   python build.py test --image REF           run an image's events the way Lambda runs them
+  python build.py sbom IMAGE                 print the SBOM (CycloneDX 1.5) of an image built here
+  python build.py serve --image REF          serve it through Lambda's Invoke API on 127.0.0.1
 
 `build.py COMMAND --help` explains each; options before any command mean `build`.
 Exit status: 0 success, 1 the job failed, 2 bad input.
 """
 
 import argparse
+import json
 import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 from rlambda import job, pins, recipes
-from rlambda.build import render, versions
+from rlambda.build import engine, render, sbom, versions
 from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
 from rlambda.build.target import Target, resolve
 from rlambda.ci import matrix
 from rlambda.errors import JobError, UsageError, report
 from rlambda.local import events
-from rlambda.registry import add_push_arguments, push_options
+from rlambda.local.service import cli as serve
+from rlambda.registry import (
+    add_build_deploy_arguments,
+    add_push_arguments,
+    build_deploy_plan,
+    push_options,
+)
 
 
 def add_variant_arguments(parser: argparse.ArgumentParser, *, r_required: bool) -> None:
@@ -107,16 +118,20 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"timeout for --test, up to 900 (default {events.DEFAULT_TIMEOUT_S:g})",
     )
+    events.add_emulator_arguments(parser)
     parser.add_argument("--push", action="store_true", help="push the image to ECR (see below)")
     parser.add_argument(
-        "--json", action="store_true", help="print the result (tags, tests, push) as JSON"
+        "--json", action="store_true", help="print the result (tags, tests, push, deploy) as JSON"
     )
     add_versions_file(parser)
     add_push_arguments(parser)
+    add_build_deploy_arguments(parser)
 
 
 def build_target(args: argparse.Namespace) -> Target:
     """The one place a build's arguments become a Target: every input is checked here."""
+    if not args.test and (args.emulator != "ours" or args.max_concurrency is not None):
+        raise UsageError("--emulator and --max-concurrency choose how --test runs: add --test")
     pins_ = versions.load(args.versions_file)
     target = resolve(
         pins_,
@@ -127,7 +142,9 @@ def build_target(args: argparse.Namespace) -> Target:
         base_image=args.base_image,
         recipe=args.recipe,
         no_cache=args.no_cache,
-        test=events.FunctionSettings(args.memory, args.timeout) if args.test else None,
+        test=events.FunctionSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
+        if args.test
+        else None,
         push=push_options(args, recipe=args.recipe) if args.push else None,
     )
     if target.r.version != args.r:
@@ -136,7 +153,11 @@ def build_target(args: argparse.Namespace) -> Target:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    return job.run(build_target(args), as_json=args.json)
+    target = build_target(args)
+    # --deploy is checked too (flags, the function, its role) before anything is built.
+    events_dir = target.recipe.recipe.events_dir if target.recipe else None
+    deploy = build_deploy_plan(args, events_dir)
+    return job.run(target, as_json=args.json, deploy=deploy)
 
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
@@ -164,6 +185,11 @@ def add_lock_arguments(parser: argparse.ArgumentParser) -> None:
         help="R version to resolve for (default: the lock's, else the newest pinned)",
     )
     parser.add_argument("--cran-mirror", metavar="URL", help="mirror to resolve against")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="an renv.lock made with another R version than --r is an error, not a warning",
+    )
 
 
 def run_lock(args: argparse.Namespace) -> int:
@@ -176,10 +202,23 @@ def run_lock(args: argparse.Namespace) -> int:
         r_version = tomllib.loads(lock_file.read_text()).get("lock", {}).get("r_version")
     r = pinned.resolve_r(r_version or pinned.pinned_list().split(", ")[-1])
     lock = recipes.lock_recipe(
-        path, r_version=r.version, cran_mirror=args.cran_mirror, default_mirror=pinned.cran_mirror
+        path,
+        r_version=r.version,
+        cran_mirror=args.cran_mirror,
+        default_mirror=pinned.cran_mirror,
+        strict=args.strict,
     )
     print(lock)
     render.write_all(pinned, render.IMAGES_DIR)
+    return 0
+
+
+def add_sbom_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", metavar="IMAGE", help="image reference or ID")
+
+
+def run_sbom(args: argparse.Namespace) -> int:
+    print(json.dumps(sbom.read(engine.connect(), args.image), indent=2))
     return 0
 
 
@@ -201,6 +240,13 @@ COMMANDS: dict[str, tuple[str, Callable, Callable, Callable | None]] = {
         events.run,
         events.build_parser,
     ),
+    "sbom": ("print an image's SBOM (CycloneDX 1.5)", add_sbom_arguments, run_sbom, None),
+    "serve": (
+        "Lambda's Invoke API for images, on 127.0.0.1",
+        serve.add_arguments,
+        serve.run,
+        serve.build_parser,
+    ),
 }
 DESCRIPTIONS = {
     "build": "Build an R image for AWS Lambda from pinned, verified sources; with --recipe a"
@@ -208,6 +254,8 @@ DESCRIPTIONS = {
     " checked before anything is downloaded or built.",
     "render": "Without --r: re-render every pinned Dockerfile under images/ (and remove stale"
     " ones). With --r: write only that variant's Dockerfile. Nothing is downloaded or built.",
+    "sbom": "Print the SBOM (CycloneDX 1.5 JSON) of an image built here. It is read from the"
+    f" image ({sbom.SBOM_PATH}, named by its {sbom.SBOM_LABEL} label) without running it.",
     "lock": "Resolve a recipe's packages from the mirror's PACKAGES index and write"
     " recipes/NAME/lock.toml (versions, sha256 of the bytes, install order); then re-render"
     " images/. Builds never resolve: they install the lock.",

@@ -1,7 +1,8 @@
-"""The main job, in order: base image → recipe image → test with its events → push.
+"""The main job, in order: base image → recipe image → test with its events → push → deploy.
 
 It takes a resolved Target (rlambda.build.target), so every input was checked before it
 starts. Nothing is pushed unless every step before it succeeded: a failing event stops the job.
+A deploy is smoke-tested with the recipe's first event; a failure rolls its alias back.
 """
 
 import json
@@ -9,14 +10,16 @@ import sys
 from typing import TextIO
 
 from docker import DockerClient
-from rlambda.build import engine
+from rlambda.build import engine, sbom
 from rlambda.build.builder import BuildResult, build_base_image, build_recipe_image
+from rlambda.build.fetch import cache_dir
 from rlambda.build.target import Target
 from rlambda.local.events import EventOutcome, format_table, run_events
-from rlambda.registry import PushResult, push_image
+from rlambda.registry import PushResult, aws, push_image
+from rlambda.registry.release import DeployPlan, carry_out
 
 
-def run(target: Target, *, as_json: bool) -> int:
+def run(target: Target, *, as_json: bool, deploy: DeployPlan | None = None) -> int:
     client = engine.connect()
     base = build_base_image(target, client)
     image = build_recipe_image(target, base, client) if target.recipe else base
@@ -30,14 +33,31 @@ def run(target: Target, *, as_json: bool) -> int:
         return 1
 
     pushed = push_image(image.ref, target.push, client=client) if target.push else None
+    deployed, passed = None, True
+    if deploy is not None and pushed is not None:
+        plan = deploy.for_image(pushed.image_uri, pushed.architecture)
+        deployed, passed = carry_out(aws.DeployClients.make(pushed.region), plan)
     if as_json:
         size = client.images.get(image.image_id).attrs["Size"]
-        print(json.dumps(to_json(target, image, size, outcomes, pushed), indent=2))
+        # The SBOM beside the build log; a reused image's is copied out of the image.
+        sbom_file = image.sbom_path or sbom.export(
+            client, image.image_id, cache_dir() / "logs" / f"{image.readable_tag}.cdx.json"
+        )
+        document = to_json(target, image, size, outcomes, pushed)
+        document["deploy"] = deployed
+        document["sbom"] = str(sbom_file)
+        print(json.dumps(document, indent=2))
     else:
         for name in image.tags:
             print(f"{image.repository}:{name}")
         if pushed:
             print(pushed.image_uri)
+        for key in ("function_arn", "version", "alias", "function_url", "http_api_url"):
+            if deployed and deployed.get(key):
+                print(f"{key}: {deployed[key]}")
+    if not passed:
+        print("failed: the deployed function failed its smoke test", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -62,6 +82,8 @@ def test_image(
         memory_mb=target.test.memory_mb,
         timeout_s=target.test.timeout_s,
         client=client,
+        emulator=target.test.emulator,
+        max_concurrency=target.test.max_concurrency,
     )
     print(format_table(outcomes), file=table_out)
     return outcomes

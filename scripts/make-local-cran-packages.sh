@@ -37,6 +37,30 @@ wanted=(
   "r-cran-jsonlite 1.8.4+dfsg-1 jsonlite archive"
   "r-cran-xml2 1.3.3-1 xml2 archive"
   "r-cran-cli 3.6.0-1 cli archive"
+  # plumber and its closure (plumber 1.3.0's Imports: R6, stringi, jsonlite, webutils, httpuv,
+  # crayon, promises, sodium, swagger, magrittr, mime, lifecycle, rlang; then httpuv -> later,
+  # promises, R6, Rcpp; promises -> fastmap, later, magrittr, R6, Rcpp, rlang; later -> Rcpp,
+  # rlang; webutils -> curl, jsonlite; lifecycle -> cli, glue, rlang). Bookworm's plumber
+  # 1.2.1+ds-1 is listed, but its orig tarball is gone from the pool (404), so trixie's 1.3.0.
+  # The +dfsg/+ds repacks drop bundled third-party code: httpuv then builds against the
+  # system's libuv (libuv1-dev), sodium against libsodium-dev; R code is untouched.
+  "r-cran-plumber 1.3.0+ds-1 plumber current"
+  "r-cran-r6 2.6.1-1 R6 current"
+  "r-cran-stringi 1.8.4-1 stringi current"
+  "r-cran-webutils 1.2.2-1 webutils current"
+  "r-cran-httpuv 1.6.15+dfsg-1 httpuv current"
+  "r-cran-crayon 1.5.3-1 crayon current"
+  "r-cran-promises 1.3.2+dfsg-1 promises current"
+  "r-cran-sodium 1.4.0+dfsg-1 sodium current"
+  "r-cran-swagger 5.17.14.1-1 swagger current"
+  "r-cran-magrittr 2.0.3-1 magrittr current"
+  "r-cran-mime 0.12-2 mime current"
+  "r-cran-lifecycle 1.0.4+dfsg-1 lifecycle current"
+  "r-cran-later 1.4.1+dfsg-1 later current"
+  "rcpp 1.0.14-1 Rcpp current"
+  "r-cran-fastmap 1.2.0-1 fastmap current"
+  "r-cran-curl 6.2.1+dfsg-1 curl current"
+  "r-cran-glue 1.8.0-1 glue current"
 )
 
 # Debian version -> CRAN version: drop the Debian revision (after the last '-'; CRAN versions

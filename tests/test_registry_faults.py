@@ -185,7 +185,7 @@ def test_deploy_to_a_function_that_does_not_exist(make_image, registry, aws, cap
         capsys, "deploy", "--function", "nope", "--image-uri", pushed.image_uri,
         "--registry-endpoint", registry.endpoint,
     )  # fmt: skip
-    assert status == 2 and "Lambda function 'nope' does not exist in us-east-1" in out
+    assert status == 2 and "function 'nope' does not exist, and a new function needs an" in out
 
 
 def test_deploy_an_image_of_another_architecture(
@@ -231,10 +231,11 @@ def test_deploy_a_digest_that_was_never_pushed(
     )
     assert status == 2 and "ECR has no image deploy-ghost@sha256:000" in out
     # And Lambda itself (moto with MOTO_LAMBDA_STUB_ECR=false) refuses it too.
-    from rlambda.registry import deploy_function
+    from rlambda.registry import DeployRequest, aws
+    from rlambda.registry.deploy import deploy
 
     with pytest.raises(JobError, match="updating function fn"):
-        deploy_function(lambda_client, "fn", ghost, "x86_64", wait_delay=1)
+        deploy(aws.DeployClients.make(REGION), DeployRequest("fn", ghost, "x86_64"))
 
 
 @pytest.mark.parametrize(

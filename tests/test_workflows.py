@@ -1,6 +1,7 @@
 """The GitHub Actions workflows: actionlint-clean, matrix from `build.py matrix` (never an inline
 list), the rebuild's build step and AWS checks, pinned actions."""
 
+import json
 import os
 import re
 import shutil
@@ -102,7 +103,11 @@ def test_rebuild_uses_oidc_role_and_summary() -> None:
     assert aws["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
     summary = step(wf, "build", "Job summary")
     assert summary["if"] == "always()"
-    assert 'python -m rlambda.ci.summary "$RESULT" >> "$GITHUB_STEP_SUMMARY"' in summary["run"]
+    assert (
+        'python -m rlambda.ci.summary "$RESULT" --sbom-url "$SBOM_URL" >> "$GITHUB_STEP_SUMMARY"'
+        in summary["run"]
+    )
+    assert summary["env"]["SBOM_URL"] == "${{ steps.sbom.outputs.artifact-url }}"
     cache = next(s for s in steps(wf, "build") if "actions/cache" in s.get("uses", ""))
     assert "hashFiles('VERSIONS.toml', 'recipes/*/lock.toml')" in cache["with"]["key"]
 
@@ -179,3 +184,87 @@ def test_update_pins_opens_a_pull_request() -> None:
     )
     pr = next(s for s in job if "create-pull-request" in s.get("uses", ""))
     assert set(pr["with"]["add-paths"].split()) == {"VERSIONS.toml", "images/**"}
+
+
+@pytest.mark.parametrize(
+    ("result", "found"),
+    [('{"sbom": "/home/runner/.cache/rlambda/logs/x.cdx.json"}', "x.cdx.json"), (None, "")],
+)
+def test_rebuild_finds_the_sbom_to_upload(tmp_path: Path, result: str | None, found: str) -> None:
+    """The step that names the SBOM file for upload-artifact, run as the runner runs it."""
+    wf = load("rebuild.yml")
+    run = step(wf, "build", "Find the SBOM")["run"]
+    upload = next(s for s in steps(wf, "build") if s.get("id") == "sbom")
+    assert upload["with"]["path"] == "${{ steps.sbom-file.outputs.path }}"
+    result_file = tmp_path / "result.json"  # absent when the build step failed
+    if result is not None:
+        result_file.write_text(result)
+    output = tmp_path / "output"
+    env = {"PATH": os.environ["PATH"], "RESULT": str(result_file), "GITHUB_OUTPUT": str(output)}
+    subprocess.run(["bash", "-e", "-c", run], env=env, check=True)
+    value = output.read_text().strip().removeprefix("path=")
+    assert value.endswith(found) if found else value == ""
+
+
+def test_rebuild_deploy_is_off_by_default_and_waits_for_every_build() -> None:
+    wf = load("rebuild.yml")
+    inputs = wf["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["deploy_function"]["default"] == ""
+    assert inputs["deploy_function_url"]["default"] is False
+    assert inputs["deploy_http_api"]["default"] is False
+    deploy = wf["jobs"]["deploy"]
+    assert deploy["needs"] == ["matrix", "build"]
+    assert "inputs.deploy_function != ''" in deploy["if"]
+    assert "needs.build.result == 'success'" in deploy["if"]
+    assert "github.event_name == 'workflow_dispatch'" in deploy["if"]
+    upload = next(
+        s
+        for s in steps(wf, "build")
+        if "upload-artifact" in s.get("uses", "") and s["with"]["name"].startswith("result-")
+    )
+    assert upload["if"] == "inputs.deploy_function != ''"
+
+
+def run_pick(tmp_path: Path, results: list[dict], **inputs: str) -> tuple[int, str, str]:
+    for i, result in enumerate(results):
+        (tmp_path / "results" / f"result-{i}").mkdir(parents=True)
+        (tmp_path / "results" / f"result-{i}" / "result.json").write_text(json.dumps(result))
+    output = tmp_path / "output"
+    env = {
+        **os.environ,
+        "RESULTS": str(tmp_path / "results"),
+        "GITHUB_OUTPUT": str(output),
+        "RECIPE": "json-api", "FAMILY": "al2023", "ARCH": "x86_64",
+        **inputs,
+    }  # fmt: skip
+    run = step(load("rebuild.yml"), "deploy", "Pick the image")["run"]
+    done = subprocess.run(["bash", "-e", "-c", run], env=env, capture_output=True, text=True)
+    return done.returncode, output.read_text() if output.exists() else "", done.stdout
+
+
+def _result(r: str, recipe: str | None, family: str, arch: str) -> dict:
+    uri = f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/r-lambda@sha256:{r.replace('.', '') * 8}"
+    return {
+        "r_version": r, "recipe": recipe, "family": family, "arch": arch,
+        "push": {"image_uri": uri},
+    }  # fmt: skip
+
+
+def test_rebuild_deploy_picks_the_newest_r_of_the_recipe(tmp_path: Path) -> None:
+    results = [
+        _result("4.10.0", "json-api", "al2023", "x86_64"),  # newest: 4.10 > 4.9, numerically
+        _result("4.9.1", "json-api", "al2023", "x86_64"),
+        _result("4.11.0", "json-api", "al2023", "arm64"),
+        _result("4.11.0", "json-api", "debian", "x86_64"),
+        _result("4.11.0", None, "al2023", "x86_64"),
+    ]
+    status, output, _ = run_pick(tmp_path, results)
+    assert status == 0
+    assert output == f"image_uri={results[0]['push']['image_uri']}\n"
+
+
+def test_rebuild_deploy_stops_when_the_run_pushed_no_such_image(tmp_path: Path) -> None:
+    results = [_result("4.5.0", "hello", "al2023", "x86_64")]
+    status, output, stdout = run_pick(tmp_path, results)
+    assert status == 1 and output == ""
+    assert "::error title=Nothing to deploy::" in stdout and "'json-api'" in stdout

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docker import DockerClient
-from rlambda.build import engine, render
+from rlambda.build import engine, render, sbom
 from rlambda.build.context import ROOT, BuildContext, make_context, project_files
 from rlambda.build.fetch import cache_dir, fetch_verified
 from rlambda.build.tags import REPOSITORY, content_tag
@@ -27,6 +27,7 @@ class BuildResult:
     content_tag: str  # content-<hash>: names exactly this image's inputs
     r_version: str
     built: bool  # False when an image with the same content hash already existed
+    sbom_path: Path | None = None  # the SBOM written beside the build log (None when reused)
 
     @property
     def tags(self) -> list[str]:
@@ -80,7 +81,8 @@ def build_base_image(target: Target, client: DockerClient) -> BuildResult:
     packages = fetch_packages(target)
     dockerfile = render.render(target.with_recipe(None))
     files = {r.filename: tarball, **packages, **project_files()}
-    context = make_context(dockerfile, files, base_identity=f"{target.base_ref} {base_id}")
+    identity = f"{target.base_ref} {base_id} {sbom.GENERATOR}"
+    context = make_context(dockerfile, files, base_identity=identity)
     labels = {
         "org.opencontainers.image.base.name": target.base_ref,
         # The pinned digest, or the local stand-in's image ID when --base-image replaced it.
@@ -91,8 +93,12 @@ def build_base_image(target: Target, client: DockerClient) -> BuildResult:
         "io.rlambda.r.source.sha256": r.sha256,
         "io.rlambda.family": fam.name,
     }
+    # The OS base by its own labels too: recipe images inherit these, their base.* name ours.
+    labels["io.rlambda.os-base.name"] = labels["org.opencontainers.image.base.name"]
+    labels["io.rlambda.os-base.digest"] = labels["org.opencontainers.image.base.digest"]
     buildargs = {"BASE_IMAGE": target.base_ref} if target.stand_in else {}
-    return _build_and_tag(client, context, target.base_tag, labels, buildargs, target)
+    inputs = sbom.inputs(target.with_recipe(None))
+    return _build_and_tag(client, context, target.base_tag, labels, buildargs, target, inputs)
 
 
 def build_recipe_image(target: Target, base: BuildResult, client: DockerClient) -> BuildResult:
@@ -106,7 +112,7 @@ def build_recipe_image(target: Target, base: BuildResult, client: DockerClient) 
     files |= function_files(recipe)
     files |= project_files(include_runtime=False)
     dockerfile = render.render_recipe(target)
-    context = make_context(dockerfile, files, base_identity=base.image_id)
+    context = make_context(dockerfile, files, base_identity=f"{base.image_id} {sbom.GENERATOR}")
     labels = {
         "org.opencontainers.image.base.name": f"{base.repository}:{base.readable_tag}",
         "org.opencontainers.image.base.digest": base.image_id,
@@ -115,7 +121,8 @@ def build_recipe_image(target: Target, base: BuildResult, client: DockerClient) 
         "io.rlambda.recipe": recipe.name,
     }
     buildargs = {"BASE_IMAGE": base.image_id}
-    return _build_and_tag(client, context, target.readable_tag, labels, buildargs, target)
+    inputs = sbom.inputs(target)
+    return _build_and_tag(client, context, target.readable_tag, labels, buildargs, target, inputs)
 
 
 def function_files(recipe: Recipe) -> dict[str, Path]:
@@ -138,13 +145,19 @@ def _build_and_tag(
     labels: dict[str, str],
     buildargs: dict[str, str],
     target: Target,
+    sbom_inputs: sbom.SbomInputs,
 ) -> BuildResult:
-    """Build unless an image with this content hash exists; tag only after success."""
+    """Build unless an image with this content hash exists; tag only after success.
+
+    The image tagged is the build with its SBOM added (sbom.attach), so every tag names an
+    image that carries its bill of materials."""
     content = content_tag(context.content_hash)
     tags = [readable, content]
     r_version = target.r.version
     existing = engine.find_image(client, f"{REPOSITORY}:{content}")
-    if existing and not target.no_cache:
+    # An image from before SBOMs is built again: every layer comes from the cache, and the
+    # SBOM layer is added (seconds).
+    if existing and not target.no_cache and sbom.carries_sbom(client, existing):
         engine.tag(client, existing, REPOSITORY, tags)
         print(f"==> up to date: {REPOSITORY}:{content} (nothing changed)", file=sys.stderr)
         return BuildResult(existing, REPOSITORY, readable, content, r_version, built=False)
@@ -166,5 +179,17 @@ def _build_and_tag(
         log_path=log_path,
         no_cache=target.no_cache,
     )
+    sbom_path = log_path.with_suffix(".cdx.json")
+    image_id = sbom.attach(
+        client,
+        image_id,
+        sbom_inputs,
+        image_name=f"{REPOSITORY}:{readable}",
+        platform=target.platform,
+        written_to=sbom_path,
+    )
+    print(f"==> SBOM (CycloneDX 1.5): {sbom_path}", file=sys.stderr)
     engine.tag(client, image_id, REPOSITORY, tags)
-    return BuildResult(image_id, REPOSITORY, readable, content, r_version, built=True)
+    return BuildResult(
+        image_id, REPOSITORY, readable, content, r_version, built=True, sbom_path=sbom_path
+    )

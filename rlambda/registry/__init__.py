@@ -4,21 +4,28 @@ build.py --push calls `push_image`; see cli.py for the command line and publish.
 order of work.
 """
 
-from rlambda.registry.cli import add_push_arguments, push_options
-from rlambda.registry.deploy import DeployResult, deploy_function
+from rlambda.registry.cli import (
+    add_build_deploy_arguments,
+    add_push_arguments,
+    build_deploy_plan,
+    push_options,
+)
+from rlambda.registry.deploy import DeployRequest, DeployResult
 from rlambda.registry.publish import ImageFacts, PushOptions, PushResult, push_image
 from rlambda.registry.repository import RepositorySettings
 from rlambda.registry.transport import RetryPolicy
 
 __all__ = [
+    "DeployRequest",
     "DeployResult",
     "ImageFacts",
     "PushOptions",
     "PushResult",
     "RepositorySettings",
     "RetryPolicy",
+    "add_build_deploy_arguments",
     "add_push_arguments",
-    "deploy_function",
+    "build_deploy_plan",
     "push_image",
     "push_options",
 ]

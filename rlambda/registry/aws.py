@@ -1,6 +1,7 @@
 """boto3 clients with one retry policy, and plain-language AWS errors."""
 
 import os
+from dataclasses import dataclass
 
 import boto3
 import botocore.config
@@ -16,6 +17,9 @@ RETRIES = botocore.config.Config(
     connect_timeout=10,
     read_timeout=60,
 )
+# botocore's own AWS_MAX_ATTEMPTS, when set, wins over the 8 above (tests of the retry path set a
+# small number: with full jitter, 8 attempts wait up to ~70 s).
+MAX_ATTEMPTS_ENV = "AWS_MAX_ATTEMPTS"
 # Error codes that mean "these credentials may not do that".
 DENIED = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
 # Error codes that mean "these are not valid credentials".
@@ -36,11 +40,18 @@ def region_or_fail(region: str | None) -> str:
     return region
 
 
+def client(service: str, region: str):
+    """One boto3 client with the retry policy. AWS_ENDPOINT_URL (botocore's own variable) points
+    it at a stand-in such as moto; nothing here knows about it."""
+    config = RETRIES
+    if os.environ.get(MAX_ATTEMPTS_ENV):
+        config = RETRIES.merge(botocore.config.Config(retries={"mode": "standard"}))  # no count
+    return boto3.session.Session(region_name=region).client(service, config=config)
+
+
 def clients(region: str) -> tuple:
-    """(ecr, lambda) clients. AWS_ENDPOINT_URL (botocore's own variable) points both at a
-    stand-in such as moto; nothing here knows about it."""
-    session = boto3.session.Session(region_name=region)
-    return session.client("ecr", config=RETRIES), session.client("lambda", config=RETRIES)
+    """(ecr, lambda) clients."""
+    return client("ecr", region), client("lambda", region)
 
 
 def code(error: botocore.exceptions.ClientError) -> str:
@@ -71,3 +82,24 @@ def explain(error: Exception, doing: str) -> Exception:
     if isinstance(error, botocore.exceptions.BotoCoreError):
         return JobError(f"cannot reach AWS while {doing}: {error}")
     return error
+
+
+@dataclass(frozen=True)
+class DeployClients:
+    """The clients a deploy talks to, made once (tests wrap them to count write calls)."""
+
+    region: str
+    ecr: object
+    lam: object
+    iam: object
+    apigw: object
+
+    @classmethod
+    def make(cls, region: str) -> "DeployClients":
+        return cls(
+            region,
+            client("ecr", region),
+            client("lambda", region),
+            client("iam", region),
+            client("apigatewayv2", region),
+        )

@@ -5,31 +5,51 @@ import datetime
 import json
 import re
 import sys
+from pathlib import Path
 
 from rlambda.build import tags
 from rlambda.errors import JobError, UsageError, report
 from rlambda.registry import aws, images, policy, transport
 from rlambda.registry.auth import ENDPOINT_ENV, authorize, endpoint_override
-from rlambda.registry.deploy import deploy_function
+from rlambda.registry.deploy import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    DeployRequest,
+    FunctionSettings,
+    check_image_region,
+    deploy,
+    rollback,
+)
+from rlambda.registry.front_doors import AUTH_TYPES, UrlSettings
+from rlambda.registry.invoke import invoke, show
 from rlambda.registry.publish import LAMBDA_ARCH, PushOptions, push_image
+from rlambda.registry.release import DeployPlan, carry_out
 from rlambda.registry.repository import MUTABILITIES, RepositorySettings
 from rlambda.registry.transport import RetryPolicy
 
 _IMAGE_URI = re.compile(r"(?P<host>[^/@]+)/(?P<repo>[a-z0-9._/-]+)@(?P<digest>sha256:[0-9a-f]{64})")
 
 DESCRIPTION = """\
-Put an image built by build.py into Amazon ECR, and optionally point a Lambda function at it.
+Put an image built by build.py into Amazon ECR, deploy it to a Lambda function, invoke that.
 
   registry.py push r-lambda:r-4.5.0-debian-x86_64 --region eu-west-1
   registry.py push IMAGE --dated --moving-tags --moving-repository r-lambda-moving
   registry.py push IMAGE --deploy my-function --json
-  registry.py deploy --function my-fn --image-uri ACCT.dkr.ecr.REGION.amazonaws.com/r-lambda@…
+  registry.py deploy --function my-fn --image-uri ACCT.dkr.ecr.REGION.amazonaws.com/r-lambda@… \
+      --create-role --alias live --function-url
+  registry.py deploy --function my-fn --rollback --alias live
+  registry.py invoke --function my-fn --alias live --event recipes/json-api/events/01-total.json
 
 Tags: content-<hash16> and r-<version>[-<recipe>]-<family>-<arch> always; with --dated also
 …-YYYYMMDD; with --moving-tags r-X.Y-…, r-X-…, latest-… (and bare r-X.Y, r-X, latest for the
 default variant: no recipe, al2023, x86_64). Fixed tags are never overwritten; moving tags only
 move forward, and only in a repository with mutable tags (--moving-repository names one when the
 main repository is immutable, the default).
+
+deploy creates the function when it is missing (--role ARN or --create-role) and otherwise
+updates its code and the settings given, publishes a version when $LATEST changed, moves --alias
+(recording the version it left, for --rollback), and sets up --function-url / --http-api. Every
+input is checked before the first write; a second identical deploy makes no write call.
 
 Credentials come from boto3's usual chain; the ECR token goes to the push call only (never to
 ~/.docker/config.json, never printed). Exit status: 0 ok, 1 the job failed, 2 bad input.
@@ -132,6 +152,129 @@ def push_options(args: argparse.Namespace, recipe: str | None = None) -> PushOpt
     )
 
 
+def _key_value(value: str) -> tuple[str, str]:
+    key, sep, val = value.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", key):
+        raise argparse.ArgumentTypeError(f"{value!r}: expected KEY=VALUE (KEY: letters, digits, _)")
+    return key, val
+
+
+def add_deploy_arguments(parser: argparse.ArgumentParser, *, standalone: bool) -> None:
+    """The function's settings and front doors: registry.py deploy, and build.py --deploy NAME
+    (which takes --memory and --timeout from its --test settings and the image from its push)."""
+    group = parser.add_argument_group("deploying to Lambda")
+    if standalone:
+        group.add_argument("--function", required=True, help="function name")
+        group.add_argument(
+            "--image-uri",
+            help="ACCT.dkr.ecr.REGION.amazonaws.com/REPO@sha256:… (not with --rollback)",
+        )
+        group.add_argument("--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION)")
+        group.add_argument(
+            "--rollback",
+            action="store_true",
+            help="point --alias back at the version it pointed at before the last deploy",
+        )
+        group.add_argument("--memory", type=int, metavar="MB", help="memory (new function: 512)")
+        group.add_argument("--timeout", type=int, metavar="S", help="timeout (new function: 30)")
+        group.add_argument(
+            "--smoke-event",
+            type=Path,
+            metavar="FILE",
+            help="invoke this event after deploying; on failure roll the alias back (exit 1)",
+        )
+        group.add_argument("--json", action="store_true", help="print the result as JSON")
+        _add_endpoint(group)
+    group.add_argument(
+        "--alias", metavar="NAME", help="move this alias to the new version (e.g. live)"
+    )
+    roles_group = group.add_mutually_exclusive_group()
+    roles_group.add_argument("--role", metavar="ARN", help="execution role of a new function")
+    roles_group.add_argument(
+        "--create-role",
+        action="store_true",
+        help="make (or reuse) rlambda-FUNCTION: trusted by lambda.amazonaws.com only, basic logs",
+    )
+    group.add_argument("--ephemeral-storage", type=int, metavar="MB", help="/tmp size (512-10240)")
+    group.add_argument(
+        "--env", action="append", type=_key_value, metavar="KEY=VALUE",
+        help="the function's environment (repeatable; replaces the whole set when given)",
+    )  # fmt: skip
+    group.add_argument("--description", help="the function's description")
+    group.add_argument("--log-format", choices=sorted(LOG_FORMATS), help="Lambda's log format")
+    group.add_argument("--log-level", choices=LOG_LEVELS, help="application log level (json only)")
+    group.add_argument(
+        "--function-url", action="store_true", help="give the function (its alias) a URL"
+    )
+    group.add_argument(
+        "--auth", choices=AUTH_TYPES, default="AWS_IAM", help="function URL auth (default AWS_IAM)"
+    )
+    group.add_argument("--public", action="store_true", help="required with --auth NONE")
+    group.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN")
+    group.add_argument("--cors-method", action="append", default=[], metavar="METHOD")
+    group.add_argument("--cors-header", action="append", default=[], metavar="HEADER")
+    group.add_argument("--cors-max-age", type=int, metavar="S")
+    group.add_argument(
+        "--http-api",
+        action="store_true",
+        help="an API Gateway HTTP API whose default route invokes the function (its alias)",
+    )
+
+
+def deploy_plan(args: argparse.Namespace, function: str, smoke_event: Path | None) -> DeployPlan:
+    """The flags as a DeployPlan (the image is filled in later), each checked."""
+    settings = FunctionSettings(
+        memory_mb=args.memory,
+        timeout_s=None if args.timeout is None else int(args.timeout),
+        ephemeral_mb=args.ephemeral_storage,
+        environment=dict(args.env) if args.env is not None else None,
+        description=args.description,
+        log_format=LOG_FORMATS[args.log_format] if args.log_format else None,
+        log_level=args.log_level,
+    )
+    settings.check()
+    url = None
+    cors_given = args.cors_origin or args.cors_method or args.cors_header or args.cors_max_age
+    if args.function_url:
+        url = UrlSettings(
+            args.auth, args.public, tuple(args.cors_origin), tuple(args.cors_method),
+            tuple(args.cors_header), args.cors_max_age,
+        )  # fmt: skip
+        url.check()
+    elif args.public or args.auth != "AWS_IAM" or cors_given:
+        raise UsageError("--auth, --public and the CORS options go with --function-url")
+    request = DeployRequest(function, "", "", args.role, args.create_role, settings, args.alias)
+    return DeployPlan(request, url, args.http_api, smoke_event)
+
+
+def add_build_deploy_arguments(parser: argparse.ArgumentParser) -> None:
+    """build.py's --deploy NAME and the deploy options (the image comes from its --push)."""
+    parser.add_argument(
+        "--deploy",
+        metavar="FUNCTION",
+        help="after --push: create or update this Lambda function, then invoke the recipe's"
+        " first event as a smoke test (a failure rolls --alias back); see 'deploying' below",
+    )
+    add_deploy_arguments(parser, standalone=False)
+
+
+def build_deploy_plan(args: argparse.Namespace, events_dir: Path | None) -> DeployPlan | None:
+    """build.py --deploy, checked before anything is built: flags, function, role, event."""
+    if not args.deploy:
+        return None
+    if not args.push:
+        raise UsageError("--deploy needs --push: Lambda runs images from ECR")
+    if events_dir is None:
+        raise UsageError("--deploy needs --recipe: a base image has no handler to call")
+    events = sorted(events_dir.glob("*.json"))
+    if not events:
+        raise UsageError(f"--deploy: no event in {events_dir} to smoke-test the function with")
+    plan = deploy_plan(args, args.deploy, events[0])
+    clients = aws.DeployClients.make(aws.region_or_fail(args.region))
+    plan.for_image("", args.arch).check(clients)
+    return plan
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="registry.py",
@@ -145,32 +288,36 @@ def parser() -> argparse.ArgumentParser:
     )
     push.add_argument("--recipe", help="recipe name for the tags (default: from the image)")
     push.add_argument(
-        "--deploy", metavar="FUNCTION", help="then point this Lambda function at the digest"
-    )
-    push.add_argument(
-        "--publish", action="store_true", help="with --deploy: publish a function version"
+        "--deploy",
+        metavar="FUNCTION",
+        help="then point this existing Lambda function at the digest and publish a version",
     )
     push.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     add_push_arguments(push)
 
-    deploy = commands.add_parser("deploy", help="point a Lambda function at a pushed image digest")
-    deploy.add_argument("--function", required=True, help="function name or ARN")
-    deploy.add_argument(
-        "--image-uri", required=True, help="ACCT.dkr.ecr.REGION.amazonaws.com/REPO@sha256:…"
+    deploy_parser = commands.add_parser(
+        "deploy", help="create or update a Lambda function from a pushed image digest"
     )
-    deploy.add_argument("--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION)")
-    deploy.add_argument("--publish", action="store_true", help="publish a function version")
-    deploy.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    _add_endpoint(deploy)
+    add_deploy_arguments(deploy_parser, standalone=True)
+
+    invoke_parser = commands.add_parser("invoke", help="invoke a function once with an event")
+    invoke_parser.add_argument("--function", required=True, help="function name")
+    invoke_parser.add_argument("--alias", help="the alias (or version) to invoke")
+    invoke_parser.add_argument(
+        "--event", required=True, type=Path, metavar="FILE",
+        help="a JSON payload, or a recipe event file (then its expectation is checked)",
+    )  # fmt: skip
+    invoke_parser.add_argument("--region", help="AWS region (default: AWS_REGION)")
+    invoke_parser.add_argument("--json", action="store_true", help="print the result as JSON")
     return top
 
 
-def image_architecture(image_uri: str, region: str, endpoint: str | None) -> str:
+def image_architecture(ecr, image_uri: str, region: str, endpoint: str | None) -> str:
     """The Lambda architecture of a pushed image, from its config in the registry."""
     match = _IMAGE_URI.fullmatch(image_uri)
     if match is None:
         raise UsageError(f"--image-uri {image_uri!r}: expected HOST/REPOSITORY@sha256:<64 hex>")
-    ecr, _ = aws.clients(region)
+    check_image_region(image_uri, region)
     repo, digest = match["repo"], match["digest"]
     record = images.find_digest(ecr, repo, digest)
     if record is None:
@@ -186,7 +333,13 @@ def image_architecture(image_uri: str, region: str, endpoint: str | None) -> str
     return arch
 
 
-def run(args: argparse.Namespace) -> dict:
+def _summary(answer: dict) -> str:
+    keys = ("function_arn", "version", "alias", "image_digest", "function_url", "http_api_url")
+    return "\n".join(f"{k}: {answer[k]}" for k in keys if answer.get(k))
+
+
+def run(args: argparse.Namespace) -> tuple[dict, str, int]:
+    """(the JSON answer, the plain-text answer, the exit status)."""
     if args.command == "push":
         result = push_image(args.image, push_options(args, args.recipe))
         answer = result.to_json()
@@ -198,25 +351,43 @@ def run(args: argparse.Namespace) -> dict:
                 file=sys.stderr,
             )
         if args.deploy:
-            _, lam = aws.clients(result.region)
-            answer["deploy"] = deploy_function(
-                lam, args.deploy, result.image_uri, result.architecture, publish=args.publish
-            ).to_json()
-        return answer
+            clients = aws.DeployClients.make(result.region)
+            request = DeployRequest(args.deploy, result.image_uri, result.architecture)
+            answer["deploy"] = deploy(clients, request).to_json()
+        return answer, result.image_uri, 0
     region = aws.region_or_fail(args.region)
-    arch = image_architecture(args.image_uri, region, args.registry_endpoint)
-    _, lam = aws.clients(region)
-    return deploy_function(lam, args.function, args.image_uri, arch, publish=args.publish).to_json()
+    clients = aws.DeployClients.make(region)
+    if args.command == "invoke":
+        invocation = invoke(clients.lam, args.function, args.alias, args.event)
+        show(invocation, out=sys.stderr if args.json else sys.stdout)
+        return invocation.to_json(), "", 0 if invocation.passed else 1
+    if args.rollback:
+        if not args.alias:
+            raise UsageError("--rollback needs --alias NAME (the alias to move back)")
+        if args.image_uri:
+            raise UsageError("--rollback takes no --image-uri: it returns to a recorded version")
+        done = rollback(clients.lam, args.function, args.alias)
+        text = f"{args.function}:{args.alias}: version {done.from_version} -> {done.to_version}"
+        return done.to_json(), text, 0
+    if not args.image_uri:
+        raise UsageError("deploy needs --image-uri (or --rollback --alias NAME)")
+    # Checks first, cheapest first: the flags, the image (ECR, its config), the function, the role.
+    plan = deploy_plan(args, args.function, args.smoke_event)
+    arch = image_architecture(clients.ecr, args.image_uri, region, args.registry_endpoint)
+    plan = plan.for_image(args.image_uri, arch)
+    plan.check(clients)
+    answer, passed = carry_out(clients, plan)
+    return answer, _summary(answer), 0 if passed else 1
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
-        answer = run(args)
+        answer, text, status = run(args)
     except (UsageError, JobError) as e:
         return report(e)
     if args.json:
         print(json.dumps(answer, indent=2, sort_keys=True))
-    else:
-        print(answer["image_uri"])
-    return 0
+    elif text:
+        print(text)
+    return status

@@ -1,83 +1,455 @@
-"""Point a Lambda function at a pushed image digest, after checking it can run it."""
+"""From a pushed image digest to a callable function: create or update, publish, move an alias.
 
+Every check that can fail on input runs before the first write call. A deploy that finds the
+function, its version and its alias already right makes no write call at all, so running it
+again is free and safe (the tests count the write calls).
+"""
+
+import re
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import botocore.exceptions
 
 from rlambda.errors import JobError, UsageError
-from rlambda.registry import aws
+from rlambda.registry import aws, roles
+
+# What a new function gets unless told otherwise (an update changes only what it is told):
+# R with jsonlite needs more than Lambda's 128 MB default, and the same 512 MB / 30 s that
+# build.py --test runs the events with.
+DEFAULT_MEMORY_MB = 512
+DEFAULT_TIMEOUT_S = 30
+LOG_FORMATS = {"json": "JSON", "text": "Text"}  # the API's spelling
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+# Lambda refuses a freshly created role for a few seconds (IAM is eventually consistent):
+# "The role defined for the function cannot be assumed by Lambda." Retried only then.
+ROLE_PROPAGATION_TRIES = 10
+ROLE_PROPAGATION_DELAY_S = 3.0
+# Where deploy records the version an alias pointed at before it moved (for --rollback).
+_PREVIOUS = re.compile(r"rlambda: previous version (\d+)")
+_DIGEST_URI = re.compile(r"[^@]+@(?P<digest>sha256:[0-9a-f]{64})")
 
 
 @dataclass(frozen=True)
+class FunctionSettings:
+    """The configuration deploy manages; None leaves a setting as it is (or Lambda's default)."""
+
+    memory_mb: int | None = None
+    timeout_s: int | None = None
+    ephemeral_mb: int | None = None
+    environment: dict[str, str] | None = None
+    description: str | None = None
+    log_format: str | None = None  # "JSON" or "Text"
+    log_level: str | None = None  # application log level; JSON format only
+
+    def check(self) -> None:
+        if self.memory_mb is not None and not 128 <= self.memory_mb <= 10240:
+            raise UsageError(f"--memory {self.memory_mb}: Lambda takes 128 to 10240 MB")
+        if self.timeout_s is not None and not 1 <= self.timeout_s <= 900:
+            raise UsageError(f"--timeout {self.timeout_s}: Lambda takes 1 to 900 seconds")
+        if self.ephemeral_mb is not None and not 512 <= self.ephemeral_mb <= 10240:
+            raise UsageError(
+                f"--ephemeral-storage {self.ephemeral_mb}: Lambda takes 512 to 10240 MB"
+            )
+        if self.log_level and self.log_format != "JSON":
+            raise UsageError("--log-level needs --log-format json (Lambda filters JSON logs only)")
+
+    def wanted(self, *, new: bool) -> dict:
+        """The CreateFunction/UpdateFunctionConfiguration parameters these settings ask for."""
+        out: dict = {}
+        memory = self.memory_mb or (DEFAULT_MEMORY_MB if new else None)
+        timeout = self.timeout_s or (DEFAULT_TIMEOUT_S if new else None)
+        if memory:
+            out["MemorySize"] = memory
+        if timeout:
+            out["Timeout"] = timeout
+        if self.ephemeral_mb:
+            out["EphemeralStorage"] = {"Size": self.ephemeral_mb}
+        if self.environment is not None:
+            out["Environment"] = {"Variables": dict(self.environment)}
+        if self.description is not None:
+            out["Description"] = self.description
+        if self.log_format:
+            logging = {"LogFormat": self.log_format}
+            if self.log_level:
+                logging["ApplicationLogLevel"] = self.log_level
+            out["LoggingConfig"] = logging
+        return out
+
+
+def differences(wanted: dict, config: dict) -> dict:
+    """The part of `wanted` that `config` (a GetFunctionConfiguration answer) does not have."""
+    out = {}
+    for key, value in wanted.items():
+        current = config.get(key)
+        if key == "Environment":
+            current = {"Variables": (current or {}).get("Variables", {})}
+        elif key == "LoggingConfig":
+            if current is None:
+                # A service that does not report it (moto keeps no LoggingConfig) cannot be
+                # compared; real Lambda always reports it.
+                continue
+            current = {k: current.get(k) for k in value}
+        elif key == "Description":
+            current = current or ""
+        if current != value:
+            out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    function: str
+    image_uri: str  # …@sha256:… (a digest: the bytes this project pushed and checked)
+    image_arch: str  # from the image's config, not from a flag
+    role: str | None = None
+    create_role: bool = False
+    settings: FunctionSettings = field(default_factory=FunctionSettings)
+    alias: str | None = None
+
+
+@dataclass
 class DeployResult:
     function: str
     function_arn: str
     image_uri: str
-    version: str  # "$LATEST", or the published version number
+    digest: str
+    version: str
+    alias: str | None = None
+    previous_version: str | None = None  # what the alias pointed at before its last move
+    alias_moved: bool = False  # this deploy moved an existing alias (so it can be rolled back)
+    writes: list[str] = field(default_factory=list)  # what changed, in words; [] = nothing
+    function_url: str | None = None
+    http_api_url: str | None = None
+
+    @property
+    def target_arn(self) -> str:
+        """What a caller invokes: the alias when there is one, else the function."""
+        return f"{self.function_arn}:{self.alias}" if self.alias else self.function_arn
 
     def to_json(self) -> dict:
         return {
             "function": self.function,
             "function_arn": self.function_arn,
             "image_uri": self.image_uri,
+            "image_digest": self.digest,
             "version": self.version,
+            "alias": self.alias,
+            "previous_version": self.previous_version,
+            "alias_moved": self.alias_moved,
+            "changed": self.writes,
+            "function_url": self.function_url,
+            "http_api_url": self.http_api_url,
         }
 
 
-def deploy_function(
-    lam,
-    function: str,
-    image_uri: str,
-    image_arch: str,
-    *,
-    publish: bool = False,
-    wait_delay: int = 5,
-    wait_attempts: int = 60,
-    out=None,
-) -> DeployResult:
-    """update_function_code to `image_uri` (a digest URI), then wait until Lambda is done.
+@dataclass(frozen=True)
+class Waits:
+    delay_s: int = 5
+    attempts: int = 60
 
-    A digest, not a tag: Lambda resolves a tag once at update time anyway, and the digest is the
-    one this project verified.
-    """
-    if "@sha256:" not in image_uri:
-        raise UsageError(f"{image_uri}: deploy a digest (…@sha256:…), not a tag")
+    def config(self) -> dict:
+        return {"Delay": self.delay_s, "MaxAttempts": self.attempts}
+
+
+def _configuration(lam, function: str, qualifier: str | None = None) -> dict | None:
+    kwargs = {"FunctionName": function} | ({"Qualifier": qualifier} if qualifier else {})
     try:
-        config = lam.get_function_configuration(FunctionName=function)
+        return lam.get_function_configuration(**kwargs)
     except botocore.exceptions.ClientError as e:
         if aws.code(e) == "ResourceNotFoundException":
-            raise UsageError(
-                f"Lambda function {function!r} does not exist in {lam.meta.region_name}:"
-                " check the name and --region (this command updates functions, it does not"
-                " create them)"
-            ) from None
+            return None
         raise aws.explain(e, f"reading function {function}") from None
+
+
+def _alias(lam, function: str, alias: str) -> dict | None:
+    try:
+        return lam.get_alias(FunctionName=function, Name=alias)
+    except botocore.exceptions.ClientError as e:
+        if aws.code(e) == "ResourceNotFoundException":
+            return None
+        raise aws.explain(e, f"reading alias {alias} of {function}") from None
+
+
+def check_image_region(image_uri: str, region: str) -> None:
+    # ECR hosts are ACCOUNT.dkr.ecr.REGION.amazonaws.com; Lambda pulls only from its own region.
+    host = image_uri.split("/", 1)[0]
+    parts = host.split(".")
+    if len(parts) >= 4 and parts[1:3] == ["dkr", "ecr"] and parts[3] != region:
+        raise UsageError(
+            f"the image is in {parts[3]} but the function is in {region}: Lambda pulls images"
+            f" from its own region only; push it there (registry.py push --region {region})"
+        )
+
+
+def _check_existing(config: dict, request: DeployRequest) -> None:
     if config.get("PackageType") != "Image":
         raise UsageError(
-            f"Lambda function {function!r} is a zip-packaged function; only container-image"
-            " functions can take an image"
+            f"Lambda function {request.function!r} is a zip-packaged function: a function's"
+            " package type cannot change, so it cannot take an image. Deploy to a new name (or"
+            " delete the zip function first)"
         )
     function_arch = (config.get("Architectures") or ["x86_64"])[0]
-    if function_arch != image_arch:
+    if function_arch != request.image_arch:
         raise UsageError(
-            f"the image is built for {image_arch} but function {function!r} runs on"
-            f" {function_arch}: build with --arch {function_arch}, or deploy to a"
-            f" {image_arch} function"
+            f"the image is built for {request.image_arch} but function {request.function!r}"
+            f" runs on {function_arch}: build with --arch {function_arch}, or deploy to a"
+            f" {request.image_arch} function"
         )
-    print(f"==> updating {function} to {image_uri}", file=out or sys.stderr)
+
+
+def _resolve_role(iam, request: DeployRequest, exists: bool) -> tuple[str | None, bool]:
+    """(role ARN or None to keep the function's, whether it must be created first)."""
+    if request.role and request.create_role:
+        raise UsageError("--role and --create-role exclude each other: pass one")
+    if request.role:
+        return roles.check_role(iam, request.role), False
+    if request.create_role:
+        found = roles.find_created_role(iam, request.function)
+        return found, found is None
+    if not exists:
+        raise UsageError(
+            f"function {request.function!r} does not exist, and a new function needs an"
+            " execution role: pass --role ARN, or --create-role to make a basic one"
+        )
+    return None, False
+
+
+def _wait(lam, waiter: str, function: str, waits: Waits, qualifier: str | None = None) -> None:
+    kwargs = {"FunctionName": function} | ({"Qualifier": qualifier} if qualifier else {})
     try:
-        updated = lam.update_function_code(
-            FunctionName=function, ImageUri=image_uri, Publish=publish
-        )
-        lam.get_waiter("function_updated_v2").wait(
-            FunctionName=function,
-            WaiterConfig={"Delay": wait_delay, "MaxAttempts": wait_attempts},
-        )
+        lam.get_waiter(waiter).wait(**kwargs, WaiterConfig=waits.config())
     except botocore.exceptions.WaiterError as e:
-        raise JobError(f"function {function} did not finish updating: {e}") from None
-    except botocore.exceptions.ClientError as e:
-        raise aws.explain(e, f"updating function {function}") from None
-    return DeployResult(
-        function, updated["FunctionArn"], image_uri, updated.get("Version", "$LATEST")
+        reason = (e.last_response or {}).get("LastUpdateStatusReason") or e
+        raise JobError(f"function {function} did not become ready: {reason}") from None
+
+
+def preflight(clients: "aws.DeployClients", request: DeployRequest) -> tuple:
+    """The checks that need no image: settings, the function as it is, the role. Read-only.
+
+    build.py --deploy runs them before building, with the architecture it is about to build.
+    Returns (the function's configuration or None, the role ARN or None, whether to create it).
+    """
+    request.settings.check()
+    config = _configuration(clients.lam, request.function)
+    if config is not None:
+        _check_existing(config, request)
+    role, create_role = _resolve_role(clients.iam, request, exists=config is not None)
+    return config, role, create_role
+
+
+def deploy(
+    clients: "aws.DeployClients", request: DeployRequest, *, waits: Waits = Waits(), out=None
+) -> DeployResult:
+    """Create or update the function, publish a version if it changed, move the alias."""
+    out = out or sys.stderr
+    lam, iam = clients.lam, clients.iam
+    match = _DIGEST_URI.fullmatch(request.image_uri)
+    if match is None:
+        raise UsageError(f"{request.image_uri}: deploy a digest (…@sha256:<64 hex>), not a tag")
+    check_image_region(request.image_uri, clients.region)
+    config, role, create_role = preflight(clients, request)
+    # ---- checks done: writes from here on --------------------------------------------------
+    writes: list[str] = []
+    if create_role:
+        role = roles.create_role(iam, request.function, out)
+        writes.append(f"created role {role}")
+    if config is None:
+        config = _create(lam, request, role, just_created_role=create_role, waits=waits, out=out)
+        writes.append("created the function")
+    else:
+        writes += _update(lam, request, config, role, waits, out)
+        config = _configuration(lam, request.function) or config
+    version, published = _version(lam, request, config, waits)
+    if published:
+        writes.append(f"published version {version}")
+    result = DeployResult(
+        request.function,
+        config["FunctionArn"].removesuffix(":$LATEST"),
+        request.image_uri,
+        match["digest"],
+        version,
+        request.alias,
+        writes=writes,
     )
+    if request.alias:
+        result.previous_version, moved = _point_alias(lam, request.function, request.alias, version)
+        if moved:
+            writes.append(moved)
+            result.alias_moved = result.previous_version is not None
+    for line in writes or ["function, version and alias: nothing to change"]:
+        print(f"==> {request.function}: {line}", file=out)
+    return result
+
+
+def _create(lam, request: DeployRequest, role: str, *, just_created_role: bool, waits, out) -> dict:
+    print(f"==> creating {request.function} from {request.image_uri}", file=out)
+    params = {
+        "FunctionName": request.function,
+        "Role": role,
+        "PackageType": "Image",
+        "Code": {"ImageUri": request.image_uri},
+        "Architectures": [request.image_arch],
+        **request.settings.wanted(new=True),
+    }
+    tries = ROLE_PROPAGATION_TRIES if just_created_role else 1
+    for attempt in range(1, tries + 1):
+        try:
+            created = lam.create_function(**params)
+            break
+        except botocore.exceptions.ClientError as e:
+            propagating = aws.code(e) == "InvalidParameterValueException" and "role" in str(e)
+            if propagating and attempt < tries:
+                time.sleep(ROLE_PROPAGATION_DELAY_S)
+                continue
+            if propagating:
+                raise UsageError(
+                    f"Lambda cannot assume the role {role}: check its trust policy admits"
+                    f" {roles.LAMBDA_SERVICE}"
+                ) from None
+            raise aws.explain(e, f"creating function {request.function}") from None
+    _wait(lam, "function_active_v2", request.function, waits)
+    return created
+
+
+def _update(lam, request: DeployRequest, config: dict, role: str | None, waits, out) -> list[str]:
+    writes = []
+    try:
+        code = lam.get_function(FunctionName=request.function)["Code"]
+    except botocore.exceptions.ClientError as e:
+        raise aws.explain(e, f"reading function {request.function}") from None
+    try:
+        if code.get("ImageUri") != request.image_uri:
+            print(f"==> updating {request.function} to {request.image_uri}", file=out)
+            lam.update_function_code(FunctionName=request.function, ImageUri=request.image_uri)
+            _wait(lam, "function_updated_v2", request.function, waits)
+            writes.append("updated the code")
+        wanted = request.settings.wanted(new=False) | ({"Role": role} if role else {})
+        changes = differences(wanted, config)
+        if changes:
+            print(f"==> updating {request.function}: {', '.join(sorted(changes))}", file=out)
+            lam.update_function_configuration(FunctionName=request.function, **changes)
+            _wait(lam, "function_updated_v2", request.function, waits)
+            writes.append(f"updated {', '.join(sorted(changes))}")
+    except botocore.exceptions.ClientError as e:
+        raise aws.explain(e, f"updating function {request.function}") from None
+    return writes
+
+
+# What makes two versions the same function, for deciding whether to publish.
+_VERSION_KEYS = (
+    "CodeSha256", "Role", "MemorySize", "Timeout", "EphemeralStorage", "Environment",
+    "Description", "Architectures", "LoggingConfig",
+)  # fmt: skip
+
+
+def _same(a: dict, b: dict) -> bool:
+    return all(a.get(k) == b.get(k) for k in _VERSION_KEYS)
+
+
+def _newest_version(lam, function: str) -> str | None:
+    numbers = []
+    for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=function):
+        numbers += [int(v["Version"]) for v in page["Versions"] if v["Version"] != "$LATEST"]
+    return str(max(numbers)) if numbers else None
+
+
+def _version(lam, request: DeployRequest, latest: dict, waits: Waits) -> tuple[str, bool]:
+    """The published version that is $LATEST now: an existing one if it matches, else a new one."""
+    function = request.function
+    try:
+        alias = _alias(lam, function, request.alias) if request.alias else None
+        # The alias's version first (nothing moves), then the newest one (after a rollback).
+        candidates = [alias["FunctionVersion"]] if alias else []
+        candidates.append(_newest_version(lam, function))
+        for candidate in dict.fromkeys(c for c in candidates if c and c != "$LATEST"):
+            current = _configuration(lam, function, candidate)
+            if current is not None and _same(current, latest):
+                return candidate, False
+        published = lam.publish_version(FunctionName=function, CodeSha256=latest["CodeSha256"])
+    except botocore.exceptions.ClientError as e:
+        raise aws.explain(e, f"publishing a version of {function}") from None
+    _wait(lam, "published_version_active", function, waits, qualifier=published["Version"])
+    return published["Version"], True
+
+
+def _point_alias(lam, function: str, alias: str, version: str) -> tuple[str | None, str | None]:
+    """(the version the alias pointed at before, a line saying what moved or None)."""
+    current = _alias(lam, function, alias)
+    try:
+        if current is None:
+            lam.create_alias(FunctionName=function, Name=alias, FunctionVersion=version)
+            return None, f"created alias {alias} -> version {version}"
+        before = current["FunctionVersion"]
+        if before == version:
+            return recorded_previous(current), None
+        lam.update_alias(
+            FunctionName=function,
+            Name=alias,
+            FunctionVersion=version,
+            Description=f"rlambda: previous version {before}",
+            RevisionId=current["RevisionId"],
+        )
+    except botocore.exceptions.ClientError as e:
+        raise aws.explain(e, f"pointing alias {alias} of {function} at version {version}") from None
+    return before, f"moved alias {alias}: version {before} -> {version}"
+
+
+def recorded_previous(alias: dict) -> str | None:
+    match = _PREVIOUS.search(alias.get("Description") or "")
+    return match[1] if match else None
+
+
+@dataclass(frozen=True)
+class Rollback:
+    function: str
+    alias: str
+    from_version: str
+    to_version: str
+
+    def to_json(self) -> dict:
+        return {
+            "function": self.function,
+            "alias": self.alias,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+        }
+
+
+def rollback(lam, function: str, alias: str, out=None) -> Rollback:
+    """Point `alias` back at the version recorded on it, and record the one it leaves.
+
+    Rolling back twice therefore returns to where it started: the record is always "the
+    version this alias pointed at before its last move".
+    """
+    current = _alias(lam, function, alias)
+    if current is None:
+        raise UsageError(
+            f"function {function!r} has no alias {alias!r}: nothing to roll back (deploy with"
+            f" --alias {alias} creates it)"
+        )
+    before = current["FunctionVersion"]
+    previous = recorded_previous(current)
+    if previous is None:
+        raise UsageError(
+            f"alias {alias!r} of {function!r} (version {before}) records no earlier version:"
+            " nothing to roll back to (deploy records one each time it moves the alias)"
+        )
+    if _configuration(lam, function, previous) is None:
+        raise UsageError(f"alias {alias!r} records version {previous}, which no longer exists")
+    try:
+        lam.update_alias(
+            FunctionName=function,
+            Name=alias,
+            FunctionVersion=previous,
+            Description=f"rlambda: previous version {before}",
+            RevisionId=current["RevisionId"],
+        )
+    except botocore.exceptions.ClientError as e:
+        raise aws.explain(e, f"rolling back alias {alias} of {function}") from None
+    print(
+        f"==> rolled back {function}:{alias}: version {before} -> {previous}",
+        file=out or sys.stderr,
+    )
+    return Rollback(function, alias, before, previous)

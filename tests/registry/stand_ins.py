@@ -133,10 +133,16 @@ def moto_token_credentials(endpoint_url: str) -> tuple[str, str]:
 def moto_server() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per API call otherwise
     os.environ["MOTO_LAMBDA_STUB_ECR"] = "false"  # read by moto on every create/update
+    # AWS's managed policies (AWSLambdaBasicExecutionRole), which real IAM always has.
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    url = f"http://{host}:{port}"
+    # moto's Docker Lambda runs zip runtimes only (it cannot run an Image function); its simple
+    # Lambda answers an invoke with a result queued through /moto-api (or echoes the event).
+    requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10)
+    yield url
     server.stop()
 
 
@@ -153,6 +159,12 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     monkeypatch.delenv("RLAMBDA_REGISTRY_ENDPOINT", raising=False)
     return moto_server
+
+
+def queue_result(moto: str, payload: object) -> None:
+    """What moto's simple Lambda answers to the next invoke (it never runs the image)."""
+    body = {"results": [json.dumps(payload)], "region": REGION}
+    requests.post(f"{moto}/moto-api/static/lambda-simple/response", json=body, timeout=10)
 
 
 @pytest.fixture(scope="session")
