@@ -5,7 +5,7 @@ import http.server
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -160,3 +160,23 @@ def check_locale_and_time_zone(client, image: str) -> None:
     assert facts["tz"] == "UTC"
     assert facts["newyork"] == "2024-07-01 08:00:00 EDT"
     assert facts["which"] == "TRUE"
+
+
+# The R versions the local mirror carries (scripts/make-local-mirror.sh), the ones CI compiles:
+# the newest and the oldest line (the runtime's floor is R 4.0.2; 4.0.4 stands in for 4.0.x).
+LOCAL_R_VERSIONS = ("4.5.0", "4.0.4")
+
+
+@pytest.fixture(scope="session")
+def r_image_of(local_pins, local_mirror: str, debian_base: str) -> Callable[[str], BuildResult]:
+    """The base image of one of LOCAL_R_VERSIONS, built on first use (the engine caches it)."""
+    built: dict[str, BuildResult] = {}
+
+    def get(r_version: str) -> BuildResult:
+        if r_version not in built:
+            built[r_version] = build_on_local_stand_ins(
+                local_pins, r_version, local_mirror, debian_base
+            )
+        return built[r_version]
+
+    return get

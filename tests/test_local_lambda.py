@@ -440,7 +440,10 @@ def test_runtime_exiting_during_init_is_reported_with_its_status(
     write_event(events, "a.json", {"event": {}, "expect": {"response": {}}})
     [outcome] = run_events(ric_image, events, memory_mb=128, handler="exits_in_init.handler")
     assert outcome.got == "Runtime.ExitError: Runtime exited with error: exit status 3"
-    assert outcome.detail == "the runtime exited during init (exit status 3)"
+    assert outcome.detail == (
+        "the runtime exited (exit status 3) before asking for its first event, "
+        "without reporting an init error: the end of its log says why"
+    )
 
 
 @pytest.mark.docker

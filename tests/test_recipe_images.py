@@ -19,17 +19,17 @@ from rlambda.local.events import run_events
 from rlambda.recipes import load_recipe, recipe
 from rlambda.recipes import recipe_dir as find_recipe
 
-from .conftest import DEBIAN_BASE
+from .conftest import DEBIAN_BASE, LOCAL_R_VERSIONS
 
 pytestmark = pytest.mark.docker
 
 RECIPES = ["hello", "json-api", "xml-extract", "s3-summary", "worker", "plumber-api"]
 
 
-def target(pins, mirror: str, name: str) -> Target:
+def target(pins, mirror: str, name: str, r_version: str = "4.5.0") -> Target:
     return resolve(
         pins,
-        r_version="4.5.0",
+        r_version=r_version,
         family_name="debian",
         arch="x86_64",
         cran_mirror=mirror,
@@ -39,28 +39,24 @@ def target(pins, mirror: str, name: str) -> Target:
 
 
 # Who plays Lambda: our emulator, AWS's RIE, and RIE's managed-instances mode (each event
-# sent twice at once; the R runtime holds one GET /next, so one of the two finds no idle
-# runtime until issue 13 item 4 lands).
+# sent twice at once: the runtime's two forked workers take one each).
 EMULATORS = [
     pytest.param("ours", None, id="ours"),
     pytest.param("aws", None, id="aws-rie"),
-    pytest.param(
-        "aws",
-        2,
-        id="aws-rie-mi",
-        marks=pytest.mark.xfail(
-            strict=True, reason="issue 13 item 4: the R runtime serves one invoke at a time"
-        ),
-    ),
+    pytest.param("aws", 2, id="aws-rie-mi"),
 ]
 
 
+@pytest.mark.parametrize("r_version", LOCAL_R_VERSIONS)
 @pytest.mark.parametrize(("emulator", "max_concurrency"), EMULATORS)
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_builds_and_its_events_pass(
-    name, emulator, max_concurrency, local_pins, local_mirror, r_image, docker_client
+    name, emulator, max_concurrency, r_version, local_pins, local_mirror, r_image_of, docker_client
 ):
-    image = build_recipe_image(target(local_pins, local_mirror, name), r_image, docker_client)
+    r_image = r_image_of(r_version)
+    image = build_recipe_image(
+        target(local_pins, local_mirror, name, r_version), r_image, docker_client
+    )
     outcomes = run_events(
         image.image_id,
         load_recipe(find_recipe(name)).events_dir,
@@ -76,7 +72,7 @@ def test_recipe_builds_and_its_events_pass(
     assert layers[: len(base_layers)] == base_layers
     labels = docker_client.images.get(image.image_id).labels
     assert labels["io.rlambda.recipe"] == name
-    assert image.readable_tag == f"r-4.5.0-{name}-debian-x86_64"
+    assert image.readable_tag == f"r-{r_version}-{name}-debian-x86_64"
     assert image.content_tag.startswith("content-")
 
 

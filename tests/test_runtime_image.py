@@ -1,11 +1,17 @@
 """The R runtime client baked into a base R image, run as Lambda runs it (Lambda-like container,
-read-only root, non-root uid, memory limit) against the project's Runtime API emulator."""
+read-only root, non-root uid, memory limit) against the project's Runtime API emulator, on every
+R version the local stand-ins build (LOCAL_R_VERSIONS: 4.5.0 and the 4.0.x line); and the
+runtime's own testthat suite run by each image's R."""
 
 import concurrent.futures
 import io
 import json
+import os
+import shutil
+import subprocess
 import tarfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,14 +21,20 @@ from rlambda.local.aws_rie import AwsRie
 from rlambda.local.docker_launcher import DockerRuntime
 from rlambda.local.runtime_api import RuntimeApiServer
 
+from .conftest import LOCAL_R_VERSIONS
+
 pytestmark = pytest.mark.docker
 
 APP = Path(__file__).resolve().parent / "r_function" / "app.R"
+REPO = Path(__file__).resolve().parent.parent
+RUNTIME = REPO / "runtime"
 
 
-@pytest.fixture(scope="module")
-def function_image(docker_client, r_image) -> str:
-    """A function image as a user would write it: FROM the base, COPY the code, CMD a handler."""
+@pytest.fixture(scope="module", params=LOCAL_R_VERSIONS)
+def function_image(request, docker_client, r_image_of) -> str:
+    """A function image as a user would write it: FROM the base, COPY the code, CMD a handler;
+    on every R version the local stand-ins build."""
+    r_image = r_image_of(request.param)
     dockerfile = f'FROM {r_image.image_id}\nCOPY app.R /var/task/app.R\nCMD ["app.constant"]\n'
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -81,6 +93,11 @@ def test_raw_event_and_text(function_image, emulator):
     assert result.body.decode() == '{"name": "Zoë"}'
     with function(emulator, function_image, "app.text") as server:
         assert server.invoke(b"{}").body == b"plain text"
+    with function(emulator, function_image, "app.greeting") as server:
+        greeting = server.invoke(b"{}")
+    assert greeting.body == b'"hi"'
+    if emulator == "ours":  # RIE's answer carries no content type of the runtime's
+        assert greeting.content_type == "application/json"
 
 
 def test_context(function_image, emulator):
@@ -158,7 +175,93 @@ def test_many_warm_invokes_stay_on_one_runtime(function_image, emulator):
     assert len(pids) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 item 4: the R runtime serves one invoke at a time")
+# Debian suites whose r-cran-testthat was built for an R line that the host's does not load on.
+TESTTHAT_SUITES = {"4.0": "bullseye"}
+TESTTHAT_IMAGE = Path(__file__).resolve().parent / "images" / "r-testthat"
+
+
+def host_r_library(package: str) -> Path:
+    out = subprocess.run(
+        ["Rscript", "-e", f'cat(dirname(find.package("{package}")))'],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(out.stdout.strip())
+
+
+def debian_r_library(docker_client, suite: str, into: Path) -> Path:
+    """/usr/lib/R/site-library of Debian `suite` with r-cran-testthat installed, copied out."""
+    base = f"rlambda-local/debian:{suite}"
+    subprocess.run(
+        [str(REPO / "scripts" / "make-debian-base.sh"), base],
+        env={**os.environ, "DEBIAN_SUITE": suite},
+        check=True,
+    )
+    image, _ = docker_client.images.build(
+        path=str(TESTTHAT_IMAGE), buildargs={"BASE": base}, tag=f"rlambda-local/r-testthat:{suite}"
+    )
+    container = docker_client.containers.create(image.id)
+    try:
+        stream, _ = container.get_archive("/usr/lib/R/site-library")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            # filter="data" where this Python has it (3.11.4+): no paths outside `into`.
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(into, **safe)
+    finally:
+        container.remove()
+    return into / "site-library"
+
+
+@pytest.fixture(scope="module")
+def testthat_library(docker_client, tmp_path_factory) -> Callable[[str], Path]:
+    """A library with testthat that the R of `r_version` can load."""
+
+    def get(r_version: str) -> Path:
+        suite = TESTTHAT_SUITES.get(".".join(r_version.split(".")[:2]))
+        if suite is None:
+            return host_r_library("testthat")
+        return debian_r_library(docker_client, suite, tmp_path_factory.mktemp(suite))
+
+    return get
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs R with testthat on the host")
+@pytest.mark.parametrize("r_version", LOCAL_R_VERSIONS)
+def test_runtime_testthat_suite_passes_in_the_images_r(
+    r_version, r_image_of, testthat_library, docker_client
+):
+    """The guard against R features newer than the runtime's floor (`\\(x)`, `|>`, arguments
+    added after 4.0): the runtime's own suite, run by the image's R, not the host's. The images
+    carry no testthat: a library of Debian's r-cran-testthat built for that R line (the host's
+    for R >= 4.2, bullseye's for 4.0) is mounted read-only."""
+    image = r_image_of(r_version).image_id
+    library = testthat_library(r_version)
+    script = (
+        'cat("R", as.character(getRversion()), "\\n"); '
+        'testthat::test_dir("/opt/rlambda-runtime/tests/testthat", reporter = "summary")'
+    )
+    container = docker_client.containers.run(
+        image,
+        entrypoint=["Rscript", "-e", script],
+        volumes={
+            str(RUNTIME): {"bind": "/opt/rlambda-runtime", "mode": "ro"},
+            str(library): {"bind": "/opt/host-r-library", "mode": "ro"},
+        },
+        environment={"R_LIBS": "/opt/host-r-library"},
+        network_disabled=True,
+        detach=True,
+    )
+    try:
+        status = container.wait(timeout=600)["StatusCode"]
+        output = container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)
+    assert status == 0, output  # test_dir() stops on any failure
+    assert f"R {r_version}" in output, output
+    assert "DONE" in output and "Failed" not in output, output
+
+
 def test_managed_instances_serve_max_concurrency_invokes_at_once(function_image):
     """Issue 13's measurement under AWS's RIE in managed-instances mode: 4 concurrent invokes
     of a 1 s handler; every one must be served (RIE refuses one that finds no idle runtime)."""
@@ -166,6 +269,24 @@ def test_managed_instances_serve_max_concurrency_invokes_at_once(function_image)
         function_image, memory_mb=512, timeout_s=20, handler="app.naps", max_concurrency=4
     )
     with function, concurrent.futures.ThreadPoolExecutor(4) as pool:
+        # The workers are forked after init and reach GET /next one by one; RIE refuses an
+        # invoke that comes first. Sequential invokes go round the polling workers: once four
+        # have answered, all four are waiting.
+        pids = set()
+        for _ in range(100):
+            warm = function.invoke(b"0")
+            if warm.status_code == 200:
+                pids.add(json.loads(warm.body)["pid"])
+            if len(pids) == 4:
+                break
+        assert len(pids) == 4, pids
+        # The last of them answered and is on its way back to GET /next; RIE counts it idle
+        # only once it is there.
+        time.sleep(0.5)
+        began = time.monotonic()
         results = list(pool.map(lambda _: function.invoke(b"1"), range(4)))
+        elapsed = time.monotonic() - began
     assert [r.status_code for r in results] == [200] * 4, [r.body for r in results]
     assert not any(r.failed for r in results)
+    assert len({json.loads(r.body)["pid"] for r in results}) == 4
+    assert elapsed < 3, f"4 invokes of 1 s took {elapsed:.1f} s: not at once"

@@ -128,10 +128,12 @@ def test_raw_event_handler_never_loads_jsonlite(bootstrap: Path) -> None:
     with runtime("basic.raw", bootstrap=bootstrap) as server:
         result = server.invoke(b'{"not": "parsed"}')
         assert result.function_error is None
-        assert result.body == b'raw:{"not": "parsed"}'
+        # One string goes out as a JSON string, as AWS's runtime clients send it.
+        assert result.content_type == "application/json"
+        assert json.loads(result.body) == 'raw:{"not": "parsed"}'
     with runtime("basic.loaded", bootstrap=bootstrap) as server:
         # No JSON in, a string out: R has loaded nothing but base (not even the JIT's compiler).
-        assert server.invoke(b"{}").body == b"base"
+        assert server.invoke(b"{}").body == b'"base"'
 
 
 def test_context_and_trace_id_per_invoke() -> None:
@@ -194,7 +196,7 @@ def test_warnings_are_logged_not_fatal_and_json_logs(tmp_path: Path) -> None:
     with runtime("basic.warns", env=env, stdout=log) as server:
         result = server.invoke(b"{}")
         assert result.function_error is None
-        assert result.body == b"still fine"
+        assert result.body == b'"still fine"'
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     warning = [line for line in lines if line["level"] == "WARN"]
     assert len(warning) == 1, lines
@@ -227,7 +229,7 @@ def test_quit_in_a_handler_is_reported_as_an_exit_error_then_reinitialised(
 
 
 def test_oversized_result_is_an_error_and_the_loop_survives(tmp_path: Path) -> None:
-    (tmp_path / "size.R").write_text("h <- function(n) strrep('x', n)\n")
+    (tmp_path / "size.R").write_text("h <- function(n) text_response(strrep('x', n))\n")
     with runtime("size.h", task_root=tmp_path) as server:
         error = error_of(server.invoke(b'{"n": 7340032}'))
         assert error["errorType"] == "Function.ResponseSizeTooLarge"
@@ -464,3 +466,24 @@ def test_streamed_http_response_prelude(tmp_path: Path) -> None:
     prelude, body = result.body.split(b"\0" * 8)
     assert json.loads(prelude) == {"statusCode": 201, "headers": {"X-A": "b"}, "cookies": ["c=1"]}
     assert body == b"body"
+
+
+@pytest.mark.parametrize("log_format", ["TEXT", "JSON"])
+def test_bytes_that_are_not_utf8_never_end_the_runtime(tmp_path: Path, log_format: str) -> None:
+    # A caller can send any bytes (a base64 body that is not UTF-8); the handler's own error
+    # must reach it, and the runtime must stay warm.
+    log = tmp_path / "stdout.log"
+    env = {"AWS_LAMBDA_LOG_FORMAT": log_format}
+    with runtime("basic.bad_bytes", env=env, stdout=log) as server:
+        error = error_of(server.invoke(b"a\xff\xfeb"))
+        again = server.invoke(b"x\xffy")
+    assert (error["errorType"], error["errorMessage"]) == (
+        "simpleError",
+        "cannot parse: a<ff><fe>b",
+    )
+    assert again.report.init_duration_ms is None  # no cold start: R lived
+    assert json.loads(again.body)["errorMessage"] == "cannot parse: x<ff>y"
+    text = log.read_text(encoding="utf-8")  # every line is valid UTF-8
+    assert "odd input: a<ff><fe>b" in text and "got a<ff><fe>b" in text
+    if log_format == "JSON":
+        assert all(json.loads(line) for line in text.splitlines() if line.strip())

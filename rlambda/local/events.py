@@ -257,8 +257,15 @@ def _explain(result: InvokeResult, error: dict[str, Any], timeout_s: float) -> s
         status = message.rsplit("Runtime exited with error: ", 1)[-1]
         if report and report.max_memory_mb and report.max_memory_mb >= report.memory_size_mb:
             return f"out of memory: killed at the {report.memory_size_mb} MB limit"
-        phase = "during init" if in_init else "while handling the event"
-        return f"the runtime exited {phase} ({status})"
+        if in_init:
+            # All the emulator knows: no GET /next arrived and no init error was posted. The
+            # runtime's init may have finished and its first GET /next failed (R 4.0 and an
+            # argument only newer R has, issue 20): the runtime's log says which.
+            return (
+                f"the runtime exited ({status}) before asking for its first event, "
+                "without reporting an init error: the end of its log says why"
+            )
+        return f"the runtime exited while handling the event ({status})"
     if in_init:
         return f"init failed: {error.get('errorMessage', '')}".strip()
     return None

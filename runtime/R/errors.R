@@ -11,9 +11,9 @@ runtime_condition <- function(type, message, call = NULL) {
 
 error_body <- function(cond, trace = character()) {
   message <- tryCatch(conditionMessage(cond), error = function(e) "<no message>")
-  list(errorMessage = paste(message, collapse = "\n"),
-       errorType = class(cond)[[1L]],
-       stackTrace = as.list(as.character(trace)))
+  list(errorMessage = as_utf8(paste(message, collapse = "\n")),
+       errorType = as_utf8(class(cond)[[1L]]),
+       stackTrace = as.list(as_utf8(trace)))
 }
 
 # Evaluate `call` in `env` and report what happened, never letting a condition escape:

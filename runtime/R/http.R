@@ -24,12 +24,18 @@ http_close <- function(client) {
   invisible()
 }
 
+# TCP_NODELAY: a streamed response is many small writes, and with Nagle's algorithm each one
+# waits for the previous one's delayed ACK (~40 ms). socketConnection() takes `options` only
+# since R 4.2.0; on older R a streamed response takes a fresh connection instead (see
+# http_stream_open()). A request that is not streamed is always one write.
+socket_no_delay <- "options" %in% names(formals(socketConnection))
+
 http_connection <- function(client) {
   if (is.null(client$con)) {
-    # no-delay (TCP_NODELAY): a streamed response is many small writes, and with Nagle's
-    # algorithm each one waits for the previous one's delayed ACK (~40 ms).
-    client$con <- socketConnection(client$host, client$port, blocking = TRUE, open = "r+b",
-                                   timeout = http_read_timeout_s, options = "no-delay")
+    args <- list(client$host, client$port, blocking = TRUE, open = "r+b",
+                 timeout = http_read_timeout_s)
+    if (socket_no_delay) args$options <- "no-delay"
+    client$con <- do.call(socketConnection, args)
     client$reused <- FALSE
   } else {
     client$reused <- TRUE
@@ -142,26 +148,43 @@ http_read_to_eof <- function(con) {
 
 # --- chunked upload, for response streaming -------------------------------------------------
 
+# Without TCP_NODELAY (R < 4.2) a small write made while the previous one is unacknowledged
+# waits for the server's delayed ACK (~40 ms), and a server reading a streamed body answers
+# nothing until it ends: the end of the body, right after the last chunk, would wait. On such
+# R a streamed response therefore goes on a fresh connection, whose first segments the server
+# acknowledges at once (TCP quick-ACK mode); it then stays open for the next GET /next.
+# Measured on the host (R 4.2 with no-delay forced off, our emulator, warm round trips, p50):
+# one chunk then NULL 44 -> 5.5 ms (no-delay: 6.3), ten chunks back to back 48 -> 11 ms (3.7).
+# The request head also goes out with the first chunk, and a value returned after streaming
+# with the end of the body: fewer writes, fewer chances to wait.
 http_stream_open <- function(client, method, path, headers = character()) {
   headers <- c(headers, "Transfer-Encoding" = "chunked")
-  con <- http_connection(client)
-  writeBin(http_request_head(client, method, path, headers), con)
-  con
+  stream <- new.env(parent = emptyenv())
+  if (!socket_no_delay) http_close(client)
+  stream$con <- http_connection(client)
+  stream$pending <- http_request_head(client, method, path, headers)
+  stream
 }
 
-http_stream_write <- function(con, data) {
-  if (length(data) == 0L) return(invisible())  # a zero-length chunk would end the body
-  writeBin(c(charToRaw(sprintf("%x\r\n", length(data))), data, charToRaw("\r\n")), con)
-  flush(con)
+http_stream_send <- function(stream, bytes) {
+  writeBin(c(stream$pending, bytes), stream$con)
+  stream$pending <- raw()
+  flush(stream$con)
   invisible()
 }
 
-http_stream_close <- function(client, con, trailers = character()) {
+http_stream_write <- function(stream, data, send = TRUE) {
+  if (length(data) == 0L) return(invisible())  # a zero-length chunk would end the body
+  chunk <- c(charToRaw(sprintf("%x\r\n", length(data))), data, charToRaw("\r\n"))
+  if (send) http_stream_send(stream, chunk) else stream$pending <- c(stream$pending, chunk)
+  invisible()
+}
+
+http_stream_close <- function(client, stream, trailers = character()) {
   tail <- paste0("0\r\n", if (length(trailers)) paste0(names(trailers), ": ", trailers, "\r\n",
                                                          collapse = ""), "\r\n")
-  writeBin(charToRaw(tail), con)
-  flush(con)
-  resp <- http_read_response(con)
+  http_stream_send(stream, charToRaw(tail))
+  resp <- http_read_response(stream$con)
   if (is.null(resp)) {
     http_close(client)
     stop("Runtime API closed the connection after a streamed response")

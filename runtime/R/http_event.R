@@ -102,7 +102,7 @@ raw_to_text <- function(bytes) {
   txt
 }
 
-#' A response for an HTTP event. `body` may be a string (sent as is), a raw vector (sent
+#' A response for an HTTP event. `body` may be a string or text_response() (sent as is), a raw vector (sent
 #' base64-encoded, as API Gateway requires for binary), json() text, or any R value (sent as
 #' JSON). Content-Type is set from the body unless `headers` names one.
 http_response <- function(body = NULL, status = 200L, headers = list(), cookies = character()) {
@@ -133,6 +133,9 @@ serialise_http_response <- function(resp, kind = NULL) {
   } else if (inherits(body, "json")) {
     type <- "application/json"
     text <- unclass(body)
+  } else if (inherits(body, "lambda_text")) {
+    type <- attr(body, "content_type")
+    text <- as.vector(body)
   } else if (is.character(body) && length(body) == 1L && !is.na(body)) {
     type <- "text/plain; charset=utf-8"
     text <- body

@@ -14,17 +14,29 @@ json <- function(x) {
   structure(x, class = "json")
 }
 
-# Strings as UTF-8. In a C locale (a bare Lambda environment has no LANG) enc2utf8() would
-# turn the bytes of an unmarked string into "<c3><a9>" escapes; unmarked strings that are
-# valid UTF-8 -- most of what packages and sockets hand back -- are taken as UTF-8 instead.
+# Strings as valid UTF-8. In a C locale (a bare Lambda environment has no LANG) enc2utf8()
+# would turn the bytes of an unmarked string into "<c3><a9>" escapes; unmarked strings that
+# are valid UTF-8 -- most of what packages and sockets hand back -- are taken as UTF-8 instead.
+# Bytes that are not UTF-8 at all (a caller's base64 body decoded into a message, say) become
+# "<ff>" escapes, R's own notation: left in, they make gsub() and friends stop with "invalid in
+# this locale", and an error in the runtime's reporting code would end R.
 as_utf8 <- function(x) {
   x <- as.character(x)
-  unmarked <- Encoding(x) == "unknown" & !is.na(x)
+  known <- !is.na(x)
+  unmarked <- known & Encoding(x) == "unknown"
   if (any(unmarked)) {
     valid <- unmarked & validUTF8(x)
     Encoding(x)[valid] <- "UTF-8"
   }
-  enc2utf8(x)
+  bytes <- known & Encoding(x) == "bytes"  # enc2utf8() refuses to translate these
+  if (any(bytes)) Encoding(x)[bytes] <- "unknown"
+  x <- tryCatch(enc2utf8(x), error = function(e) x)
+  bad <- known & !validUTF8(x)
+  if (any(bad)) {
+    x[bad] <- iconv(x[bad], "UTF-8", "UTF-8", sub = "byte")
+    Encoding(x)[bad] <- "UTF-8"
+  }
+  x
 }
 
 utf8_raw <- function(x) charToRaw(as_utf8(paste(x, collapse = "")))

@@ -15,7 +15,10 @@ log_configure <- function(env = Sys.getenv()) {
     v <- toupper(as.vector(env[name]))  # as.vector: drop the "Dlist" class of Sys.getenv()
     if (is.na(v) || !nzchar(v)) default else v
   }
-  rt_state$log_json <- identical(get1("AWS_LAMBDA_LOG_FORMAT", "TEXT"), "JSON")
+  # Managed Instances (AWS_LAMBDA_MAX_CONCURRENCY set) require JSON logs: lines from
+  # concurrent invokes interleave, and only the requestId field tells them apart.
+  rt_state$log_json <- identical(get1("AWS_LAMBDA_LOG_FORMAT", "TEXT"), "JSON") ||
+    !is.na(get1("AWS_LAMBDA_MAX_CONCURRENCY", NA))
   level <- get1("AWS_LAMBDA_LOG_LEVEL", "INFO")
   rt_state$log_min <- if (level %in% names(log_levels)) log_levels[[level]] else log_levels[["INFO"]]
   # LOGLEVEL is the runtime's own switch, independent of the application level.
@@ -29,6 +32,7 @@ log_timestamp <- function(time = Sys.time()) {
 
 format_log_line <- function(level, message, request_id = rt_state$request_id,
                             json = isTRUE(rt_state$log_json), time = Sys.time(), extra = NULL) {
+  message <- as_utf8(paste(message, collapse = "\n"))
   if (json) {
     fields <- list(timestamp = log_timestamp(time), level = level, message = message)
     if (!is.null(request_id)) fields$requestId <- request_id
@@ -42,9 +46,69 @@ format_log_line <- function(level, message, request_id = rt_state$request_id,
 }
 
 emit_log_line <- function(line) {
-  # stdout, like print() output from the handler, so the two keep their order.
-  cat(line, "\n", sep = "", file = stdout())
+  # stdout, like print() output from the handler, so the two keep their order. A log line
+  # that cannot be written (stdout closed by the handler, say) must not end the runtime.
+  try({
+    capture_output_flush(suspend = TRUE)
+    cat(line, "\n", sep = "", file = stdout())
+    flush(stdout())
+  }, silent = TRUE)
+  capture_output_resume()
+}
+
+# In JSON mode every line of the log must be JSON, so what a handler prints (print(), cat())
+# is caught with sink() into a text connection during the invoke and written as INFO lines
+# with its requestId. A log line written meanwhile first flushes what was printed before it,
+# so the order is kept. Costs ~0.1 ms per invoke; text mode leaves stdout alone.
+capture_output_start <- function() {
+  con <- textConnection(NULL, "w")
+  sink(con)
+  rt_state$capture <- list(con = con, sinks = sink.number(), emitted = 0L, suspended = FALSE)
+}
+
+# Writes the lines printed since the last flush; with `suspend`, leaves the sink off so that
+# the caller can write to the real stdout (capture_output_resume() puts it back).
+capture_output_flush <- function(suspend = FALSE) {
+  cap <- rt_state$capture
+  if (is.null(cap) || cap$suspended || sink.number() != cap$sinks) return(invisible())
+  sink()
+  rt_state$capture$suspended <- TRUE
+  capture_output_emit()
+  if (!suspend) capture_output_resume()
+  invisible()
+}
+
+capture_output_emit <- function(complete = FALSE) {
+  cap <- rt_state$capture
+  if (complete && isIncomplete(cap$con)) cat("\n", file = cap$con)
+  lines <- textConnectionValue(cap$con)
+  if (length(lines) <= cap$emitted) return(invisible())
+  new <- lines[seq.int(cap$emitted + 1L, length(lines))]
+  rt_state$capture$emitted <- length(lines)
+  cat(paste0(vapply(new, function(l) format_log_line("INFO", l), "", USE.NAMES = FALSE), "\n"),
+      sep = "", file = stdout())
+  invisible()
+}
+
+capture_output_resume <- function() {
+  cap <- rt_state$capture
+  if (is.null(cap) || !cap$suspended) return(invisible())
+  sink(cap$con)
+  rt_state$capture$suspended <- FALSE
+  rt_state$capture$sinks <- sink.number()
+  invisible()
+}
+
+capture_output_end <- function() {
+  cap <- rt_state$capture
+  if (is.null(cap)) return(invisible())
+  # Ours and any sinks the handler left open on top of it.
+  if (!cap$suspended) while (sink.number() >= cap$sinks && sink.number() > 0L) sink()
+  try(capture_output_emit(complete = TRUE), silent = TRUE)
+  rt_state$capture <- NULL
+  try(close(cap$con), silent = TRUE)
   flush(stdout())
+  invisible()
 }
 
 #' Write an application log line at `level` (TRACE, DEBUG, INFO, WARN, ERROR, FATAL).

@@ -10,7 +10,9 @@ start_lambda <- function(handler = NULL, max_invokes = Inf) {
   client <- api_client()
   write_state("init")
   rt_debug("init: handler '", handler, "'")
+  if (isTRUE(rt_state$log_json)) capture_output_start()  # what the handler file prints
   h <- tryCatch(init_handler(handler), error = function(e) e)
+  capture_output_end()
   if (inherits(h, "error")) {
     report_init_error(client, h)
     write_state("")
@@ -18,6 +20,8 @@ start_lambda <- function(handler = NULL, max_invokes = Inf) {
   }
   write_state("")
   rt_debug("init done in ", format(round(proc.time()[["elapsed"]] * 1000)), " ms since R started")
+  workers <- max_concurrency()
+  if (workers > 1L) return(run_workers(client, h, workers))
   collect_every <- gc_interval()
   n <- 0
   while (n < max_invokes) {
@@ -102,6 +106,7 @@ invoke_once <- function(client, h) {
   context <- if (shape$context) make_context(headers) else NULL
   stream <- if (shape$stream) make_stream(client, request_id) else NULL
   http_kind <- NULL
+  if (isTRUE(rt_state$log_json)) capture_output_start()
   outcome <- tryCatch({
     args <- build_args(shape, next_resp$body, context)
     http_kind <- attr(args, "http_kind")
@@ -109,6 +114,7 @@ invoke_once <- function(client, h) {
     call <- handler_call(h$fn, h$name, args)
     run_captured(call$call, call$env, h$fn)
   }, error = function(e) list(ok = FALSE, error = e, trace = character()))
+  capture_output_end()
   if (stream_started(stream)) {
     finish_stream(client, stream, outcome, http_kind)
   } else if (outcome$ok) {
@@ -148,7 +154,7 @@ finish_stream <- function(client, stream, outcome, http_kind) {
   if (outcome$ok && !is.null(outcome$value)) {
     # A value returned after streaming is the stream's last chunk.
     out <- tryCatch(serialise_result(outcome$value, http_kind), error = function(e) e)
-    if (inherits(out, "error")) error <- error_body(out) else stream$write(out$body)
+    if (inherits(out, "error")) error <- error_body(out) else stream_write(stream, out$body, send = FALSE)
   } else if (!outcome$ok) {
     error <- error_body(outcome$error, outcome$trace)
   }

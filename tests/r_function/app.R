@@ -3,9 +3,11 @@
 
 constant <- function() list(answer = 42L, ok = TRUE)
 
-text <- function() "plain text"
+greeting <- function() "hi"  # one string: a JSON string
 
-echo_raw <- function(raw_event) raw_event
+text <- function() text_response("plain text")
+
+echo_raw <- function(raw_event) json(raw_event)
 
 describe <- function(context) {
   list(

@@ -76,3 +76,11 @@ gc_probe <- function(arm = FALSE) {
   }
   list(collected = gc_probe_state$collected)
 }
+
+# A caller's bytes in an error message: they need not be UTF-8 (raw_event is then a raw vector).
+bad_bytes <- function(raw_event) {
+  if (is.raw(raw_event)) raw_event <- rawToChar(raw_event)
+  warning("odd input: ", raw_event)
+  log_info("got ", raw_event)
+  stop("cannot parse: ", raw_event)
+}

@@ -74,11 +74,43 @@ test_that("the long poll's read timeout is effectively unbounded", {
   expect_gte(rt$http_read_timeout_s, 365 * 24 * 3600)
 })
 
-test_that("the connection is opened with that timeout and without Nagle's delay", {
+test_that("the connection is opened with that timeout, without Nagle's delay where R can", {
   # A guard against a refactoring that drops either argument: R would then use its default
   # 60 s timeout, and the long poll would fail after a minute without invokes.
   text <- paste(deparse(body(rt$http_connection)), collapse = " ")
   expect_match(text, "timeout = http_read_timeout_s", fixed = TRUE)
-  expect_match(text, "options = \"no-delay\"", fixed = TRUE)
+  expect_match(text, "args$options <- \"no-delay\"", fixed = TRUE)
   expect_match(text, "blocking = TRUE", fixed = TRUE)
+  # socketConnection(options =) exists since R 4.2.0; older R must not be passed it.
+  expect_identical(rt$socket_no_delay, getRversion() >= "4.2.0")
+})
+
+# A listening socket on 127.0.0.1 (serverSocket() exists since R 4.0.0). The kernel completes
+# a client's handshake before socketAccept(), so one R process can play both ends.
+local_server <- function() {
+  for (attempt in 1:20) {
+    port <- sample(40000:60000, 1L)
+    srv <- tryCatch(serverSocket(port), error = function(e) NULL)
+    if (!is.null(srv)) return(list(socket = srv, port = port))
+  }
+  stop("no free port for a test server")
+}
+
+test_that("a streamed upload reaches a real socket on this R", {
+  srv <- local_server()
+  on.exit(close(srv$socket))
+  client <- rt$http_client(paste0("127.0.0.1:", srv$port))
+  on.exit(rt$http_close(client), add = TRUE)
+  up <- rt$http_stream_open(client, "POST", "/up")  # connects (on R < 4.2, afresh)
+  peer <- socketAccept(srv$socket, blocking = TRUE, open = "r+b", timeout = 5)
+  on.exit(close(peer), add = TRUE)
+  rt$http_stream_write(up, charToRaw("hello"))
+  rt$http_stream_write(up, charToRaw("last"), send = FALSE)  # kept for the closing write
+  writeBin(charToRaw("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"), peer)
+  resp <- rt$http_stream_close(client, up)
+  expect_equal(resp$status, 202L)
+  expect_true(resp$keep_alive)
+  got <- rawToChar(readBin(peer, "raw", 4096L))
+  expect_match(got, "^POST /up HTTP/1.1\r\n")
+  expect_match(got, "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n4\r\nlast\r\n0\r\n\r\n$")
 })

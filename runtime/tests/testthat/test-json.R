@@ -45,3 +45,14 @@ test_that("json() marks serialised JSON and refuses anything else", {
   expect_error(rt$json(c("a", "b")), "one string")
   expect_error(rt$json(1), "one string")
 })
+
+test_that("bytes that are not UTF-8 become <xx> escapes, never an error", {
+  bad <- rawToChar(as.raw(c(0x61, 0xff, 0xfe, 0x62)))
+  expect_equal(rt$as_utf8(bad), "a<ff><fe>b")
+  expect_true(validUTF8(rt$as_utf8(bad)))
+  expect_equal(rt$json_quote(bad), "\"a<ff><fe>b\"")
+  marked <- bad
+  Encoding(marked) <- "bytes"
+  expect_equal(rt$as_utf8(marked), "a<ff><fe>b")
+  expect_equal(rt$as_utf8(c("\u00e9", NA)), c("\u00e9", NA))
+})

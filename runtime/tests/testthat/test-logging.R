@@ -64,3 +64,28 @@ test_that("LOGLEVEL switches the runtime's own debug lines, on stderr", {
   })
   with_log_env(character(), expect_false(rt$rt_state$debug))
 })
+
+test_that("a log line or error body with bytes that are not UTF-8 is still written", {
+  bad <- rawToChar(as.raw(c(0x61, 0xff, 0x0a, 0x62)))
+  text <- rt$format_log_line("INFO", bad, request_id = "r", json = FALSE)
+  expect_match(text, "\tINFO\ta<ff>\rb$")
+  line <- rt$format_log_line("INFO", bad, request_id = "r", json = TRUE)
+  expect_match(line, "\"message\":\"a<ff>\\nb\"", fixed = TRUE)
+  body <- rt$error_body(simpleError(paste("bad:", bad)))
+  expect_equal(body$errorMessage, "bad: a<ff>\nb")
+})
+
+test_that("in JSON mode what a handler prints becomes INFO lines, in order with log lines", {
+  out <- run_base_r(c(
+    "rt$log_configure(c(AWS_LAMBDA_LOG_FORMAT = 'JSON'))",
+    "rt$rt_state$request_id <- 'req-1'",
+    "rt$capture_output_start()",
+    "print(1:2); rt$log_info('between'); cat('partial')",
+    "rt$capture_output_end()",
+    "cat('after\\n')"))
+  expect_equal(out[[4L]], "after")
+  lines <- lapply(out[1:3], jsonlite::fromJSON)
+  expect_equal(vapply(lines, `[[`, "", "message"), c("[1] 1 2", "between", "partial"))
+  expect_equal(unique(vapply(lines, `[[`, "", "requestId")), "req-1")
+  expect_equal(unique(vapply(lines, `[[`, "", "level")), "INFO")
+})
