@@ -5,6 +5,8 @@
 # evaluates the tasks and returns their values, output, conditions or errors.
 # Add the packages your tasks use to [packages] in recipe.toml and re-lock (build.py lock worker).
 
+# The answer is already JSON text: sent as bytes, the runtime passes it on as it is (a string
+# would go out as a JSON string).
 handle <- function(raw_event, context) {
-  lambdaparallel::worker_handler(raw_event, context, recipe = "recipes/worker")
+  charToRaw(lambdaparallel::worker_handler(raw_event, context, recipe = "recipes/worker"))
 }
