@@ -27,6 +27,7 @@ class BuildResult:
     content_tag: str  # content-<hash>: names exactly this image's inputs
     r_version: str
     built: bool  # False when an image with the same content hash already existed
+    content_hash: str = ""  # the full sha256 the content tag is cut from
 
     @property
     def tags(self) -> list[str]:
@@ -71,7 +72,22 @@ def git_commit() -> str:
     return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
-def build_base_image(target: Target, client: DockerClient) -> BuildResult:
+@dataclass(frozen=True)
+class Prepared:
+    """An image's build context and settings, made before anything is built: its content hash
+    is known, so a push can ask ECR whether these inputs were pushed already."""
+
+    context: BuildContext
+    readable: str
+    labels: dict[str, str]
+    buildargs: dict[str, str]
+
+    @property
+    def content_hash(self) -> str:
+        return self.context.content_hash
+
+
+def prepare_base(target: Target, client: DockerClient) -> Prepared:
     """R and the runtime client on the target's base. The target was checked when it was
     resolved; the base image is found (or pulled) before anything is downloaded."""
     r, fam, arch = target.r, target.family, target.arch
@@ -92,12 +108,14 @@ def build_base_image(target: Target, client: DockerClient) -> BuildResult:
         "io.rlambda.family": fam.name,
     }
     buildargs = {"BASE_IMAGE": target.base_ref} if target.stand_in else {}
-    return _build_and_tag(client, context, target.base_tag, labels, buildargs, target)
+    return Prepared(context, target.base_tag, labels, buildargs)
 
 
-def build_recipe_image(target: Target, base: BuildResult, client: DockerClient) -> BuildResult:
-    """The target's recipe (its function and locked packages) on top of `base`, which is never
-    rebuilt here."""
+def prepare_recipe(target: Target, base_content_hash: str) -> Prepared:
+    """The target's recipe (its function and locked packages) on a base image named by its
+    content hash. The hash, not the base's image ID, goes into the recipe's content hash: the
+    classic builder's IDs change on every fresh build (they carry timestamps), inputs do not.
+    The base's ID is filled in at build time (BASE_IMAGE)."""
     assert target.recipe is not None
     recipe, lock = target.recipe.recipe, target.recipe.lock
     wanted = {p.name for p in render.recipe_packages(target.pins, lock)}
@@ -106,16 +124,23 @@ def build_recipe_image(target: Target, base: BuildResult, client: DockerClient) 
     files |= function_files(recipe)
     files |= project_files(include_runtime=False)
     dockerfile = render.render_recipe(target)
-    context = make_context(dockerfile, files, base_identity=base.image_id)
+    context = make_context(dockerfile, files, base_identity=f"content {base_content_hash}")
     labels = {
-        "org.opencontainers.image.base.name": f"{base.repository}:{base.readable_tag}",
-        "org.opencontainers.image.base.digest": base.image_id,
+        "org.opencontainers.image.base.name": f"{REPOSITORY}:{target.base_tag}",
         "io.rlambda.r.version": target.r.version,
         "io.rlambda.family": target.family.name,
         "io.rlambda.recipe": recipe.name,
     }
-    buildargs = {"BASE_IMAGE": base.image_id}
-    return _build_and_tag(client, context, target.readable_tag, labels, buildargs, target)
+    return Prepared(context, target.readable_tag, labels, {})
+
+
+def build_base_image(target: Target, client: DockerClient) -> BuildResult:
+    return build_prepared(client, prepare_base(target, client), target)
+
+
+def build_recipe_image(target: Target, base: BuildResult, client: DockerClient) -> BuildResult:
+    """The target's recipe on top of `base`, which is never rebuilt here."""
+    return build_prepared(client, prepare_recipe(target, base.content_hash), target, base)
 
 
 def function_files(recipe: Recipe) -> dict[str, Path]:
@@ -131,35 +156,38 @@ def function_files(recipe: Recipe) -> dict[str, Path]:
     }
 
 
-def _build_and_tag(
-    client: DockerClient,
-    context: BuildContext,
-    readable: str,
-    labels: dict[str, str],
-    buildargs: dict[str, str],
-    target: Target,
+def build_prepared(
+    client: DockerClient, prepared: Prepared, target: Target, base: BuildResult | None = None
 ) -> BuildResult:
-    """Build unless an image with this content hash exists; tag only after success."""
-    content = content_tag(context.content_hash)
+    """Build unless an image with this content hash exists; tag only after success. A recipe
+    image is built FROM `base`."""
+    content = content_tag(prepared.content_hash)
+    readable = prepared.readable
     tags = [readable, content]
     r_version = target.r.version
     existing = engine.find_image(client, f"{REPOSITORY}:{content}")
     if existing and not target.no_cache:
         engine.tag(client, existing, REPOSITORY, tags)
         print(f"==> up to date: {REPOSITORY}:{content} (nothing changed)", file=sys.stderr)
-        return BuildResult(existing, REPOSITORY, readable, content, r_version, built=False)
+        return BuildResult(
+            existing, REPOSITORY, readable, content, r_version, False, prepared.content_hash
+        )
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = cache_dir() / "logs" / f"{readable}-{stamp}.log"
     print(f"==> building {REPOSITORY}:{readable} (full log: {log_path})", file=sys.stderr)
     labels = {
-        **labels,
+        **prepared.labels,
         "org.opencontainers.image.revision": git_commit(),
-        "io.rlambda.content-hash": context.content_hash,
+        "io.rlambda.content-hash": prepared.content_hash,
     }
+    buildargs = dict(prepared.buildargs)
+    if base is not None:
+        labels["org.opencontainers.image.base.digest"] = base.image_id
+        buildargs["BASE_IMAGE"] = base.image_id
     image_id = engine.build(
         client,
-        context.tar,
+        prepared.context.tar,
         buildargs=buildargs,
         labels=labels,
         platform=target.platform,
@@ -167,4 +195,6 @@ def _build_and_tag(
         no_cache=target.no_cache,
     )
     engine.tag(client, image_id, REPOSITORY, tags)
-    return BuildResult(image_id, REPOSITORY, readable, content, r_version, built=True)
+    return BuildResult(
+        image_id, REPOSITORY, readable, content, r_version, True, prepared.content_hash
+    )
