@@ -14,9 +14,10 @@ from docker import DockerClient
 from rlambda.build import engine, render
 from rlambda.build.context import ROOT, BuildContext, make_context, project_files
 from rlambda.build.fetch import cache_dir, fetch_verified
+from rlambda.build.function_code import describe, function_files
 from rlambda.build.tags import REPOSITORY, content_tag
 from rlambda.build.target import Target
-from rlambda.recipes import Recipe, fetch_locked
+from rlambda.recipes import fetch_locked
 
 
 @dataclass(frozen=True)
@@ -118,10 +119,12 @@ def prepare_recipe(target: Target, base_content_hash: str) -> Prepared:
     The base's ID is filled in at build time (BASE_IMAGE)."""
     assert target.recipe is not None
     recipe, lock = target.recipe.recipe, target.recipe.lock
+    code = function_files(recipe)  # refuses a symlink leaving the recipe: before downloading
+    print(describe(code), file=sys.stderr)
     wanted = {p.name for p in render.recipe_packages(target.pins, lock)}
     fetched = fetch_locked(lock, cran_mirror=target.mirror)
     files = {f"r-packages/{p.filename}": path for p, path in fetched if p.name in wanted}
-    files |= function_files(recipe)
+    files |= code
     files |= project_files(include_runtime=False)
     dockerfile = render.render_recipe(target)
     context = make_context(dockerfile, files, base_identity=f"content {base_content_hash}")
@@ -141,19 +144,6 @@ def build_base_image(target: Target, client: DockerClient) -> BuildResult:
 def build_recipe_image(target: Target, base: BuildResult, client: DockerClient) -> BuildResult:
     """The target's recipe on top of `base`, which is never rebuilt here."""
     return build_prepared(client, prepare_recipe(target, base.content_hash), target, base)
-
-
-def function_files(recipe: Recipe) -> dict[str, Path]:
-    """The recipe's code, for /var/task: everything but its recipe, lock and events."""
-    skip = {"recipe.toml", "lock.toml"}
-    return {
-        f"function/{path.relative_to(recipe.path).as_posix()}": path
-        for path in sorted(recipe.path.rglob("*"))
-        if path.is_file()
-        and path.name not in skip
-        and recipe.events_dir not in path.parents
-        and "__pycache__" not in path.parts
-    }
 
 
 def build_prepared(
