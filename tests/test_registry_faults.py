@@ -271,3 +271,22 @@ def test_bad_push_input(make_image, aws, registry, capsys, argv, message):
 def test_unknown_local_image(aws, capsys):
     status, out = run(capsys, "push", "rlambda-test/none:missing")
     assert status == 2 and "no local image 'rlambda-test/none:missing'" in out
+
+
+def test_a_repository_created_by_a_parallel_job_meanwhile_is_used(ecr, monkeypatch):
+    """Two matrix jobs both find no repository; the second's create_repository is refused with
+    RepositoryAlreadyExistsException, and it goes on with the one the first created."""
+    from rlambda.registry import repository
+
+    ecr.create_repository(repositoryName="raced", imageTagMutability="MUTABLE")  # the other job
+    looked = []
+    real_find = repository.find_repository
+
+    def find_once_missing(client, name):
+        looked.append(name)
+        return None if len(looked) == 1 else real_find(client, name)
+
+    monkeypatch.setattr(repository, "find_repository", find_once_missing)
+    found = repository.ensure_repository(ecr, RepositorySettings("raced"))
+    assert found.name == "raced" and found.mutability == "MUTABLE"  # theirs, as they made it
+    assert looked == ["raced", "raced"]
