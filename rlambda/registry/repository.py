@@ -115,10 +115,10 @@ def ensure_repository(ecr, settings: RepositorySettings) -> Repository:
             tags=[{"Key": "managed-by", "Value": "rlambda"}],
         )["repository"]
     except botocore.exceptions.ClientError as e:
-        if aws.code(e) == "RepositoryAlreadyExistsException":
-            # Another job (a parallel matrix entry) created it since we looked: use theirs.
-            if (found := find_repository(ecr, settings.name)) is not None:
-                return found
+        # Another job (a parallel matrix entry) created it since we looked: use theirs.
+        raced = aws.code(e) == "RepositoryAlreadyExistsException"
+        if raced and (found := find_repository(ecr, settings.name)) is not None:
+            return found
         if aws.denied(e):
             raise JobError(
                 f"ECR repository {settings.name} does not exist and these credentials may not"
