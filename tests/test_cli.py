@@ -267,3 +267,12 @@ def test_failed_build_tags_nothing_and_points_at_the_log(
     assert _tags(docker_client) == before
     if readable_before:
         assert docker_client.images.get(readable).id == readable_before
+
+
+def test_render_writes_only_the_committed_pins(capsys):
+    """images/ is rendered from VERSIONS.toml only: a copy of the pins (--versions-file, for
+    builds against another mirror) cannot rewrite the committed Dockerfiles."""
+    with pytest.raises(SystemExit) as raised:
+        build.main(["render", "--versions-file", "/tmp/elsewhere.toml"])
+    assert raised.value.code == 2
+    assert "unrecognized arguments: --versions-file" in capsys.readouterr().err

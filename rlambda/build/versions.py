@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from rlambda import cran
 from rlambda.build.platforms import ARCHITECTURES, FAMILIES
@@ -75,6 +75,9 @@ class BaseImage:
         return f"{self.image}@{self.digests[arch]}"
 
 
+_REQUESTED_R = re.compile(r"\d+(\.\d+){0,2}")
+
+
 @dataclass(frozen=True)
 class Versions:
     path: Path
@@ -85,12 +88,14 @@ class Versions:
 
     def resolve_r(self, requested: str) -> RRelease:
         """An exact pinned version, or the newest pinned release of `X.Y` / `X`."""
-        try:
-            wanted = Version(requested)
-        except InvalidVersion:
+        # Plain releases only: packaging's Version also reads pre-releases (4.0rc1) and epochs
+        # (4!4.0), whose `release` part would then match 4.0.x.
+        if not _REQUESTED_R.fullmatch(requested):
             raise UsageError(
-                f"--r {requested!r} is not a version; pinned: {self.pinned_list()}"
-            ) from None
+                f"--r {requested!r} is not an R release (X.Y.Z, or X.Y / X for the newest"
+                f" pinned one); pinned: {self.pinned_list()}"
+            )
+        wanted = Version(requested)
         if requested in self.r:
             return self.r[requested]
         depth = len(wanted.release)
