@@ -84,6 +84,11 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
             "sha256 = 12 #",
             r'key r\."4\.0\.2"\.sha256: expected a string, found an integer',
         ),
+        (  # a mistyped key beside the right one is not ignored
+            'sha256 = "d3bceab364da',
+            'sha265 = "x"\nsha256 = "d3bceab364da',
+            r'key r\."4\.0\.2"\.sha265: expected one of url, sha256 \(did you mean .sha256.\?\)',
+        ),
         (
             '[r."4.0.2"]\nurl',
             '[r."4.0.2"]\nurls',

@@ -124,6 +124,7 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
         raise UsageError(f"{path}: not valid TOML: {e}") from None
     check = TomlChecker(path)
 
+    check.known_keys(check.table(data, "cran"), "cran", ("mirror",))
     mirror = check.string(check.table(data, "cran"), "cran", "mirror", cran.MIRROR_URL)
     mirror = mirror.rstrip("/")
 
@@ -141,6 +142,7 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
         if mirror_path.rsplit("/", 1)[-1] != f"R-{version}.tar.gz":
             check.fail(f"{key}.url", f"a URL ending in R-{version}.tar.gz, found {url!r}")
         sha256 = check.string(entry, key, "sha256", _SHA256)
+        check.known_keys(entry, key, ("url", "sha256"))
         releases[version] = RRelease(version, url, sha256, mirror_path)
     if not releases:
         check.fail("r", "at least one pinned R release")
@@ -172,5 +174,6 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
         if url != f"{mirror}/{mirror_path}":
             check.fail(f"{key}.url", f"{mirror}/{mirror_path}, found {url!r}")
         sha256 = check.string(entry, key, "sha256", _SHA256)
+        check.known_keys(entry, key, ("version", "url", "sha256"))
         packages[name] = RPackage(name, version, url, sha256, mirror_path)
     return Versions(path, mirror, releases, bases, packages)
