@@ -276,3 +276,23 @@ def test_render_writes_only_the_committed_pins(capsys):
         build.main(["render", "--versions-file", "/tmp/elsewhere.toml"])
     assert raised.value.code == 2
     assert "unrecognized arguments: --versions-file" in capsys.readouterr().err
+
+
+def test_a_lock_whose_render_fails_is_not_written(recipes_copy, local_mirror, capsys, monkeypatch):
+    from rlambda.build import render
+    from rlambda.errors import JobError
+
+    toml = recipes_copy / "json-api" / "recipe.toml"
+    toml.write_text(toml.read_text().replace('jsonlite = ">= 1.8"', 'jsonlite = ">= 1.9"'))
+    lock = recipes_copy / "json-api" / "lock.toml"
+    before = lock.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise JobError("the render failed")
+
+    monkeypatch.setattr(render, "render_all", broken)
+    status = build.main(["lock", "json-api", "--cran-mirror", local_mirror])
+    err = capsys.readouterr().err
+    assert status == 1 and "the render failed" in err
+    assert "left as it was: images/ could not be rendered" in err
+    assert lock.read_bytes() == before
