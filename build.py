@@ -14,6 +14,7 @@
   python build.py update                     pin every new R release and base-image digest
   python build.py matrix --arch arm64        the build matrix (JSON) from VERSIONS.toml, recipes/
   python build.py test --image REF           run an image's events the way Lambda runs them
+  python build.py serve --image REF          serve it through Lambda's Invoke API on 127.0.0.1
 
 `build.py COMMAND --help` explains each; options before any command mean `build`.
 Exit status: 0 success, 1 the job failed, 2 bad input.
@@ -32,6 +33,7 @@ from rlambda.build.target import Target, resolve
 from rlambda.ci import matrix
 from rlambda.errors import JobError, UsageError, report
 from rlambda.local import events
+from rlambda.local.service import cli as serve
 from rlambda.registry import (
     add_build_deploy_arguments,
     add_push_arguments,
@@ -223,6 +225,12 @@ COMMANDS: dict[str, tuple[str, Callable, Callable, Callable | None]] = {
         events.add_arguments,
         events.run,
         events.build_parser,
+    ),
+    "serve": (
+        "Lambda's Invoke API for images, on 127.0.0.1",
+        serve.add_arguments,
+        serve.run,
+        serve.build_parser,
     ),
 }
 DESCRIPTIONS = {

@@ -2,5 +2,6 @@
 
 `runtime_api/` (the Runtime API emulator), `launcher` (how it starts a runtime: the protocol and
 a local process), `docker_launcher` (a container with Lambda's limits), `events` (event files
-run against an image: `build.py test`; `fixtures/` holds the trigger events they can name).
+run against an image: `build.py test`; `fixtures/` holds the trigger events they can name),
+`service/` (Lambda's Invoke API over a pool of environments: `build.py serve`).
 """

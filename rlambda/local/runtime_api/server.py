@@ -173,17 +173,19 @@ class RuntimeApiServer(RuntimeProtocol):
         trace_id: str | None = None,
         client_context: str | None = None,
         cognito_identity: str | None = None,
+        request_id: str | None = None,
     ) -> InvokeResult:
         """Invoke the function synchronously, like Lambda's Invoke API (RequestResponse).
 
         Concurrent calls wait their turn: one event at a time per runtime. A payload over
         6 MiB is refused with 413 (no report: nothing ran), as Lambda refuses it.
+        `request_id` lets a caller that answered first (an async invoke) keep its id.
         """
         if len(payload) > self.max_request_bytes:
             return self.request_too_large(len(payload))
         with self._invoke_lock:
             invocation = Invocation(
-                request_id=str(uuid.uuid4()),
+                request_id=request_id or str(uuid.uuid4()),
                 payload=payload,
                 deadline_epoch_ms=0,
                 trace_id=trace_id or _new_trace_id(),
