@@ -14,6 +14,7 @@
   python build.py update                     pin every new R release and base-image digest
   python build.py matrix --arch arm64        the build matrix (JSON) from VERSIONS.toml, recipes/
   python build.py test --image REF           run an image's events the way Lambda runs them
+  python build.py sbom IMAGE                 print the SBOM (CycloneDX 1.5) of an image built here
   python build.py serve --image REF          serve it through Lambda's Invoke API on 127.0.0.1
 
 `build.py COMMAND --help` explains each; options before any command mean `build`.
@@ -21,13 +22,14 @@ Exit status: 0 success, 1 the job failed, 2 bad input.
 """
 
 import argparse
+import json
 import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 from rlambda import job, pins, recipes
-from rlambda.build import render, versions
+from rlambda.build import engine, render, sbom, versions
 from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
 from rlambda.build.target import Target, resolve
 from rlambda.ci import matrix
@@ -116,6 +118,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"timeout for --test, up to 900 (default {events.DEFAULT_TIMEOUT_S:g})",
     )
+    events.add_emulator_arguments(parser)
     parser.add_argument("--push", action="store_true", help="push the image to ECR (see below)")
     parser.add_argument(
         "--json", action="store_true", help="print the result (tags, tests, push, deploy) as JSON"
@@ -127,6 +130,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_target(args: argparse.Namespace) -> Target:
     """The one place a build's arguments become a Target: every input is checked here."""
+    if not args.test and (args.emulator != "ours" or args.max_concurrency is not None):
+        raise UsageError("--emulator and --max-concurrency choose how --test runs: add --test")
     pins_ = versions.load(args.versions_file)
     target = resolve(
         pins_,
@@ -137,7 +142,9 @@ def build_target(args: argparse.Namespace) -> Target:
         base_image=args.base_image,
         recipe=args.recipe,
         no_cache=args.no_cache,
-        test=events.FunctionSettings(args.memory, args.timeout) if args.test else None,
+        test=events.FunctionSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
+        if args.test
+        else None,
         push=push_options(args, recipe=args.recipe) if args.push else None,
     )
     if target.r.version != args.r:
@@ -178,6 +185,11 @@ def add_lock_arguments(parser: argparse.ArgumentParser) -> None:
         help="R version to resolve for (default: the lock's, else the newest pinned)",
     )
     parser.add_argument("--cran-mirror", metavar="URL", help="mirror to resolve against")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="an renv.lock made with another R version than --r is an error, not a warning",
+    )
 
 
 def run_lock(args: argparse.Namespace) -> int:
@@ -191,7 +203,11 @@ def run_lock(args: argparse.Namespace) -> int:
     r = pinned.resolve_r(r_version or pinned.pinned_list().split(", ")[-1])
     before = lock_file.read_bytes() if lock_file.is_file() else None
     lock = recipes.lock_recipe(
-        path, r_version=r.version, cran_mirror=args.cran_mirror, default_mirror=pinned.cran_mirror
+        path,
+        r_version=r.version,
+        cran_mirror=args.cran_mirror,
+        default_mirror=pinned.cran_mirror,
+        strict=args.strict,
     )
     try:
         render.write_all(pinned, render.IMAGES_DIR)
@@ -205,6 +221,15 @@ def run_lock(args: argparse.Namespace) -> int:
         print(f"==> {lock_file} left as it was: images/ could not be rendered", file=sys.stderr)
         raise
     print(lock)
+    return 0
+
+
+def add_sbom_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", metavar="IMAGE", help="image reference or ID")
+
+
+def run_sbom(args: argparse.Namespace) -> int:
+    print(json.dumps(sbom.read(engine.connect(), args.image), indent=2))
     return 0
 
 
@@ -226,6 +251,7 @@ COMMANDS: dict[str, tuple[str, Callable, Callable, Callable | None]] = {
         events.run,
         events.build_parser,
     ),
+    "sbom": ("print an image's SBOM (CycloneDX 1.5)", add_sbom_arguments, run_sbom, None),
     "serve": (
         "Lambda's Invoke API for images, on 127.0.0.1",
         serve.add_arguments,
@@ -239,6 +265,8 @@ DESCRIPTIONS = {
     " checked before anything is downloaded or built.",
     "render": "Without --r: re-render every pinned Dockerfile under images/ (and remove stale"
     " ones). With --r: write only that variant's Dockerfile. Nothing is downloaded or built.",
+    "sbom": "Print the SBOM (CycloneDX 1.5 JSON) of an image built here. It is read from the"
+    f" image ({sbom.SBOM_PATH}, named by its {sbom.SBOM_LABEL} label) without running it.",
     "lock": "Resolve a recipe's packages from the mirror's PACKAGES index and write"
     " recipes/NAME/lock.toml (versions, sha256 of the bytes, install order); then re-render"
     " images/. Builds never resolve: they install the lock.",

@@ -12,7 +12,7 @@ import sys
 from typing import TextIO
 
 from docker import DockerClient
-from rlambda.build import engine
+from rlambda.build import engine, sbom
 from rlambda.build.builder import (
     BuildResult,
     Prepared,
@@ -21,6 +21,7 @@ from rlambda.build.builder import (
     prepare_base,
     prepare_recipe,
 )
+from rlambda.build.fetch import cache_dir
 from rlambda.build.tags import REPOSITORY, content_tag
 from rlambda.build.target import Target
 from rlambda.local.events import EventOutcome, format_table, run_events
@@ -52,8 +53,13 @@ def run(target: Target, *, as_json: bool, deploy: DeployPlan | None = None) -> i
     deployed, passed = _deploy(deploy, pushed)
     if as_json:
         size = client.images.get(image.image_id).attrs["Size"]
+        # The SBOM beside the build log; a reused image's is copied out of the image.
+        sbom_file = image.sbom_path or sbom.export(
+            client, image.image_id, cache_dir() / "logs" / f"{image.readable_tag}.cdx.json"
+        )
         document = to_json(target, image, size, outcomes, pushed)
         document["deploy"] = deployed
+        document["sbom"] = str(sbom_file)
         print(json.dumps(document, indent=2))
     else:
         for name in image.tags:
@@ -94,6 +100,7 @@ def _tag_pushed(
             "test": None,
             "push": pushed.to_json(),
             "deploy": deployed,
+            "sbom": None,  # the image was not built here: its SBOM is in the image (sbom.export)
         }
         print(json.dumps(document, indent=2))
     else:
@@ -144,6 +151,8 @@ def test_image(
         memory_mb=target.test.memory_mb,
         timeout_s=target.test.timeout_s,
         client=client,
+        emulator=target.test.emulator,
+        max_concurrency=target.test.max_concurrency,
     )
     print(format_table(outcomes), file=table_out)
     return outcomes

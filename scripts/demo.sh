@@ -12,7 +12,9 @@ recipe="${1:-json-api}"
 r_version="${2:-4.5.0}"
 scripts/setup.sh
 
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/rlambda"
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cache="$rlambda_cache"
 work="$(mktemp -d)"
 pids=()
 cleanup() {

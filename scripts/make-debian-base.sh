@@ -20,8 +20,9 @@ if ! command -v debootstrap >/dev/null 2>&1; then
 fi
 
 # Use the Debian mirror this machine's apt already uses.
-mirror="$(grep -rhoE 'https?://[^ ]*debian\.org/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n1 || true)"
-mirror="${mirror:-http://deb.debian.org/debian}"
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+mirror="$debian_mirror"
 
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT
@@ -31,11 +32,13 @@ if [ "$arch" = "$(dpkg --print-architecture)" ]; then
     || { echo "debootstrap failed; see /tmp/debootstrap.log" >&2; exit 1; }
 else
   # Unpack on the host, then run the packages' scripts inside the new root under QEMU.
-  debootstrap --foreign --arch="$arch" --variant=minbase "$suite" "$root" "$mirror" \
+  if ! { debootstrap --foreign --arch="$arch" --variant=minbase "$suite" "$root" "$mirror" \
     >/tmp/debootstrap.log 2>&1 \
-    && chroot "$root" /debootstrap/debootstrap --second-stage >>/tmp/debootstrap.log 2>&1 \
-    || { echo "debootstrap ($arch) failed; see /tmp/debootstrap.log (is qemu-user-static's" \
-      "binfmt handler enabled?)" >&2; exit 1; }
+    && chroot "$root" /debootstrap/debootstrap --second-stage >>/tmp/debootstrap.log 2>&1; }; then
+    echo "debootstrap ($arch) failed; see /tmp/debootstrap.log (is qemu-user-static's" \
+      "binfmt handler enabled?)" >&2
+    exit 1
+  fi
 fi
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 

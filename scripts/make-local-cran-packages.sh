@@ -8,19 +8,19 @@
 # go under src/contrib/Archive/<pkg>/, so a lock whose constraint excludes the current version
 # really takes the Archive path. Same directory as make-local-mirror.sh (R sources in src/base).
 # Uses a private apt state directory, so the system's apt is untouched.
-# Usage: make-local-cran-packages.sh [MIRROR_DIR]   (default: ~/.cache/rlambda/cran-mirror)
+# Usage: make-local-cran-packages.sh [MIRROR_DIR]   (default: $RLAMBDA_CACHE/cran-mirror, see lib.sh)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/rlambda"
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cache="$rlambda_cache"
 mirror_dir="${1:-$cache/cran-mirror}"
 contrib="$mirror_dir/src/contrib"
 # Not make-local-mirror.sh's apt dir: two scripts updating one apt state at once would collide
 # on its lock.
 apt_dir="$cache/apt-sources-cran-packages"
-debian="$(grep -rhoE 'https?://[^ ]*debian\.org/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n1 || true)"
-debian="${debian:-http://deb.debian.org/debian}"
-debian="${debian%/}"
+debian="$debian_mirror"
 python="${PYTHON:-$root/.venv/bin/python}"
 [ -x "$python" ] || python=python3
 
@@ -37,6 +37,37 @@ wanted=(
   "r-cran-jsonlite 1.8.4+dfsg-1 jsonlite archive"
   "r-cran-xml2 1.3.3-1 xml2 archive"
   "r-cran-cli 3.6.0-1 cli archive"
+  # plumber and its closure (plumber 1.3.0's Imports: R6, stringi, jsonlite, webutils, httpuv,
+  # crayon, promises, sodium, swagger, magrittr, mime, lifecycle, rlang; then httpuv -> later,
+  # promises, R6, Rcpp; promises -> fastmap, later, magrittr, R6, Rcpp, rlang; later -> Rcpp,
+  # rlang; webutils -> curl, jsonlite; lifecycle -> cli, glue, rlang). Bookworm's plumber
+  # 1.2.1+ds-1 is listed, but its orig tarball is gone from the pool (404), so trixie's 1.3.0.
+  # The +dfsg/+ds repacks drop bundled third-party code: httpuv then builds against the
+  # system's libuv (libuv1-dev), sodium against libsodium-dev; R code is untouched.
+  "r-cran-plumber 1.3.0+ds-1 plumber current"
+  "r-cran-r6 2.6.1-1 R6 current"
+  "r-cran-stringi 1.8.4-1 stringi current"
+  "r-cran-webutils 1.2.2-1 webutils current"
+  "r-cran-httpuv 1.6.15+dfsg-1 httpuv current"
+  "r-cran-crayon 1.5.3-1 crayon current"
+  "r-cran-promises 1.3.2+dfsg-1 promises current"
+  "r-cran-sodium 1.4.0+dfsg-1 sodium current"
+  "r-cran-swagger 5.17.14.1-1 swagger current"
+  "r-cran-magrittr 2.0.3-1 magrittr current"
+  "r-cran-mime 0.12-2 mime current"
+  "r-cran-lifecycle 1.0.4+dfsg-1 lifecycle current"
+  "r-cran-later 1.4.1+dfsg-1 later current"
+  "rcpp 1.0.14-1 Rcpp current"
+  "r-cran-fastmap 1.2.0-1 fastmap current"
+  "r-cran-curl 6.2.1+dfsg-1 curl current"
+  "r-cran-glue 1.8.0-1 glue current"
+  # lambdaparallel's closure (the worker recipe, s3-summary): curl (above); openssl -> askpass
+  # -> sys; globals -> codetools; jsonlite (above).
+  "r-cran-openssl 2.3.2+dfsg-1 openssl current"
+  "r-cran-askpass 1.2.1-1 askpass current"
+  "r-cran-sys 3.4.3-1 sys current"
+  "r-cran-globals 0.16.3-1 globals current"
+  "codetools 0.2-20-1 codetools current" # Debian's source package is "codetools"
 )
 
 # Debian version -> CRAN version: drop the Debian revision (after the last '-'; CRAN versions
@@ -57,6 +88,25 @@ target_of() {
     echo "$contrib/Archive/$cran/${cran}_${version}.tar.gz"
   fi
 }
+
+# The project's own R client, lambdaparallel (parallel/), as a source tarball like CRAN's: one
+# top directory named after the package, tests and README left out, and reproducible bytes
+# (sorted names, fixed owner, modes and time stamp, gzip -n: a checkout's umask changes
+# nothing), so a lock made from it stays valid until the package's own files change.
+# Rewritten only when its bytes would differ.
+lambdaparallel_version="$(sed -n 's/^Version: *//p' "$root/parallel/DESCRIPTION")"
+lambdaparallel="$contrib/lambdaparallel_${lambdaparallel_version}.tar.gz"
+mkdir -p "$contrib"
+tar -C "$root" --sort=name --mtime='2026-01-01 00:00:00Z' --owner=0 --group=0 --numeric-owner \
+  --mode='u=rwX,go=rX' \
+  --exclude=parallel/tests --exclude=parallel/README.md --transform 's,^parallel,lambdaparallel,' -cf - parallel |
+  gzip -n -9 >"$lambdaparallel.part"
+if cmp -s "$lambdaparallel.part" "$lambdaparallel"; then
+  rm "$lambdaparallel.part"
+else
+  echo "==> lambdaparallel $lambdaparallel_version -> ${lambdaparallel#"$mirror_dir/"}"
+  mv "$lambdaparallel.part" "$lambdaparallel"
+fi
 
 complete=1
 for entry in "${wanted[@]}"; do

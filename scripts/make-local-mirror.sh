@@ -4,14 +4,15 @@
 # byte-identical to CRAN's, so the real pins in VERSIONS.toml verify against them. Bookworm's
 # 4.2.2 snapshot is *not* CRAN's R-4.2.2 and is laid out under that name on purpose: it is the
 # checksum-mismatch case. Uses a private apt state directory, so the system's apt is untouched.
-# Usage: make-local-mirror.sh [MIRROR_DIR]   (default: ~/.cache/rlambda/cran-mirror)
+# Usage: make-local-mirror.sh [MIRROR_DIR]   (default: $RLAMBDA_CACHE/cran-mirror, see lib.sh)
 set -euo pipefail
 
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/rlambda"
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cache="$rlambda_cache"
 mirror_dir="${1:-$cache/cran-mirror}"
 apt_dir="$cache/apt-sources"
-debian="$(grep -rhoE 'https?://[^ ]*debian\.org/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n1 || true)"
-debian="${debian:-http://deb.debian.org/debian}"
+debian="$debian_mirror"
 
 # suite  Debian source version  file in the mirror
 wanted=(

@@ -28,7 +28,15 @@ install_missing -- docker.io docker-compose debootstrap curl ca-certificates jq 
   docker-registry apache2-utils
 # R with jsonlite and testthat, for the runtime client's unit tests and its end-to-end tests as a
 # local process; without recommends, which would add compilers and R's recommended packages.
-install_missing --no-install-recommends -- r-base-core r-cran-jsonlite r-cran-testthat
+# plumber: the runtime's in-process plumber routing (runtime/tests/testthat/test-plumber.R).
+install_missing --no-install-recommends -- r-base-core r-cran-jsonlite r-cran-testthat \
+  r-cran-plumber
+# The lambdaparallel client (parallel/) on the host, for its tests and benchmarks: its imports,
+# the foreach and future front ends it serves, doParallel for the comparison benchmark; and
+# libcurl's headers, to compile the curl package from the local mirror as recipe builds do.
+install_missing --no-install-recommends -- r-cran-foreach r-cran-future r-cran-future.apply \
+  r-cran-furrr r-cran-globals r-cran-curl r-cran-openssl r-cran-digest r-cran-doparallel \
+  r-cran-progressr libcurl4-openssl-dev libssl-dev
 
 if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
@@ -41,3 +49,6 @@ scripts/start-docker.sh
 scripts/make-debian-base.sh
 scripts/make-local-mirror.sh
 scripts/make-local-cran-packages.sh
+# AWS's RIE (the second judge of `build.py test --emulator aws`): the pinned aws-sam-cli wheel
+# from PyPI into the verified cache, its binary extracted and checked (rlambda/local/aws_rie.py).
+echo "==> AWS's RIE: $(.venv/bin/python -m rlambda.local.aws_rie)"

@@ -82,7 +82,8 @@ def test_tags_and_labels(built, docker_client, debian_base):
     image = docker_client.images.get(built.image_id)
     assert f"{REPOSITORY}:r-{built.r_version}-debian-x86_64" in image.tags
     content = [t for t in image.tags if t.startswith(f"{REPOSITORY}:content-")]
-    assert len(content) == 1
+    assert content == [built.ref]  # the result names its content tag
+    assert built.content_tag.removeprefix("content-") in image.labels["io.rlambda.content-hash"]
     labels = image.labels
     pin = versions.load().r[built.r_version]
     assert labels["io.rlambda.r.version"] == built.r_version
@@ -101,3 +102,4 @@ def test_rebuild_with_nothing_changed_reuses_the_image(
     assert not again.built
     assert again.image_id == built.image_id
     assert again.tags == built.tags
+    assert again.content_tag == built.content_tag

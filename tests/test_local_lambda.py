@@ -33,6 +33,7 @@ from rlambda.local.docker_launcher import (
 )
 from rlambda.local.events import EventFileError, load_event_file, main, run_events
 from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
+from rlambda.local.runtime_api.model import LAMBDA_DEFAULTS
 
 ROOT = Path(__file__).resolve().parent.parent
 RIC_CONTEXT = ROOT / "tests" / "images" / "python-ric"
@@ -263,7 +264,14 @@ def test_runs_like_lambda_read_only_non_root_tmp_and_environment(ric_image: str)
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_EXECUTION_ENV": "AWS_Lambda_Image",
+        # Lambda's defaults for what a function may override (the image sets none of them).
         "TZ": ":UTC",
+        "LANG": "en_US.UTF-8",
+        "LD_LIBRARY_PATH": LAMBDA_DEFAULTS["LD_LIBRARY_PATH"],
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+        "_AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1",
+        "_AWS_XRAY_DAEMON_PORT": "2000",
     }
     assert {key: env.get(key) for key in expected} == expected
     assert env["AWS_LAMBDA_LOG_STREAM_NAME"].count("[$LATEST]") == 1

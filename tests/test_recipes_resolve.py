@@ -23,8 +23,11 @@ FIXTURES = Path(__file__).resolve().parent / "recipes"
 
 @pytest.fixture
 def mirror(tmp_path: Path) -> Path:
+    return make_mirror(tmp_path / "mirror")
+
+
+def make_mirror(root: Path) -> Path:
     """A CRAN-like tree: current versions in src/contrib (indexed), others in Archive/."""
-    root = tmp_path / "mirror"
     contrib = root / "src" / "contrib"
     contrib.mkdir(parents=True)
     for record in dcf.parse((FIXTURES / "mirror.dcf").read_text()):

@@ -1,6 +1,7 @@
 """Rendering Dockerfile.base: images/ is up to date, lints clean, and each family is right."""
 
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -89,15 +90,39 @@ def test_template_never_branches_on_family_name():
         assert not any(name in condition for name in FAMILIES), condition
 
 
-def test_every_configure_flag_has_its_reason():
-    """Like rstudio/r-builds: a flag without a comment saying why cannot creep in."""
-    configure = TEMPLATE[TEMPLATE.index("RUN ./configure") : TEMPLATE.index("&& make")]
-    comments = TEMPLATE[: TEMPLATE.index("RUN ./configure")]
-    flags = re.findall(r"(--[A-Za-z-]+|[A-Z]+FLAGS)", configure)
-    assert "--enable-R-shlib" in flags and "--with-x" in flags
-    for flag in flags:
-        stem = flag.split("=")[0].removeprefix("--with-").removeprefix("--")
-        assert stem in comments, f"configure flag {flag} has no comment saying why"
+def _configure_arguments(dockerfile: str) -> list[str]:
+    """The arguments of the rendered `./configure` command, as the shell splits them."""
+    command = dockerfile[dockerfile.index("RUN ./configure") : dockerfile.index("&& make")]
+    return shlex.split(command.replace("\\\n", " "))[2:]
+
+
+def _documented_flags(template: str) -> set[str]:
+    """The flags the comment block before `RUN ./configure` gives a reason for. A line names
+    one or more flags, then the reason after two spaces; `--with-a/b=no` is --with-a=no and
+    --with-b=no, `CFLAGS/FFLAGS=-O2` CFLAGS=-O2 and FFLAGS=-O2."""
+    block = template[template.index("# Configure flags") : template.index("RUN ./configure")]
+    flags = set()
+    for line in block.splitlines()[1:]:
+        match = re.match(r"#\s+((?:--|[A-Z]+FLAGS)\S*(?: \S+)*?)(?:\s{2,}|$)", line)
+        for item in match.group(1).split() if match else []:
+            names, _, value = item.partition("=")
+            first, *more = names.split("/")
+            prefix = re.match(r"--(?:with-|without-|enable-|disable-)?", first)
+            stem = prefix.group() if prefix else ""
+            for name in [first, *(stem + m for m in more)]:
+                flags.add(f"{name}={value}" if value else name)
+    return flags
+
+
+def test_every_configure_flag_has_its_reason(pins):
+    """Like rstudio/r-builds: a flag without a comment saying why cannot creep in, and a
+    comment cannot outlive its flag."""
+    for family in FAMILIES:
+        arguments = _configure_arguments(
+            render.render(variant(pins, pins.r["4.5.0"], family, "x86_64"))
+        )
+        assert "--enable-R-shlib" in arguments and "--with-x=no" in arguments
+        assert set(arguments) == _documented_flags(TEMPLATE), family
 
 
 def test_build_package_table_covers_every_family():
@@ -110,3 +135,15 @@ def test_render_one_writes_only_that_file(pins, tmp_path, monkeypatch):
     path = render.write_one(resolve(pins, r_version="4.0", family_name="al2", arch="arm64"))
     assert path == tmp_path / "r-4.0.5-al2-arm64" / "Dockerfile"
     assert [p.name for p in tmp_path.iterdir()] == ["r-4.0.5-al2-arm64"]
+
+
+def test_recipe_dockerfile_says_why_each_os_package_is_there(pins):
+    """The builder's system-requirement packages carry their reason, and an Amazon Linux name
+    taken from Fedora/RHEL says it is a guess."""
+    rendered = render.render_all(pins)
+    debian = rendered[render.recipe_dockerfile_path("xml-extract", "4.5.0", "debian", "x86_64")]
+    al2023 = rendered[render.recipe_dockerfile_path("xml-extract", "4.5.0", "al2023", "x86_64")]
+    assert "#   libxml2-dev: for xml2's SystemRequirements, r-system-requirements rule" in debian
+    assert "guessed" not in debian
+    assert "#   libxml2-devel: for xml2's SystemRequirements" in al2023
+    assert "(an Amazon Linux name guessed from Fedora/RHEL)" in al2023

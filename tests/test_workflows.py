@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from rlambda.build import versions
+from rlambda.ci import matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -68,12 +69,8 @@ def test_rebuild_triggers() -> None:
     assert on["schedule"][0]["cron"]
     assert set(on["workflow_dispatch"]["inputs"]) >= {"r", "family", "arch", "recipe"}
     assert on["push"]["branches"] == ["main"]
-    assert set(on["push"]["paths"]) == {
-        "VERSIONS.toml",
-        "Dockerfile.base",
-        "runtime/**",
-        "recipes/**",
-    }
+    # The push trigger is the matrix's own definition of what changes an image.
+    assert on["push"]["paths"] == matrix.trigger_paths()
 
 
 def test_rebuild_matrix_job_runs_build_py_matrix() -> None:
@@ -103,7 +100,11 @@ def test_rebuild_uses_oidc_role_and_summary() -> None:
     assert aws["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
     summary = step(wf, "build", "Job summary")
     assert summary["if"] == "always()"
-    assert 'python -m rlambda.ci.summary "$RESULT" >> "$GITHUB_STEP_SUMMARY"' in summary["run"]
+    assert (
+        'python -m rlambda.ci.summary "$RESULT" --sbom-url "$SBOM_URL" >> "$GITHUB_STEP_SUMMARY"'
+        in summary["run"]
+    )
+    assert summary["env"]["SBOM_URL"] == "${{ steps.sbom.outputs.artifact-url }}"
     cache = next(s for s in steps(wf, "build") if "actions/cache" in s.get("uses", ""))
     assert "hashFiles('VERSIONS.toml', 'recipes/*/lock.toml')" in cache["with"]["key"]
 
@@ -260,6 +261,26 @@ def test_only_the_default_branch_assumes_the_aws_role() -> None:
     assert "refs/heads/evil" in other.stdout
 
 
+@pytest.mark.parametrize(
+    ("result", "found"),
+    [('{"sbom": "/home/runner/.cache/rlambda/logs/x.cdx.json"}', "x.cdx.json"), (None, "")],
+)
+def test_rebuild_finds_the_sbom_to_upload(tmp_path: Path, result: str | None, found: str) -> None:
+    """The step that names the SBOM file for upload-artifact, run as the runner runs it."""
+    wf = load("rebuild.yml")
+    run = step(wf, "build", "Find the SBOM")["run"]
+    upload = next(s for s in steps(wf, "build") if s.get("id") == "sbom")
+    assert upload["with"]["path"] == "${{ steps.sbom-file.outputs.path }}"
+    result_file = tmp_path / "result.json"  # absent when the build step failed
+    if result is not None:
+        result_file.write_text(result)
+    output = tmp_path / "output"
+    env = {"PATH": os.environ["PATH"], "RESULT": str(result_file), "GITHUB_OUTPUT": str(output)}
+    subprocess.run(["bash", "-e", "-c", run], env=env, check=True)
+    value = output.read_text().strip().removeprefix("path=")
+    assert value.endswith(found) if found else value == ""
+
+
 def test_rebuild_deploy_is_off_by_default_and_waits_for_every_build() -> None:
     wf = load("rebuild.yml")
     inputs = wf["on"]["workflow_dispatch"]["inputs"]
@@ -271,7 +292,11 @@ def test_rebuild_deploy_is_off_by_default_and_waits_for_every_build() -> None:
     assert "inputs.deploy_function != ''" in deploy["if"]
     assert "needs.build.result == 'success'" in deploy["if"]
     assert "github.event_name == 'workflow_dispatch'" in deploy["if"]
-    upload = next(s for s in steps(wf, "build") if "upload-artifact" in s.get("uses", ""))
+    upload = next(
+        s
+        for s in steps(wf, "build")
+        if "upload-artifact" in s.get("uses", "") and s["with"]["name"].startswith("result-")
+    )
     assert upload["if"] == "inputs.deploy_function != ''"
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docker import DockerClient
-from rlambda.build import engine, render
+from rlambda.build import engine, render, sbom
 from rlambda.build.context import ROOT, BuildContext, make_context, project_files
 from rlambda.build.fetch import cache_dir, fetch_verified
 from rlambda.build.function_code import describe, function_files
@@ -29,6 +29,7 @@ class BuildResult:
     r_version: str
     built: bool  # False when an image with the same content hash already existed
     content_hash: str = ""  # the full sha256 the content tag is cut from
+    sbom_path: Path | None = None  # the SBOM written beside the build log (None when reused)
 
     @property
     def tags(self) -> list[str]:
@@ -82,6 +83,7 @@ class Prepared:
     readable: str
     labels: dict[str, str]
     buildargs: dict[str, str]
+    sbom_inputs: sbom.SbomInputs
 
     @property
     def content_hash(self) -> str:
@@ -97,7 +99,8 @@ def prepare_base(target: Target, client: DockerClient) -> Prepared:
     packages = fetch_packages(target)
     dockerfile = render.render(target.with_recipe(None))
     files = {r.filename: tarball, **packages, **project_files()}
-    context = make_context(dockerfile, files, base_identity=f"{target.base_ref} {base_id}")
+    identity = f"{target.base_ref} {base_id} {sbom.GENERATOR}"
+    context = make_context(dockerfile, files, base_identity=identity)
     labels = {
         "org.opencontainers.image.base.name": target.base_ref,
         # The pinned digest, or the local stand-in's image ID when --base-image replaced it.
@@ -108,8 +111,12 @@ def prepare_base(target: Target, client: DockerClient) -> Prepared:
         "io.rlambda.r.source.sha256": r.sha256,
         "io.rlambda.family": fam.name,
     }
+    # The OS base by its own labels too: recipe images inherit these, their base.* name ours.
+    labels["io.rlambda.os-base.name"] = labels["org.opencontainers.image.base.name"]
+    labels["io.rlambda.os-base.digest"] = labels["org.opencontainers.image.base.digest"]
     buildargs = {"BASE_IMAGE": target.base_ref} if target.stand_in else {}
-    return Prepared(context, target.base_tag, labels, buildargs)
+    inputs = sbom.inputs(target.with_recipe(None))
+    return Prepared(context, target.base_tag, labels, buildargs, inputs)
 
 
 def prepare_recipe(target: Target, base_content_hash: str) -> Prepared:
@@ -127,14 +134,15 @@ def prepare_recipe(target: Target, base_content_hash: str) -> Prepared:
     files |= code
     files |= project_files(include_runtime=False)
     dockerfile = render.render_recipe(target)
-    context = make_context(dockerfile, files, base_identity=f"content {base_content_hash}")
+    identity = f"content {base_content_hash} {sbom.GENERATOR}"
+    context = make_context(dockerfile, files, base_identity=identity)
     labels = {
         "org.opencontainers.image.base.name": f"{REPOSITORY}:{target.base_tag}",
         "io.rlambda.r.version": target.r.version,
         "io.rlambda.family": target.family.name,
         "io.rlambda.recipe": recipe.name,
     }
-    return Prepared(context, target.readable_tag, labels, {})
+    return Prepared(context, target.readable_tag, labels, {}, sbom.inputs(target))
 
 
 def build_base_image(target: Target, client: DockerClient) -> BuildResult:
@@ -156,7 +164,9 @@ def build_prepared(
     tags = [readable, content]
     r_version = target.r.version
     existing = engine.find_image(client, f"{REPOSITORY}:{content}")
-    if existing and not target.no_cache:
+    # An image from before SBOMs is built again: every layer comes from the cache, and the
+    # SBOM layer is added (seconds).
+    if existing and not target.no_cache and sbom.carries_sbom(client, existing):
         engine.tag(client, existing, REPOSITORY, tags)
         print(f"==> up to date: {REPOSITORY}:{content} (nothing changed)", file=sys.stderr)
         return BuildResult(
@@ -184,7 +194,24 @@ def build_prepared(
         log_path=log_path,
         no_cache=target.no_cache,
     )
+    sbom_path = log_path.with_suffix(".cdx.json")
+    image_id = sbom.attach(
+        client,
+        image_id,
+        prepared.sbom_inputs,
+        image_name=f"{REPOSITORY}:{readable}",
+        platform=target.platform,
+        written_to=sbom_path,
+    )
+    print(f"==> SBOM (CycloneDX 1.5): {sbom_path}", file=sys.stderr)
     engine.tag(client, image_id, REPOSITORY, tags)
     return BuildResult(
-        image_id, REPOSITORY, readable, content, r_version, True, prepared.content_hash
+        image_id,
+        REPOSITORY,
+        readable,
+        content,
+        r_version,
+        True,
+        prepared.content_hash,
+        sbom_path,
     )

@@ -21,6 +21,7 @@ CONTEXT_FILES = (
     "runtime/NAMESPACE",  # main.R attaches the exports it lists
     "runtime/R/*.R",
     "runtime/LICENSE",
+    "runtime/DESCRIPTION",  # its version and licence, for the SBOM
 )
 
 

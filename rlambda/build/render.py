@@ -18,8 +18,8 @@ from rlambda.recipes import (
     load_lock,
     load_recipe,
     recipe_dir,
+    recipe_requirements,
 )
-from rlambda.recipes import build_packages as recipe_build_packages
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "Dockerfile.base"
@@ -79,7 +79,8 @@ def render_recipe(target: Target) -> str:
     family_name = target.family.name
     packages = recipe_packages(target.pins, lock)
     # Compilers and R's build headers, plus what the packages' system requirements map to.
-    toolchain = {*build_packages(family_name), *recipe_build_packages(lock, recipe, family_name)}
+    requirements = recipe_requirements(lock, recipe, family_name)
+    toolchain = {*build_packages(family_name), *(r.os_package for r in requirements)}
     return _template(RECIPE_TEMPLATE).render(
         recipe=recipe,
         r_version=target.r.version,
@@ -88,6 +89,7 @@ def render_recipe(target: Target) -> str:
         base_tag=target.base_tag,
         packages=packages,
         build_packages=sorted(toolchain) if packages else [],
+        requirements=requirements if packages else [],
         lock_hash=hashlib.sha256(lock.path.read_bytes()).hexdigest(),
     )
 

@@ -99,22 +99,49 @@ def full_matrix(pins: versions.Versions, root: Path = RECIPES_DIR) -> list[Entry
 
 # ---- --changed-since: which entries a change touches ------------------------------------------
 
-# What a changed path means for the images, first match wins. The effects:
+# What a changed path means for the images, first match wins, as GitHub-style globs (`*` within
+# one directory, `**` across them). The effects:
 #   everything  an input of every image (the template, the runtime client, the build code)
 #   pins        VERSIONS.toml: compared key by key with the old file (see pin_changes)
 #   recipe      recipes/<recipe>/...: that recipe's entries
 #   nothing     not an input of any image (docs, tests, workflows, this module)
 # Paths that match no rule change nothing: new top-level files must be added here to count.
+# The rebuild workflow's push trigger is the same list (`trigger_paths`; tests/test_workflows.py
+# checks rebuild.yml says exactly that), so a push is rebuilt exactly when this says it counts.
 PATH_RULES: tuple[tuple[str, str], ...] = (
-    (r"VERSIONS\.toml", "pins"),
-    (r"recipes/(?P<recipe>[^/]+)/.+", "recipe"),
+    ("VERSIONS.toml", "pins"),
+    ("recipes/*/**", "recipe"),
     # The matrix and the pin updater decide what is built, not what an image contains.
-    (r"rlambda/(ci/.+|pins\.py)", "nothing"),
+    ("rlambda/ci/**", "nothing"),
+    ("rlambda/pins.py", "nothing"),
     # Pushing and testing code: a change must reach every pushed image (tags, labels, checks).
-    (r"Dockerfile\.base|Dockerfile\.recipe|docker/.+|runtime/.+|rlambda/.+", "everything"),
-    (r"build\.py|registry\.py|pyproject\.toml", "everything"),
+    ("Dockerfile.base", "everything"),
+    ("Dockerfile.recipe", "everything"),
+    ("docker/**", "everything"),
+    ("runtime/**", "everything"),
+    ("rlambda/**", "everything"),
+    ("build.py", "everything"),
+    ("registry.py", "everything"),
+    ("pyproject.toml", "everything"),
 )
-_RULES = tuple((re.compile(pattern), effect) for pattern, effect in PATH_RULES)
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    parts = re.split(r"(\*\*|\*)", pattern)
+    return re.compile(
+        "".join({"**": ".+", "*": "[^/]+"}.get(part, re.escape(part)) for part in parts)
+    )
+
+
+_RULES = tuple((_glob(pattern), effect) for pattern, effect in PATH_RULES)
+
+
+def trigger_paths() -> list[str]:
+    """PATH_RULES as a workflow's `on.push.paths` (where the last matching pattern wins): every
+    path that counts, then `!` before those that do not. Exact while every "nothing" rule
+    comes before the rules it carves out of, as above."""
+    counted = [pattern for pattern, effect in PATH_RULES if effect != "nothing"]
+    return counted + [f"!{pattern}" for pattern, effect in PATH_RULES if effect == "nothing"]
 
 
 @dataclass(frozen=True)
@@ -147,9 +174,8 @@ class Scope:
 def path_effect(path: str) -> tuple[str, str | None]:
     """(effect, recipe name or None) of one changed path, by PATH_RULES."""
     for pattern, effect in _RULES:
-        match = pattern.fullmatch(path)
-        if match:
-            return effect, match.groupdict().get("recipe")
+        if pattern.fullmatch(path):
+            return effect, path.split("/")[1] if effect == "recipe" else None
     return "nothing", None
 
 

@@ -20,7 +20,8 @@ from rlambda.build import tags
 #    "size_bytes": int,
 #    "test": {"passed": bool, "events": [{"name", "passed", "duration_ms", "init_ms",
 #                                          "max_memory_mb"}, ...]},   # first event = cold
-#    "push": <registry.py push --json: image_uri, digest, tags, pushed, push.bytes_pushed…>}
+#    "push": <registry.py push --json: image_uri, digest, tags, pushed, push.bytes_pushed…>,
+#    "sbom": path of the image's CycloneDX SBOM (uploaded as an artifact by the workflow)}
 
 
 def _get(doc: Any, *path: str) -> Any:
@@ -47,20 +48,21 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|")
 
 
-def summary_markdown(results: Sequence[tuple[str, Any]]) -> str:
+def summary_markdown(results: Sequence[tuple[str, Any]], sbom_url: str | None = None) -> str:
     """A Markdown table for $GITHUB_STEP_SUMMARY, one row per build result.
 
     `results`: (file name, parsed JSON or None when the file was missing or not JSON).
+    `sbom_url`: where the workflow uploaded the SBOM (upload-artifact's artifact-url).
     """
     lines = [
         "| image | build | size | test | cold start (init) | first invoke | push"
-        " | image URI (digest) |",
-        "|---|---|---|---|---|---|---|---|",
+        " | image URI (digest) | SBOM |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     failures = []
     for name, doc in results:
         if not isinstance(doc, dict):
-            lines.append(f"| {_cell(name)} | no result | - | - | - | - | - | - |")
+            lines.append(f"| {_cell(name)} | no result | - | - | - | - | - | - | - |")
             failures.append(name)
             continue
         tag = tags.readable_tag(
@@ -97,11 +99,18 @@ def summary_markdown(results: Sequence[tuple[str, Any]]) -> str:
             _ms(first.get("duration_ms")),
             pushed,
             f"`{uri}`" if uri else "-",
+            _sbom_cell(doc.get("sbom"), sbom_url),
         ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if failures:
         lines += ["", f"**Failed or missing:** {', '.join(_cell(f) for f in failures)}"]
     return "\n".join(lines) + "\n"
+
+
+def _sbom_cell(path: Any, url: str | None) -> str:
+    if not path:
+        return "-"
+    return f"[CycloneDX]({url})" if url else f"`{Path(str(path)).name}`"
 
 
 def _read_result(path: Path) -> Any:
@@ -119,13 +128,14 @@ def summary_parser() -> argparse.ArgumentParser:
         " table (the build step failed) and makes the exit status 1.",
     )
     p.add_argument("results", nargs="+", type=Path, metavar="RESULT.json")
+    p.add_argument("--sbom-url", metavar="URL", help="link for the SBOM column (artifact URL)")
     return p
 
 
 def main(argv: Sequence[str]) -> int:
     args = summary_parser().parse_args(argv)
     results = [(str(path), _read_result(path)) for path in args.results]
-    sys.stdout.write(summary_markdown(results))
+    sys.stdout.write(summary_markdown(results, args.sbom_url or None))
     return 0 if all(isinstance(doc, dict) for _, doc in results) else 1
 
 

@@ -1,7 +1,8 @@
 """Lambda, locally: run an image the way Lambda runs it.
 
 `runtime_api/` (the Runtime API emulator), `launcher` (how it starts a runtime: the protocol and
-a local process), `docker_launcher` (a container with Lambda's limits), `events` (event files
-run against an image: `build.py test`; `fixtures/` holds the trigger events they can name),
-`service/` (Lambda's Invoke API over a pool of environments: `build.py serve`).
+a local process), `docker_launcher` (a container with Lambda's limits), `aws_rie` (AWS's own
+emulator, pinned and verified, as a second judge), `events` (event files run against an image:
+`build.py test`; `fixtures/` holds the trigger events they can name), `service/` (Lambda's
+Invoke API over a pool of environments: `build.py serve`).
 """

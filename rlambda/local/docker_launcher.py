@@ -55,7 +55,7 @@ from docker.models.containers import Container
 from docker.types import Ulimit
 
 import docker
-from rlambda.local.runtime_api.model import RuntimeApiError
+from rlambda.local.runtime_api.model import LAMBDA_DEFAULTS, RuntimeApiError
 
 LAMBDA_UID = 993
 LAMBDA_GID = 990
@@ -89,6 +89,8 @@ RESERVED_KEYS = frozenset(
         "AWS_ACCESS_KEY",
         "LAMBDA_TASK_ROOT",
         "LAMBDA_RUNTIME_DIR",
+        "_AWS_XRAY_DAEMON_ADDRESS",
+        "_AWS_XRAY_DAEMON_PORT",
         *CREDENTIAL_KEYS,
     }
 )
@@ -105,11 +107,12 @@ class ImageNotFoundError(RuntimeApiError):
 @dataclass(frozen=True)
 class ImageConfig:
     """The parts of an image's config that decide how its runtime starts (ENV the engine
-    applies itself)."""
+    applies itself; its names are kept, so Lambda's defaults do not replace the image's)."""
 
     entrypoint: list[str]
     cmd: list[str]
     working_dir: str
+    env_names: frozenset[str] = frozenset()
 
 
 def _exit_status(code: int) -> int:
@@ -183,10 +186,6 @@ class ContainerHandle:
     @property
     def pid(self) -> int | None:
         return self._pid
-
-    @property
-    def oom_killed(self) -> bool:
-        return self._oom_killed
 
     def poll(self) -> int | None:
         if self._status is not None:
@@ -353,6 +352,7 @@ class DockerRuntime:
                 entrypoint=list(config.get("Entrypoint") or []),
                 cmd=list(config.get("Cmd") or []),
                 working_dir=config.get("WorkingDir") or "",
+                env_names=frozenset(item.partition("=")[0] for item in config.get("Env") or []),
             )
         return self._config
 
@@ -370,7 +370,7 @@ class DockerRuntime:
         return [self.handler] if self.handler else self.image_config().cmd
 
     def environment(self, lambda_env: Mapping[str, str]) -> dict[str, str]:
-        """The container's environment: the function's, then Lambda's over it."""
+        """The container's environment: Lambda's reserved variables over the function's."""
         memory = lambda_env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
         if memory is not None and memory != str(self.memory_mb):
             raise ValueError(
@@ -378,8 +378,11 @@ class DockerRuntime:
                 f"the container to {self.memory_mb} MB: pass the same memory_mb to both"
             )
         command = self.command()
-        merged = dict(self.env)
-        merged.update(lambda_env)
+        # Lambda's defaults for what a function may override (LANG, TZ, PATH, ...) give way
+        # to the image's ENV (the engine applies it) and to the function's own variables.
+        given = self.image_config().env_names | set(self.env)
+        merged = {k: v for k, v in lambda_env.items() if k not in LAMBDA_DEFAULTS or k not in given}
+        merged.update(self.env)
         merged.update(
             {
                 "LAMBDA_TASK_ROOT": TASK_ROOT,
@@ -403,13 +406,21 @@ class DockerRuntime:
             raise OSError(
                 errno.ENOEXEC, f"image {self.image!r} has no ENTRYPOINT or CMD and no handler"
             )
+        return {
+            **self.sandbox_options(),
+            "entrypoint": entrypoint or None,
+            "command": command or None,
+            "environment": self.environment(lambda_env),
+            "network_mode": "host",
+            "labels": {"rlambda.runtime": "docker-launcher"},
+        }
+
+    def sandbox_options(self) -> dict[str, Any]:
+        """The sandbox alone (user, read-only root, /tmp, limits), whatever runs in it."""
         memory = f"{self.memory_mb}m"
         return {
             "image": self.image,
-            "entrypoint": entrypoint or None,
-            "command": command or None,
-            "working_dir": self.working_dir or config.working_dir or None,
-            "environment": self.environment(lambda_env),
+            "working_dir": self.working_dir or self.image_config().working_dir or None,
             "user": f"{LAMBDA_UID}:{LAMBDA_GID}",
             "read_only": True,
             "tmpfs": {
@@ -422,8 +433,6 @@ class DockerRuntime:
             "ulimits": [Ulimit(name="nofile", soft=MAX_OPEN_FILES, hard=MAX_OPEN_FILES)],
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
-            "network_mode": "host",
-            "labels": {"rlambda.runtime": "docker-launcher"},
         }
 
     def start(self, env: Mapping[str, str]) -> ContainerHandle:

@@ -23,6 +23,8 @@ Any other key is an error, so a typo cannot silently turn a check off.
 An expected error_type is compared with the errorType of the error document the invoke
 returned: the handler's own (e.g. "ValueError" from Python, whatever the R runtime sends) or
 Lambda's ("Runtime.ExitError", "Sandbox.Timedout", "Runtime.HandlerNotFound", ...).
+Under AWS's RIE (--emulator aws) an invoke failed when it did not answer 200, or answered with
+an error document (or RIE's "Task timed out" text): RIE does not mark function errors.
 """
 
 from __future__ import annotations
@@ -32,12 +34,15 @@ import json
 import math
 import re
 import sys
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from rlambda.errors import JobError, UsageError, report
+from rlambda.local.aws_rie import AwsRie
 from rlambda.local.docker_launcher import MEMORY_RANGE_MB, DockerRuntime, ImageNotFoundError
 from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
 
@@ -262,11 +267,10 @@ def _explain(result: InvokeResult, error: dict[str, Any], timeout_s: float) -> s
 def judge(case: EventCase, result: InvokeResult, timeout_s: float, memory_mb: int) -> EventOutcome:
     """Compare one invoke's result with what its event file expects."""
     report = result.report
-    failed = result.function_error is not None or result.status_code != 200
     detail = None
-    if failed:
+    if result.failed:
         error = _error_document(result)
-        error_type = str(error.get("errorType") or (report.error_type if report else "") or "")
+        error_type = str(error.get("errorType") or result.error_type() or "")
         message = str(error.get("errorMessage", ""))
         # Lambda prefixes its own errors with "RequestId: <id> Error: "; noise in a table.
         shown = _REQUEST_ID_PREFIX.sub("", message)
@@ -311,15 +315,24 @@ def run_events(
     port: int = 0,
     output: TextIO | None = None,
     client: Any = None,
+    emulator: str = "ours",
+    max_concurrency: int | None = None,
 ) -> list[EventOutcome]:
     """Invoke `image` with every event file in `events_dir`; one outcome per file.
 
+    `emulator`: "ours" (the project's Runtime API emulator) or "aws" (AWS's RIE, in its
+    managed-instances mode when `max_concurrency` is given; rlambda.local.aws_rie).
     Bad input raises before anything starts: EventFileError (a file's line/column or key),
-    UsageError (no events), ImageNotFoundError (the image, and how to build it).
-    RuntimeApiError: the emulator cannot listen (e.g. `port` is taken). Runtime output and
-    the START/END/REPORT lines go to `output` (None: discarded).
+    UsageError (no events, a bad emulator setting), ImageNotFoundError (the image, and how to
+    build it). RuntimeApiError: the emulator cannot listen (e.g. `port` is taken). Runtime
+    output and the START/END/REPORT lines go to `output` (None: discarded).
     """
     cases = load_events(Path(events_dir))
+    check_emulator(emulator, max_concurrency)
+    if emulator == "aws":
+        return _run_under_aws_rie(
+            image, cases, memory_mb, timeout_s, handler, env, output, client, max_concurrency
+        )
     runtime = DockerRuntime(
         image, memory_mb=memory_mb, env=env, handler=handler, output=output, client=client
     )
@@ -343,6 +356,83 @@ def run_events(
             result = server.invoke(json.dumps(case.payload).encode())
             outcomes.append(judge(case, result, timeout_s, memory_mb))
     return outcomes
+
+
+EMULATORS = ("ours", "aws")
+
+
+def check_emulator(emulator: str, max_concurrency: int | None) -> None:
+    if emulator not in EMULATORS:
+        raise UsageError(f"--emulator {emulator!r}: choose one of {', '.join(EMULATORS)}")
+    if max_concurrency is not None and emulator != "aws":
+        raise UsageError(
+            "--max-concurrency runs AWS's RIE in its managed-instances mode: add --emulator aws"
+            " (the project's emulator serves one invoke at a time)"
+        )
+    if max_concurrency is not None and not 1 <= max_concurrency <= 1600:
+        raise UsageError(f"--max-concurrency {max_concurrency}: Lambda allows 1 to 1600")
+
+
+def _run_under_aws_rie(
+    image: str,
+    cases: Sequence[EventCase],
+    memory_mb: int,
+    timeout_s: float,
+    handler: str | None,
+    env: Mapping[str, str] | None,
+    output: TextIO | None,
+    client: Any,
+    max_concurrency: int | None,
+) -> list[EventOutcome]:
+    function = AwsRie(
+        image,
+        memory_mb=memory_mb,
+        timeout_s=timeout_s,
+        handler=handler,
+        env=env,
+        function_name=FUNCTION_NAME,
+        max_concurrency=max_concurrency,
+        output=output,
+        client=client,
+    )
+    if max_concurrency is not None:
+        with function:
+            return [_judge_at_once(function, case, max_concurrency, timeout_s) for case in cases]
+    with function:
+        results = [function.invoke(json.dumps(case.payload).encode()) for case in cases]
+        # RIE prints its REPORT lines late; read them once, after the last invoke.
+        reports = function.reports()
+    if reports is not None:
+        results = [replace(r, report=rep) for r, rep in zip(results, reports, strict=True)]
+    return [judge(case, r, timeout_s, memory_mb) for case, r in zip(cases, results, strict=True)]
+
+
+def _judge_at_once(
+    function: AwsRie, case: EventCase, copies: int, timeout_s: float
+) -> EventOutcome:
+    """Managed instances: the event sent `copies` times at once; every copy must pass.
+
+    Lambda sends up to AWS_LAMBDA_MAX_CONCURRENCY invokes to one environment at a time, and
+    RIE refuses one that finds no idle runtime (400 Runtime.Unavailable): a runtime that holds
+    fewer GET /next calls than that fails here, as it would there.
+    """
+    payload = json.dumps(case.payload).encode()
+    barrier = threading.Barrier(copies)
+
+    def one(_: int) -> InvokeResult:
+        barrier.wait()
+        return function.invoke(payload)
+
+    with ThreadPoolExecutor(copies) as pool:
+        results = list(pool.map(one, range(copies)))
+    outcomes = [judge(case, result, timeout_s, function.memory_mb) for result in results]
+    failed = [outcome for outcome in outcomes if not outcome.passed]
+    if not failed:
+        return outcomes[0]
+    detail = f"{len(failed)} of {copies} concurrent invokes failed"
+    return replace(
+        failed[0], detail=f"{detail}; {failed[0].detail}" if failed[0].detail else detail
+    )
 
 
 # ---- reporting ------------------------------------------------------------------------------
@@ -391,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="build.py test",
         description="Run an image as Lambda would (read-only root, uid 993, tmpfs /tmp, "
-        "memory limit, Lambda's environment) against the Runtime API emulator, invoke it "
+        "memory limit, Lambda's environment) against the Runtime API emulator (or AWS's RIE: "
+        "--emulator aws), invoke it "
         "with each event file, and compare the results with what the files expect.",
         epilog=__doc__.split("\n\n", 2)[2] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -422,15 +513,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"the function's timeout in seconds; bounds init too (default {DEFAULT_TIMEOUT_S:g})",
     )
+    add_emulator_arguments(parser)
+
+
+def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
+    """--emulator and --max-concurrency, for `build.py test` and `build.py --test`."""
+    parser.add_argument(
+        "--emulator",
+        choices=EMULATORS,
+        default="ours",
+        help="who plays Lambda: ours (the project's Runtime API emulator, the default) or aws"
+        " (AWS's Runtime Interface Emulator, pinned in VERSIONS.toml; it shows less: no"
+        " X-Amz-Function-Error header, 200 on a timeout)",
+    )
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        metavar="N",
+        help="with --emulator aws: its managed-instances mode (AWS_LAMBDA_MAX_CONCURRENCY=N)",
+    )
 
 
 @dataclass(frozen=True)
 class FunctionSettings:
-    """The function settings events run with (Lambda's memory size and timeout), within
-    Lambda's limits: checked here, so a bad value never reaches a container."""
+    """The function settings events run with (Lambda's memory size and timeout, and who
+    plays Lambda), within Lambda's limits: checked here, so a bad value never reaches a
+    container."""
 
     memory_mb: int = DEFAULT_MEMORY_MB
     timeout_s: float = DEFAULT_TIMEOUT_S
+    emulator: str = "ours"  # or "aws": AWS's RIE (rlambda.local.aws_rie)
+    max_concurrency: int | None = None  # RIE's managed-instances mode
 
     def __post_init__(self) -> None:
         low, high = MEMORY_RANGE_MB
@@ -441,18 +554,21 @@ class FunctionSettings:
                 f"--timeout {self.timeout_s:g}: Lambda allows more than 0 and up to"
                 f" {MAX_TIMEOUT_S:g} s"
             )
+        check_emulator(self.emulator, self.max_concurrency)
 
 
 def run(args: argparse.Namespace) -> int:
     """`build.py test`: 0 every event passed, 1 one failed (or the run did), 2 bad input."""
     try:
-        settings = FunctionSettings(args.memory, args.timeout)
+        settings = FunctionSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
         outcomes = run_events(
             args.image,
             Path(args.events),
             memory_mb=settings.memory_mb,
             timeout_s=settings.timeout_s,
             output=sys.stderr,
+            emulator=settings.emulator,
+            max_concurrency=settings.max_concurrency,
         )
     except (UsageError, JobError) as exc:
         return report(exc)

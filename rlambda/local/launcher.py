@@ -1,7 +1,8 @@
 """How the emulator starts a runtime: a small protocol, and a local-process launcher.
 
-A Docker-container launcher can sit beside ProcessRuntime later: it only has to return a
-handle that can be polled, waited on, killed and asked for its peak memory.
+Any launcher only has to return a handle that can be polled, waited on, killed and asked for
+its peak memory: ProcessRuntime here runs a local process, DockerRuntime (docker_launcher.py) a
+container with Lambda's limits.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Protocol, runtime_checkable
+
+from rlambda.local.runtime_api.model import LAMBDA_DEFAULTS
 
 
 @runtime_checkable
@@ -133,7 +136,8 @@ class ProcessRuntime:
     """Start the runtime as a local process: `argv` in `cwd`, with `env` over Lambda's.
 
     Lambda gives a runtime only its own environment, so the host's is not passed on unless
-    `inherit_env`; PATH alone is, when `env` does not set it, so the runtime finds its tools.
+    `inherit_env`; the variables a function may override (PATH, LANG, TZ, LD_LIBRARY_PATH...)
+    are, where the host sets them, so the runtime finds its tools.
     """
 
     def __init__(
@@ -157,9 +161,10 @@ class ProcessRuntime:
 
     def environment(self, lambda_env: Mapping[str, str]) -> dict[str, str]:
         merged: dict[str, str] = dict(os.environ) if self.inherit_env else {}
-        if "PATH" in os.environ:
-            merged.setdefault("PATH", os.environ["PATH"])
         merged.update(lambda_env)
+        # The host stands in for the image: where it sets one of the variables a function may
+        # override (PATH, LANG, ...), it wins over Lambda's default, as an image's ENV does.
+        merged.update({key: os.environ[key] for key in LAMBDA_DEFAULTS if key in os.environ})
         merged.update(self.env)
         # The server's address must win over anything the caller passed.
         merged["AWS_LAMBDA_RUNTIME_API"] = lambda_env["AWS_LAMBDA_RUNTIME_API"]

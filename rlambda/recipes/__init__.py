@@ -11,7 +11,12 @@ and `lock_recipe(recipe_dir, r_version=..., cran_mirror=..., default_mirror=...)
 
 from rlambda.recipes.lock import Lock, LockedPackage, fetch_locked, load_lock, lock_recipe
 from rlambda.recipes.recipe import RECIPES_DIR, Recipe, load_recipe, recipe_dir
-from rlambda.recipes.sysreqs import Requirement, build_packages, build_requirements
+from rlambda.recipes.sysreqs import (
+    Requirement,
+    build_packages,
+    build_requirements,
+    recipe_requirements,
+)
 
 __all__ = [
     "RECIPES_DIR",
@@ -26,4 +31,5 @@ __all__ = [
     "load_recipe",
     "lock_recipe",
     "recipe_dir",
+    "recipe_requirements",
 ]

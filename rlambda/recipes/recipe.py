@@ -6,10 +6,14 @@ name the file and the exact key, like VERSIONS.toml's loader.
 
     description = "JSON in and out through API Gateway"   # optional
     handler = "handler.handle"        # <file>.<function>: recipes/<name>/<file>.R
+    plumber = "plumber.R"             # or: a plumber API file (its #* annotations), served
+                                      # in-process for HTTP events (runtime/R/plumber.R)
     events = "events"                 # optional (default "events"): recipes/<name>/events/*.json
 
     [packages]                        # CRAN packages; "*" = any version
     jsonlite = ">= 1.8"               # constraints as in DESCRIPTION, joined by commas
+    packages-from = "renv.lock"       # or, instead of [packages]: the project's renv.lock (its
+                                      # exact versions) or "DESCRIPTION" (its Depends, Imports)
 
     [system-requirements.debian]      # optional, per family: OS packages to build a CRAN
     xml2 = ["libxml2-dev"]            # package with, replacing the mapped ones ([] = none)
@@ -25,6 +29,7 @@ from pathlib import Path
 from rlambda.build.platforms import FAMILIES
 from rlambda.errors import UsageError
 from rlambda.recipes.dcf import PACKAGE_NAME
+from rlambda.recipes.project import SOURCES, read_project
 from rlambda.recipes.rversion import Constraint, parse_constraints
 from rlambda.tomlcheck import TomlChecker
 
@@ -41,7 +46,18 @@ _EVENTS_DIR = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 OS_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]*")
 # Printable, one line, nothing a shell or a Dockerfile label would interpret.
 _DESCRIPTION = re.compile(r"[^\x00-\x1f\x7f\"'`$\\]{0,200}")
-_KEYS = {"description", "handler", "events", "packages", "system-requirements"}
+_PLUMBER_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\.[Rr]")
+# The runtime's handler for a plumber file (runtime/R/plumber.R).
+PLUMBER_PREFIX = "plumber:"
+_KEYS = {
+    "description",
+    "handler",
+    "plumber",
+    "events",
+    "packages",
+    "packages-from",
+    "system-requirements",
+}
 
 
 @dataclass(frozen=True)
@@ -49,13 +65,17 @@ class Recipe:
     name: str
     path: Path  # the recipe's directory
     description: str
-    handler: str  # "file.function", as the runtime's _HANDLER
+    handler: str  # "file.function" or "plumber:file.R", as the runtime's _HANDLER
     handler_file: Path
     events_dir: Path
     # CRAN package -> its constraints (empty: any version), in the file's order.
     packages: dict[str, tuple[Constraint, ...]]
     # family -> CRAN package -> OS packages replacing the mapped system requirements.
     system_requirements: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    # packages-from: the renv.lock or DESCRIPTION the packages were read from.
+    packages_from: Path | None = None
+    renv_r_version: str | None = None  # the R version renv.lock records
+    exact_packages: bool = False  # renv.lock: the packages are the whole closure, pinned
 
     @property
     def file(self) -> Path:
@@ -104,15 +124,31 @@ def load_recipe(path: Path) -> Recipe:
         if key not in _KEYS:
             check.fail(key, f"no such key; a recipe has: {', '.join(sorted(_KEYS))}")
     description = check.string(data, None, "description", _DESCRIPTION, default="")
-    handler = check.string(data, None, "handler", _HANDLER)
-    handler_file = directory / (_HANDLER.fullmatch(handler).group(1) + ".R")  # type: ignore[union-attr]
-    if not handler_file.is_file():
-        check.fail("handler", f"a handler whose file exists; {handler_file} not found")
+    if ("handler" in data) == ("plumber" in data):
+        check.fail("handler", "either handler (file.function) or plumber (a plumber file)")
+    if "plumber" in data:
+        plumber = check.string(data, None, "plumber", _PLUMBER_FILE)
+        handler = PLUMBER_PREFIX + plumber
+        handler_file = directory / plumber
+        if not handler_file.is_file():
+            check.fail("plumber", f"a plumber file that exists; {handler_file} not found")
+    else:
+        handler = check.string(data, None, "handler", _HANDLER)
+        handler_file = directory / (_HANDLER.fullmatch(handler).group(1) + ".R")  # type: ignore[union-attr]
+        if not handler_file.is_file():
+            check.fail("handler", f"a handler whose file exists; {handler_file} not found")
     events = check.string(data, None, "events", _EVENTS_DIR, default="events")
     if not (directory / events).is_dir():
         check.fail("events", f"a directory of events; {directory / events} not found")
 
-    packages = {}
+    packages: dict[str, tuple[Constraint, ...]] = {}
+    project = None
+    if "packages-from" in data:
+        if "packages" in data:
+            check.fail("packages-from", "either [packages] or packages-from, not both")
+        source = check.string(data, None, "packages-from", re.compile("|".join(SOURCES)))
+        project = read_project(directory / source)
+        packages = project.packages
     for name, spec in check.table(data, "packages", default={}).items():
         key = f"packages.{_quote_key(name)}"
         if not PACKAGE_NAME.fullmatch(name):
@@ -152,6 +188,9 @@ def load_recipe(path: Path) -> Recipe:
         events_dir=directory / events,
         packages=packages,
         system_requirements=overrides,
+        packages_from=project.file if project else None,
+        renv_r_version=project.r_version if project else None,
+        exact_packages=project.exact if project else False,
     )
 
 

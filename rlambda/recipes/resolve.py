@@ -71,8 +71,10 @@ def resolve(
     r_version: RVersion,
     *,
     log: Callable[[str], None] = lambda line: None,
+    source: str = RECIPE,
 ) -> list[Resolved]:
-    """The closure of `roots`, in install order (dependencies first; ties by name)."""
+    """The closure of `roots`, in install order (dependencies first; ties by name). `source`
+    names where the roots come from in messages (recipe.toml, renv.lock, DESCRIPTION)."""
     for name in roots:
         if name in BASE_PACKAGES or name == "R":
             raise UsageError(
@@ -82,8 +84,8 @@ def resolve(
     # either changes nothing or moves some package to an older version.
     requirements: dict[str, set[_Requirement]] = defaultdict(set)
     for name, constraints in roots.items():
-        requirements[name] |= {_Requirement(c, RECIPE) for c in constraints} or {
-            _Requirement(None, RECIPE)
+        requirements[name] |= {_Requirement(c, source) for c in constraints} or {
+            _Requirement(None, source)
         }
     chosen: dict[str, tuple[Candidate, Tarball]] = {}
     while True:

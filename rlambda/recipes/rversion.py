@@ -12,7 +12,6 @@ from rlambda.errors import UsageError
 
 # Digits separated by single dots or dashes; nothing else may reach a path, URL or Dockerfile.
 VERSION = re.compile(r"\d+(?:[.-]\d+)*")
-OPERATORS = (">=", "<=", "==", "!=", ">", "<")
 
 
 @total_ordering

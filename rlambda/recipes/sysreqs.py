@@ -47,6 +47,14 @@ class Requirement:
     rule: str  # the table's rule, or "recipe.toml" for an override
     guess: bool  # Amazon Linux names taken from Fedora/RHEL
 
+    @property
+    def why(self) -> str:
+        """What the recipe Dockerfile's comment says about this package."""
+        if self.rule == "recipe.toml":
+            return f"{self.cran_package}, as recipe.toml's [system-requirements] says"
+        source = f"{self.cran_package}'s SystemRequirements, r-system-requirements rule {self.rule}"
+        return source + (" (an Amazon Linux name guessed from Fedora/RHEL)" if self.guess else "")
+
 
 @cache
 def rules() -> tuple[Rule, ...]:
@@ -111,10 +119,14 @@ def build_requirements(
     return list(seen.values())
 
 
+def recipe_requirements(lock: Lock, recipe: Recipe, family: str) -> list[Requirement]:
+    """What the builder installs for a recipe's lock on `family`, with the recipe's overrides."""
+    return build_requirements(lock, family, recipe.system_requirements.get(family, {}))
+
+
 def build_packages(lock: Lock, recipe: Recipe, family: str) -> list[str]:
     """The sorted OS package names to install in the builder for a recipe's lock on `family`."""
-    overrides = recipe.system_requirements.get(family, {})
-    return sorted({r.os_package for r in build_requirements(lock, family, overrides)})
+    return sorted({r.os_package for r in recipe_requirements(lock, recipe, family)})
 
 
 def _fail(cran_package: str, library: str, family: str, why: str) -> None:

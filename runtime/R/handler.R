@@ -6,6 +6,7 @@
 #                     names may contain dots the first split whose file exists wins
 #                     ("app.handle.event" -> app.R, handle.event).
 #   "pkg::function"   an exported function of an installed package.
+#   "plumber:api.R"   a plumber API file, served in-process (see plumber.R).
 #   "function"        a function visible from the global environment (defined by a script that
 #                     called start_lambda(), or by an attached package).
 #
@@ -18,6 +19,7 @@ resolve_handler <- function(spec, task_root = Sys.getenv("LAMBDA_TASK_ROOT", get
                            "no handler given: set _HANDLER or pass it to the bootstrap"))
   }
   spec <- trimws(spec)
+  if (is_plumber_spec(spec)) return(resolve_plumber_handler(spec, task_root))  # plumber.R
   if (grepl("::", spec, fixed = TRUE)) return(resolve_package_handler(spec))
   # A file handler lives under the task root: no absolute path, no ".." component.
   if (startsWith(spec, "/") || grepl("(^|/)\\.\\.(/|$)", spec)) {

@@ -31,3 +31,8 @@ allocate <- function(raw_event) {
 }
 
 pid <- function() Sys.getpid()
+
+naps <- function(raw_event) {
+  Sys.sleep(as.numeric(raw_event))  # raw_event seconds
+  list(pid = Sys.getpid())
+}

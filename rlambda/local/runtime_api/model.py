@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,23 @@ STATE_INVOCATION_ERROR_RESPONSE = "InvocationErrorResponse"
 STATE_RESPONSE_SENT = "RuntimeResponseSentState"
 
 FUNCTION_ERROR_UNHANDLED = "Unhandled"
+
+# Lambda's "defined runtime environment variables" that a function's configuration (or, for a
+# container image, its ENV) may override, with Lambda's values. Sources: AWS's Lambda guide
+# (configuration-envvars, "Unreserved environment variables") and rapid's environment setup
+# (RIE: internal/lambda-managed-instances/rapidcore/env/environment.go, its `overridable`
+# set), which RIE's managed-instances mode was seen to apply. The X-Ray daemon is at
+# 169.254.79.129:2000 on Lambda; here nothing listens, and nothing may leave the machine, so
+# the address is loopback's.
+LAMBDA_DEFAULTS = {
+    "LANG": "en_US.UTF-8",
+    "TZ": ":UTC",
+    "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+    "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
+    "/var/task:/var/task/lib:/opt/lib",
+    "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+}
 
 
 class RuntimeApiError(Exception):
@@ -128,6 +146,9 @@ class InvokeResult:
     function_error: str | None
     report: InvokeReport | None
     content_type: str = "application/json"
+    # False when the emulator cannot mark function errors (AWS's RIE answers them with a bare
+    # 200 and the error document): `failed` then reads the body.
+    errors_marked: bool = True
 
     @property
     def request_id(self) -> str | None:
@@ -135,3 +156,46 @@ class InvokeResult:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    @property
+    def failed(self) -> bool:
+        """Whether the invoke failed, as far as the emulator that answered can show it."""
+        if self.function_error is not None or self.status_code != 200:
+            return True
+        return not self.errors_marked and unmarked_error_type(self.body) is not None
+
+    def error_type(self) -> str | None:
+        """The failure's errorType (Lambda's own, or the handler's), None on success."""
+        if not self.failed:
+            return None
+        found = unmarked_error_type(self.body)
+        if found is None and self.report is not None:
+            found = self.report.error_type
+        return found
+
+
+# RIE's whole answer to an invoke that timed out (cmd/aws-lambda-rie: "Task timed out after
+# %d.00 seconds"), sent with 200; Lambda answers {"errorType": "Sandbox.Timedout", ...}.
+_RIE_TIMEOUT = re.compile(rb"Task timed out after \d+\.\d\d seconds")
+
+
+def unmarked_error_type(body: bytes) -> str | None:
+    """The errorType an answer's body carries: an error document's, or Sandbox.Timedout for
+    RIE's timeout text; None for anything else.
+
+    A handler that returns {"errorType": ..., "errorMessage": ...} itself looks the same: where
+    errors are not marked (AWS's RIE), the two cannot be told apart.
+    """
+    if _RIE_TIMEOUT.fullmatch(body.strip()):
+        return "Sandbox.Timedout"
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if (
+        isinstance(document, dict)
+        and isinstance(document.get("errorType"), str)
+        and "errorMessage" in document
+    ):
+        return document["errorType"]
+    return None

@@ -149,8 +149,11 @@ class RuntimeApiServer(RuntimeProtocol):
         return f"{host}:{port}"
 
     def lambda_environment(self) -> dict[str, str]:
-        """The environment Lambda gives a runtime (the launcher may add to it)."""
+        """The environment Lambda gives a runtime: its reserved variables, and its defaults
+        for the ones a function may override (model.LAMBDA_DEFAULTS; the launcher lets the
+        image's ENV or the function's own settings win for those)."""
         return {
+            **model.LAMBDA_DEFAULTS,
             "AWS_LAMBDA_RUNTIME_API": self.runtime_api,
             "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -161,7 +164,10 @@ class RuntimeApiServer(RuntimeProtocol):
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
-            "TZ": ":UTC",
+            "LAMBDA_TASK_ROOT": "/var/task",
+            "LAMBDA_RUNTIME_DIR": "/var/runtime",
+            "_AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1",
+            "_AWS_XRAY_DAEMON_PORT": "2000",
         }
 
     # ---- invoke side -----------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from rlambda.build import tags, versions
 from rlambda.build.platforms import DEFAULT_FAMILY
+from rlambda.build.target import resolve
 from rlambda.errors import JobError, UsageError, report
 from rlambda.local import events
 from rlambda.local.docker_launcher import ImageNotFoundError
@@ -137,10 +138,11 @@ def _functions(args: argparse.Namespace) -> list[FunctionSpec]:
         if not (args.r and args.recipe):
             _usage("--r and --recipe go together (the image `build.py --r V --recipe R` made)")
         tags.check_recipe(args.recipe)
-        # The readable tag `build.py --r V --recipe R` gives its image (a prefix such as 4.5
-        # resolves to the newest pinned release, as for builds).
-        version = versions.load().resolve_r(args.r).version
-        tag = tags.readable_tag(version, args.family, args.arch, args.recipe)
+        # The readable tag `build.py --r V --recipe R` gives its image: R, family and arch
+        # resolved and checked as for a build (a prefix such as 4.5 is the newest pinned).
+        # The recipe's lock is not checked: the image exists or it does not.
+        target = resolve(versions.load(), r_version=args.r, family_name=args.family, arch=args.arch)
+        tag = tags.readable_tag(target.r.version, target.family.name, target.arch, args.recipe)
         image = f"{tags.REPOSITORY}:{tag}"
         default_name = args.recipe
     return [FunctionSpec(args.name or default_name, image, handler=args.handler, **common)]

@@ -1,0 +1,477 @@
+# lambda_map() and the machinery the foreach and future backends share: envelopes, staging,
+# the DryRun check, results, relay of output and conditions, the summary.
+
+#' Apply a function to each element on AWS Lambda, results in order
+#'
+#' @param X a vector or list.
+#' @param FUN the function; called as `FUN(X[[i]], ...)` in the worker.
+#' @param ... further arguments to `FUN`, sent once per invoke.
+#' @param function_name the worker function's name or ARN (built from `recipes/worker`).
+#' @param concurrency invokes in flight at once (at most `lambdaparallel.max_concurrency`,
+#'   default 1000).
+#' @param chunk_size tasks per invoke.
+#' @param packages packages to attach in the worker, besides those found in `FUN`'s globals.
+#' @param globals `TRUE` to find `FUN`'s globals with the globals package, or a named list.
+#' @param seed `TRUE` (one L'Ecuyer-CMRG stream per task, from the caller's RNG state), an
+#'   integer seed, or `FALSE` (none).
+#' @param s3_bucket,s3_prefix where requests and results over Lambda's 6 MB limit are staged;
+#'   staged objects are deleted when the map ends, however it ends.
+#' @param retries times a task whose invoke ended in a function error is sent again (tasks
+#'   need not be idempotent, so 0 by default). Throttles (429) and 5xx are always retried.
+#' @param timeout seconds an invoke may take; default: the function's own timeout when
+#'   GetFunctionConfiguration is allowed, else 900 (Lambda's maximum), plus 30.
+#' @param region,profile AWS region and shared-config profile (default: found as the AWS CLI
+#'   finds them).
+#' @param qualifier a version or alias.
+#' @param progress `TRUE`, `FALSE`, or `NA`: a bar once the map has run for 3 seconds in an
+#'   interactive session (progressr's if installed).
+#' @param fanout levels of further fan-out the tasks may do (default 0: a task calling
+#'   lambda_map() is an error, so nothing recurses by accident).
+#' @param max_tasks the largest map allowed (`lambdaparallel.max_tasks`, default 100000).
+#' @param dry_run check the function and the permission with a DryRun invoke first.
+#' @return a list like `lapply(X, FUN, ...)`.
+#' @export
+lambda_map <- function(X, FUN, ..., function_name, concurrency = 64L, chunk_size = 1L,
+                       packages = NULL, globals = TRUE, seed = TRUE, s3_bucket = NULL,
+                       s3_prefix = "lambdaparallel/", retries = 0L, timeout = NULL,
+                       region = NULL, profile = NULL, qualifier = NULL, progress = NA,
+                       fanout = 0L, max_tasks = getOption("lambdaparallel.max_tasks", 1e5),
+                       dry_run = TRUE) {
+  FUN <- match.fun(FUN)
+  more_args <- list(...)
+  n <- length(X)
+  spec <- map_spec(function_name, concurrency, retries, timeout, region, profile, qualifier,
+                   s3_bucket, s3_prefix, progress, fanout, max_tasks, n, dry_run)
+  found <- find_globals(FUN, more_args, globals, environment(FUN) %||% parent.frame())
+  common <- list(fun = FUN, more_args = more_args, globals = found$globals,
+                 packages = unique(c(packages, found$packages)))
+  seeds <- make_seeds(n, seed)
+  tasks <- lapply(seq_len(n), function(i) {
+    list(index = i, args = list(X[[i]]), seed = seeds[[i]])
+  })
+  results <- run_tasks(common, tasks, chunk_size, spec, stop_on_error = TRUE)
+  relay(results)
+  failed <- Filter(function(r) !r$ok, results)
+  if (length(failed)) stop(remote_error(failed[[1L]]))
+  values <- lapply(results, `[[`, "value")
+  names(values) <- names(X)
+  values
+}
+
+map_spec <- function(function_name, concurrency, retries, timeout, region, profile, qualifier,
+                     s3_bucket, s3_prefix, progress, fanout, max_tasks, n, dry_run) {
+  if (missing(function_name) || !is.character(function_name) || length(function_name) != 1L ||
+    !nzchar(function_name)) {
+    stop(lp_error("lambdaparallel_bad_argument", paste(
+      "function_name: give the worker function's name or ARN,",
+      "e.g. function_name = \"r-worker\" (see recipes/worker)")))
+  }
+  max_concurrency <- getOption("lambdaparallel.max_concurrency", 1000L)
+  if (!is.numeric(concurrency) || length(concurrency) != 1L || concurrency < 1) {
+    stop(lp_error("lambdaparallel_bad_argument", "concurrency must be a whole number >= 1"))
+  }
+  if (concurrency > max_concurrency) {
+    stop(lp_error("lambdaparallel_bound", sprintf(paste(
+      "concurrency = %d is over the safety bound of %d invokes at once; raise it with",
+      "options(lambdaparallel.max_concurrency = %d) if your account's limit allows"),
+      as.integer(concurrency), as.integer(max_concurrency), as.integer(concurrency))))
+  }
+  if (n > max_tasks) {
+    stop(lp_error("lambdaparallel_bound", sprintf(paste(
+      "%d tasks is over the safety bound of %d tasks per map; raise it with",
+      "max_tasks = or options(lambdaparallel.max_tasks =)"), n, as.integer(max_tasks))))
+  }
+  check_fanout()
+  if (!is.null(s3_bucket) && (!is.character(s3_bucket) || !nzchar(s3_bucket))) {
+    stop(lp_error("lambdaparallel_bad_argument", "s3_bucket must be a bucket name"))
+  }
+  session <- aws_session(region, profile)
+  list(session = session, function_name = function_name, qualifier = qualifier,
+       concurrency = as.integer(concurrency), retries = as.integer(retries), timeout = timeout,
+       s3_bucket = s3_bucket, s3_prefix = sub("/*$", "/", s3_prefix), progress = progress,
+       fanout = as.integer(fanout), dry_run = dry_run)
+}
+
+# Inside a worker, fan-out is allowed only as many levels deep as the caller said.
+check_fanout <- function() {
+  allowed <- getOption("lambdaparallel.fanout")
+  if (!is.null(allowed) && allowed < 1L) {
+    stop(lp_error("lambdaparallel_recursion", paste(
+      "this task is running in a lambdaparallel worker and tried to fan out again; the",
+      "caller did not allow it: pass fanout = 1 (or more) to the outer map if you mean it")))
+  }
+  if (!is.null(allowed)) options(lambdaparallel.fanout = allowed - 1L)
+}
+
+# The globals of FUN (and of the extra arguments' expressions' values), found as future finds
+# them: globals::globalsOf over a call to FUN, recursing into closures, without base and
+# package functions, whose packages are listed instead.
+find_globals <- function(FUN, more_args, globals, envir) {
+  if (isFALSE(globals)) {
+    return(list(globals = list(), packages = character()))
+  }
+  if (is.list(globals)) {
+    return(list(globals = globals, packages = globals::packagesOf(globals::as.Globals(globals))))
+  }
+  probe <- new.env(parent = envir)
+  probe$.lp_FUN <- FUN
+  found <- globals::globalsOf(quote(.lp_FUN()), envir = probe, recursive = TRUE,
+                              mustExist = FALSE)
+  # The packages of the package functions among them, before cleanup() drops those.
+  packages <- setdiff(globals::packagesOf(found), "base")
+  found <- globals::cleanup(found)
+  found <- found[setdiff(names(found), ".lp_FUN")]
+  found <- found[!vapply(found, is.primitive, TRUE)]
+  list(globals = as.list(found), packages = packages)
+}
+
+#' L'Ecuyer-CMRG streams, one per task, from the caller's RNG (or a given seed)
+#'
+#' The caller's stream advances by one draw (when `seed = TRUE`); task `i` always gets stream
+#' `i`, so results do not depend on concurrency or chunking.
+#' @param n number of tasks.
+#' @param seed `TRUE`, `FALSE`/`NULL` or an integer.
+#' @return a list of `.Random.seed` values, or `NULL`.
+#' @export
+make_seeds <- function(n, seed = TRUE) {
+  if (is.null(seed) || isFALSE(seed)) {
+    return(NULL)
+  }
+  if (isTRUE(seed)) {
+    if (!exists(".Random.seed", envir = globalenv(), inherits = FALSE)) stats::runif(1L)
+    start <- sample.int(.Machine$integer.max, 1L)
+  } else {
+    start <- as.integer(seed)
+  }
+  had <- exists(".Random.seed", envir = globalenv(), inherits = FALSE)
+  saved <- if (had) get(".Random.seed", envir = globalenv()) else NULL
+  kind <- RNGkind()
+  on.exit({
+    RNGkind(kind[[1L]], kind[[2L]], kind[[3L]])
+    if (had) assign(".Random.seed", saved, envir = globalenv()) else
+      rm(".Random.seed", envir = globalenv())
+  })
+  set.seed(start, kind = "L'Ecuyer-CMRG")
+  stream <- get(".Random.seed", envir = globalenv())
+  seeds <- vector("list", n)
+  for (i in seq_len(n)) {
+    stream <- parallel::nextRNGStream(stream)
+    seeds[[i]] <- stream
+  }
+  seeds
+}
+
+new_map_id <- function() {
+  paste0(format(Sys.time(), "%Y%m%dT%H%M%S", tz = "UTC"), "-",
+         paste(sprintf("%02x", sample.int(256L, 6L, replace = TRUE) - 1L), collapse = ""))
+}
+
+# The whole map: envelopes of chunk_size tasks, sized and staged, then invoked. Returns the
+# task results in index order (see run_task()). stop_on_error: no invokes after a task error.
+run_tasks <- function(common, tasks, chunk_size, spec, stop_on_error) {
+  started <- Sys.time()
+  n <- length(tasks)
+  counters <- new.env(parent = emptyenv())
+  counters$invokes <- 0L
+  counters$retries <- 0L
+  counters$cold <- 0L
+  counters$billed_ms <- NA_real_
+  if (!n) {
+    return(list())
+  }
+  common$r_version <- as.character(getRversion())
+  common$fanout <- spec$fanout
+  common_bytes <- lp_serialize(common, "the function, its arguments or its globals")
+  chunk_size <- max(1L, as.integer(chunk_size))
+  chunks <- split(seq_len(n), ceiling(seq_len(n) / chunk_size))
+  task_bytes <- lapply(chunks, function(idx) {
+    lp_serialize(tasks[idx], sprintf("the arguments of task%s %s", if (length(idx) > 1L) "s"
+                                     else "", format_range(idx)))
+  })
+  plan <- plan_staging(common_bytes, task_bytes, chunks, spec)
+
+  # Everything staged is deleted when the map ends: success, error or interrupt.
+  map_id <- new_map_id()
+  key <- function(name) paste0(spec$s3_prefix, map_id, "/", name)
+  staged <- character()
+  result_keys <- character() # results the worker may have staged: all but those seen inline
+  on.exit(cleanup_staged(spec, c(staged, result_keys)), add = TRUE)
+
+  if (isTRUE(spec$dry_run)) dry_run_check(spec)
+  timeout <- spec$timeout %||% (function_timeout(spec) + 30)
+
+  stage <- function(name, bytes) {
+    k <- key(name)
+    staged <<- c(staged, k)
+    s3_put_object(spec$s3_bucket, k, bytes, session = spec$session)
+    part_s3(spec$s3_bucket, k)
+  }
+  common_part <- if (plan$common) stage("common", common_bytes) else part_inline(common_bytes)
+  payload <- function(k) {
+    tasks_part <- if (plan$tasks[[k]]) stage(sprintf("tasks-%d", k), task_bytes[[k]]) else
+      part_inline(task_bytes[[k]])
+    result <- if (is.null(spec$s3_bucket)) "null" else {
+      result_keys <<- c(result_keys, key(sprintf("result-%d", k)))
+      sprintf('{"bucket":%s,"key":%s}', json_string(spec$s3_bucket),
+              json_string(key(sprintf("result-%d", k))))
+    }
+    sprintf('{"lambdaparallel":1,"common":%s,"tasks":%s,"result":%s}', common_part,
+            tasks_part, result)
+  }
+  payloads <- vector("list", length(chunks))
+  results <- vector("list", n)
+  function_retries <- integer(length(chunks))
+  progress <- new_progress(n, spec$progress, started)
+  fatal <- NULL
+
+  on_answer <- function(k, answer, attempt) {
+    idx <- chunks[[k]]
+    decoded <- decode_answer(answer, idx, spec)
+    if (isTRUE(decoded$inline)) result_keys <<- setdiff(result_keys, key(sprintf("result-%d", k)))
+    if (!is.null(decoded$fatal)) {
+      fatal <<- decoded$fatal
+      return("stop")
+    }
+    if (!is.null(decoded$function_error) && function_retries[[k]] < spec$retries) {
+      function_retries[[k]] <<- function_retries[[k]] + 1L
+      counters$retries <- counters$retries + 1L
+      return("retry")
+    }
+    if (isTRUE(decoded$cold)) counters$cold <- counters$cold + 1L
+    if (!is.na(decoded$billed_ms)) {
+      counters$billed_ms <- sum(counters$billed_ms, decoded$billed_ms, na.rm = TRUE)
+    }
+    for (r in decoded$results) results[[r$index]] <<- r
+    progress$tick(length(idx))
+    if (stop_on_error && any(!vapply(decoded$results, `[[`, TRUE, "ok"))) "stop" else "done"
+  }
+  make_request <- function(k) {
+    if (is.null(payloads[[k]])) payloads[[k]] <<- charToRaw(payload(k))
+    lambda_request(spec$session, spec$function_name, payloads[[k]], qualifier = spec$qualifier)
+  }
+  run_invokes(length(chunks), make_request, on_answer, spec$concurrency, timeout,
+              on_tick = progress$update, counters = counters)
+  progress$done()
+  if (!is.null(fatal)) stop(fatal)
+  summary <- structure(list(
+    tasks = n, invokes = counters$invokes, retries = counters$retries,
+    cold_starts = counters$cold, billed_ms = counters$billed_ms,
+    seconds = as.numeric(Sys.time() - started, units = "secs")
+  ), class = "lambdaparallel_summary")
+  the$last_summary <- summary
+  if (progress$shown || isTRUE(getOption("lambdaparallel.verbose"))) message(format(summary))
+  # Tasks never run because an earlier one failed (stop_on_error) stay NULL.
+  Filter(Negate(is.null), results)
+}
+
+the <- new.env(parent = emptyenv())
+
+#' The summary of the last map: tasks, invokes, retries, cold starts, billed ms, seconds
+#' @export
+last_map_summary <- function() the$last_summary
+
+#' @export
+format.lambdaparallel_summary <- function(x, ...) {
+  sprintf("lambdaparallel: %d tasks, %d invokes (%d retried), %d cold starts, %s, %.1f s",
+          x$tasks, x$invokes, x$retries, x$cold_starts,
+          if (is.na(x$billed_ms)) "billed ms not reported" else
+            sprintf("%.0f billed ms", x$billed_ms), x$seconds)
+}
+
+#' @export
+print.lambdaparallel_summary <- function(x, ...) {
+  cat(format(x), "\n")
+  invisible(x)
+}
+
+format_range <- function(idx) {
+  if (length(idx) == 1L) as.character(idx) else paste0(min(idx), "-", max(idx))
+}
+
+# Which parts go to S3. All inline when each envelope fits; else the common part is staged
+# once (every envelope shares it) and each task part that still does not fit.
+plan_staging <- function(common_bytes, task_bytes, chunks, spec) {
+  limit <- max_payload_bytes - 2 * payload_margin
+  common_size <- b64_size(length(common_bytes))
+  task_sizes <- vapply(task_bytes, function(b) b64_size(length(b)), 0)
+  if (all(common_size + task_sizes <= limit)) {
+    return(list(common = FALSE, tasks = rep(FALSE, length(task_bytes))))
+  }
+  if (is.null(spec$s3_bucket)) {
+    worst <- which.max(common_size + task_sizes)
+    stop(lp_error("lambdaparallel_too_large", sprintf(paste(
+      "the request for task%s %s is %.1f MB (serialised, base64-encoded), over Lambda's 6 MB",
+      "invoke limit, and no bucket was named: pass s3_bucket = \"your-bucket\" to stage it",
+      "in S3 (nothing was invoked)"),
+      if (length(chunks[[worst]]) > 1L) "s" else "", format_range(chunks[[worst]]),
+      (common_size + task_sizes[[worst]]) / 1e6)))
+  }
+  list(common = TRUE, tasks = task_sizes > limit - 1024)
+}
+
+cleanup_staged <- function(spec, keys) {
+  for (k in unique(keys)) {
+    tryCatch(s3_delete_object(spec$s3_bucket, k, session = spec$session),
+             error = function(e) warning(sprintf(
+               "could not delete the staged object s3://%s/%s: %s", spec$s3_bucket, k,
+               conditionMessage(e)), call. = FALSE))
+  }
+}
+
+# The answer to an invoke -> the tasks' results, or a fatal error for the whole map.
+decode_answer <- function(answer, idx, spec) {
+  out <- list(results = list(), cold = FALSE, billed_ms = NA_real_)
+  fail_all <- function(class, message, calls = character()) {
+    lapply(idx, function(i) list(index = i, ok = FALSE, output = character(),
+                                 conditions = list(),
+                                 error = list(class = class, message = message,
+                                              calls = as.character(unlist(calls)))))
+  }
+  if (!is.null(answer$failed)) {
+    out$results <- fail_all("lambdaparallel_http_error", sprintf(
+      "the invoke failed after retries: %s", answer$failed))
+    return(out)
+  }
+  log <- answer$headers[["x-amz-log-result"]]
+  if (!is.null(log)) {
+    text <- tryCatch(rawToChar(openssl::base64_decode(log)), error = function(e) "")
+    billed <- regmatches(text, regexpr("(?<=Billed Duration: )[0-9.]+", text, perl = TRUE))
+    if (length(billed)) out$billed_ms <- as.numeric(billed)
+  }
+  status <- answer$status
+  body <- rawToChar(answer$body)
+  if (status == 200L && is.null(answer$headers[["x-amz-function-error"]])) {
+    parsed <- tryCatch(jsonlite::fromJSON(body, simplifyVector = FALSE), error = function(e) NULL)
+    if (!is.list(parsed) || !identical(parsed$lambdaparallel, 1L)) {
+      out$results <- fail_all("lambdaparallel_bad_answer", paste(
+        "the function answered something that is not a lambdaparallel result: is it built",
+        "from recipes/worker? It said:", substr(body, 1L, 200L)))
+      return(out)
+    }
+    out$cold <- isTRUE(parsed$cold)
+    out$inline <- !is.null(parsed$result$inline)
+    out$results <- lp_unserialize(part_bytes(parsed$result, function() spec$session))
+    return(out)
+  }
+  if (status == 200L) {
+    parsed <- tryCatch(jsonlite::fromJSON(body, simplifyVector = FALSE),
+                       error = function(e) list(errorMessage = body))
+    type <- parsed$errorType %||% answer$headers[["x-amz-function-error"]]
+    out$function_error <- type
+    out$results <- fail_all(type, parsed$errorMessage %||% body, parsed$stackTrace)
+    return(out)
+  }
+  out$fatal <- invoke_error(spec, status, body, answer$headers)
+  out
+}
+
+invoke_error <- function(spec, status, body, headers) {
+  parsed <- tryCatch(jsonlite::fromJSON(body, simplifyVector = FALSE), error = function(e) list())
+  type <- headers[["x-amzn-errortype"]] %||% parsed$Type %||% parsed$errorType %||% ""
+  type <- sub(":.*$", "", type)
+  said <- parsed$Message %||% parsed$message %||% parsed$errorMessage %||% substr(body, 1L, 300L)
+  hint <- switch(
+    as.character(status),
+    "404" = sprintf(paste("no function %s in %s: check function_name and the region",
+                          "(AWS_REGION, region =)"), sQuote(spec$function_name),
+                    spec$session$region),
+    "403" = sprintf(paste("not allowed to invoke %s: the caller needs lambda:InvokeFunction",
+                          "on it (see the README's IAM policy)"), sQuote(spec$function_name)),
+    "413" = "the request is over Lambda's 6 MB limit: pass s3_bucket = to stage it",
+    sprintf("Lambda answered HTTP %d", status)
+  )
+  lp_error(paste0("lambdaparallel_http_", status),
+           sprintf("%s (HTTP %d %s: %s)", hint, status, type, said), status = status)
+}
+
+dry_run_check <- function(spec) {
+  request <- lambda_request(spec$session, spec$function_name, raw(), type = "DryRun",
+                            qualifier = spec$qualifier)
+  answer <- tryCatch(fetch_once(request$url, request$headers, request$body),
+                     error = function(e) stop(lp_error("lambdaparallel_unreachable", sprintf(
+                       "cannot reach Lambda at %s: %s", spec$session$lambda,
+                       conditionMessage(e)))))
+  if (answer$status != 204L) stop(invoke_error(spec, answer$status, rawToChar(answer$body),
+                                               answer$headers))
+  invisible(TRUE)
+}
+
+# GetFunctionConfiguration's Timeout, when the caller may read it; else Lambda's maximum.
+function_timeout <- function(spec) {
+  url <- sprintf("%s/2015-03-31/functions/%s/configuration", spec$session$lambda,
+                 aws_uri_encode(spec$function_name))
+  if (!is.null(spec$qualifier)) url <- paste0(url, "?Qualifier=", aws_uri_encode(spec$qualifier))
+  signed <- sigv4_sign("GET", url, service = "lambda", region = spec$session$region,
+                       credentials = spec$session$credentials)
+  answer <- tryCatch(fetch_once(url, signed$headers, method = "GET", timeout = 10),
+                     error = function(e) NULL)
+  if (!is.null(answer) && answer$status == 200L) {
+    config <- tryCatch(jsonlite::fromJSON(rawToChar(answer$body)), error = function(e) NULL)
+    if (is.numeric(config$Timeout)) {
+      return(config$Timeout)
+    }
+  }
+  900
+}
+
+# The output, messages and warnings of each task, in task order, in the caller.
+relay <- function(results) {
+  for (r in results) {
+    if (length(r$output)) cat(paste0(r$output, "\n"), sep = "")
+    for (condition in r$conditions) {
+      if (inherits(condition, "warning")) {
+        warning(condition)
+      } else if (inherits(condition, "message")) {
+        message(condition)
+      }
+    }
+  }
+}
+
+# A task's remote error as a condition in the caller.
+remote_error <- function(result) {
+  e <- result$error
+  calls <- if (length(e$calls)) paste0("\n  ", e$calls, collapse = "") else " (none)"
+  structure(
+    class = c("lambdaparallel_task_error", "lambdaparallel_error", "error", "condition"),
+    list(message = sprintf("task %d failed: %s: %s\nremote call stack:%s", result$index,
+                           e$class[[1L]], e$message, calls),
+         call = NULL, index = result$index, remote_class = e$class,
+         remote_message = e$message, remote_calls = e$calls)
+  )
+}
+
+new_progress <- function(n, progress, started) {
+  env <- new.env(parent = emptyenv())
+  env$done_tasks <- 0L
+  env$shown <- FALSE
+  env$bar <- NULL
+  env$p <- NULL
+  wanted <- if (is.na(progress)) interactive() else isTRUE(progress)
+  env$tick <- function(k) {
+    env$done_tasks <- env$done_tasks + k
+    if (!is.null(env$p)) env$p(amount = k)
+  }
+  env$update <- function() {
+    if (!wanted) {
+      return()
+    }
+    if (!env$shown && (isTRUE(progress) ||
+      as.numeric(Sys.time() - started, units = "secs") > 3)) {
+      env$shown <- TRUE
+      if (requireNamespace("progressr", quietly = TRUE)) {
+        env$p <- progressr::progressor(steps = n, on_exit = FALSE, envir = env)
+        env$p(amount = env$done_tasks)
+      } else {
+        env$bar <- utils::txtProgressBar(max = n, style = 3)
+      }
+    }
+    if (!is.null(env$bar)) utils::setTxtProgressBar(env$bar, env$done_tasks)
+  }
+  env$done <- function() {
+    env$update()
+    if (!is.null(env$bar)) close(env$bar)
+    if (!is.null(env$p)) env$p(type = "finish")
+  }
+  env
+}

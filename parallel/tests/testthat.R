@@ -1,0 +1,3 @@
+library(testthat)
+library(lambdaparallel)
+test_check("lambdaparallel")

@@ -1,0 +1,507 @@
+"""AWS's own Runtime Interface Emulator (RIE) as a second judge: run an image under it.
+
+    from rlambda.local.aws_rie import AwsRie
+    with AwsRie("r-lambda:content-ef1f", memory_mb=512, timeout_s=30) as function:
+        result = function.invoke(b'{"x": 1}')     # an InvokeResult, as RuntimeApiServer's
+
+The binary: AWS publishes RIE inside the aws-sam-cli wheel on PyPI
+(samcli/local/rapid/aws-lambda-rie-{x86_64,arm64}). VERSIONS.toml's [aws_rie] pins the wheel's
+URL and sha256 and each binary's sha256; the wheel goes through the verified download cache
+(rlambda.build.fetch), the binary is extracted next to it under its own hash and hashed again
+on every use, so a changed file is never run.
+
+The container is the Lambda-like sandbox of DockerRuntime (read-only root, tmpfs /tmp, memory
+limit without swap, Lambda's process and file quotas, no capabilities) with RIE mounted
+read-only as its entrypoint, in front of the image's own ENTRYPOINT + CMD (as AWS SAM runs an
+image). It sits on a private bridge network of its own, its port 8080 published on 127.0.0.1
+only. RIE starts the runtime lazily on the first invoke, and again after a crash or timeout.
+
+Managed-instances mode (`max_concurrency=N`, AWS_LAMBDA_MAX_CONCURRENCY=N): init is eager, up to
+N invokes run at once, and RIE gives the runtime Lambda's environment (LANG, TZ, the log
+format...). RIE then runs as root in the container, because it execs the runtime under uid 993
+itself (as uid 993 it fails: "fork/exec ... operation not permitted"); it needs CAP_SETUID and
+CAP_SETGID for that, and gets nothing else.
+
+What RIE cannot show, so tests must not ask it (measured with RIE 1.34):
+- a function error is a bare 200 with the error document: no X-Amz-Function-Error header
+  (InvokeResult.errors_marked is False; `failed` reads the body);
+- a timeout is a 200 with the text "Task timed out after N.00 seconds";
+- outside managed-instances mode, one invoke at a time (a second concurrent one crashes RIE 1.x
+  upstream): invoke() serialises them;
+- in normal mode RIE passes no trace id to the runtime and none of LANG, TZ, AWS_REGION;
+  in managed-instances mode the deadline it sends is wrong (N s timeout -> N*10^6 s away);
+- no Cognito identity on the invoke side; its "Max Memory Used" is the memory size (here it
+  is the container cgroup's peak instead, RIE's own few MB included).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import os
+import re
+import secrets
+import threading
+import time
+import tomllib
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import docker.errors
+
+import docker
+from rlambda.build.fetch import cache_dir, fetch_verified, sha256_file
+from rlambda.build.versions import _SHA256, VERSIONS_FILE
+from rlambda.errors import JobError, UsageError
+from rlambda.local.docker_launcher import ContainerHandle, DockerRuntime
+from rlambda.local.launcher import _children
+from rlambda.local.runtime_api.model import InvokeReport, InvokeResult, RuntimeApiError, billed_ms
+from rlambda.tomlcheck import TomlChecker
+
+RIE_PORT = 8080
+RIE_PATH = "/aws-lambda-rie"
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+DEFAULT_TIMEOUT_S = 300.0
+# How long to wait for RIE to listen after the container starts, and for a REPORT line.
+READY_TIMEOUT_S = 20.0
+REPORT_WAIT_S = 2.0
+ARCHES = ("x86_64", "arm64")
+LABEL = "rlambda.aws-rie"
+
+
+@dataclass(frozen=True)
+class RiePin:
+    version: str
+    wheel_url: str
+    wheel_sha256: str
+    binaries: dict[str, str]  # arch -> sha256 of samcli/local/rapid/aws-lambda-rie-<arch>
+
+    def member(self, arch: str) -> str:
+        return f"samcli/local/rapid/aws-lambda-rie-{arch}"
+
+
+def load_pin(path: Path = VERSIONS_FILE) -> RiePin:
+    """VERSIONS.toml's [aws_rie] table, checked like every other pin."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the [aws_rie] pin: {exc}") from None
+    check = TomlChecker(path)
+    entry = check.table(data, "aws_rie")
+    return RiePin(
+        version=check.string(entry, "aws_rie", "version", re.compile(r"\d+(\.\d+)+")),
+        wheel_url=check.string(entry, "aws_rie", "wheel", re.compile(r"(https|file)://\S+\.whl")),
+        wheel_sha256=check.string(entry, "aws_rie", "wheel_sha256", _SHA256),
+        binaries={arch: check.string(entry, "aws_rie", arch, _SHA256) for arch in ARCHES},
+    )
+
+
+def rie_binary(
+    arch: str = "x86_64", *, pin: RiePin | None = None, cache: Path | None = None
+) -> Path:
+    """The verified RIE binary for `arch`, downloaded (the wheel) and extracted if needed.
+
+    Hashed on every call: a cached file that no longer matches its pin is deleted, and
+    extracted again from the (verified) wheel.
+    """
+    if arch not in ARCHES:
+        raise UsageError(f"AWS's RIE exists for {', '.join(ARCHES)}, not {arch!r}")
+    pin = pin or load_pin()
+    expected = pin.binaries[arch]
+    store = (cache or cache_dir()) / "sha256"
+    target = store / expected
+    if target.is_file():
+        if sha256_file(target) == expected:
+            return target
+        target.unlink()
+    wheel = fetch_verified(
+        pin.wheel_url,
+        pin.wheel_sha256,
+        cache=cache,
+        mirror_hint=" (AWS's RIE comes from the aws-sam-cli wheel on PyPI)",
+    )
+    store.mkdir(parents=True, exist_ok=True)
+    tmp = store / f".extract-{secrets.token_hex(8)}"
+    try:
+        with zipfile.ZipFile(wheel) as archive, archive.open(pin.member(arch)) as src:
+            tmp.write_bytes(src.read())
+        actual = sha256_file(tmp)
+        if actual != expected:
+            raise JobError(
+                f"{pin.member(arch)} in {wheel.name} has sha256 {actual}, but VERSIONS.toml "
+                f"pins {expected}: fix the pin in [aws_rie] (or the wheel it names)"
+            )
+        tmp.chmod(0o755)
+        tmp.replace(target)
+    except KeyError:
+        raise JobError(f"the pinned aws-sam-cli wheel has no {pin.member(arch)}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+# ---- the REPORT lines RIE prints --------------------------------------------------------
+
+_START = re.compile(r"^START RequestId: (?P<id>\S+)")
+_REPORT = re.compile(r"^REPORT RequestId: (?P<id>\S+)\t(?P<rest>.*)$")
+_FIELD = re.compile(r"(?P<name>[A-Za-z ]+): (?P<value>[\d.]+) (ms|MB)")
+# rapid's own log, normal mode: "INIT START(type: on-demand, phase: init)" (phase: invoke when
+# it re-initialises after a crash), then "INIT REPORT(durationMs: 250.02)"; the "Init
+# Duration" in its REPORT line is not the init.
+_INIT_REPORT = re.compile(r"INIT REPORT\(durationMs: (?P<ms>[\d.]+)\)")
+
+
+@dataclass
+class _Logged:
+    """One invoke as RIE logged it: START, any init within it, and REPORT (none when the
+    runtime exited during the invoke)."""
+
+    request_id: str
+    init_ms: float | None = None
+    fields: dict[str, float] | None = None
+
+
+class _Reports:
+    """Follows a container's output: copies it to `output`, keeps what START/REPORT say."""
+
+    def __init__(self, handle: ContainerHandle, output: TextIO | None) -> None:
+        self._cond = threading.Condition()
+        self._invokes: list[_Logged] = []
+        self._output = output
+        self._container = handle.container
+        threading.Thread(target=self._follow, daemon=True).start()
+
+    def wait_for(self, count: int, timeout: float) -> list[_Logged]:
+        """The first `count` invokes, once the last has its REPORT (or `timeout` passed)."""
+
+        def done() -> bool:
+            return len(self._invokes) > count or (
+                len(self._invokes) == count and self._invokes[-1].fields is not None
+            )
+
+        with self._cond:
+            self._cond.wait_for(done, timeout=timeout)
+            return list(self._invokes[:count])
+
+    def _follow(self) -> None:
+        with contextlib.suppress(docker.errors.APIError, OSError, ValueError):
+            pending = ""
+            # attach, not logs(follow=True): the json-file log is followed about once a
+            # second, attach streams the container's output as it is written.
+            stream = self._container.attach(stdout=True, stderr=True, stream=True, logs=True)
+            for chunk in stream:
+                text = chunk.decode("utf-8", "replace")
+                if self._output is not None:
+                    self._output.write(text)
+                    self._output.flush()
+                pending += text
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    self._line(line)
+
+    def _line(self, line: str) -> None:
+        with self._cond:
+            if found := _START.match(line):
+                self._invokes.append(_Logged(found["id"]))
+            elif (found := _INIT_REPORT.search(line)) and self._invokes:
+                current = self._invokes[-1]
+                current.init_ms = (current.init_ms or 0.0) + float(found["ms"])
+            elif found := _REPORT.match(line):
+                fields = {
+                    m["name"].strip(): float(m["value"]) for m in _FIELD.finditer(found["rest"])
+                }
+                for logged in reversed(self._invokes):
+                    if logged.request_id == found["id"]:
+                        logged.fields = fields
+                        break
+            else:
+                return
+            self._cond.notify_all()
+
+
+# ---- the function -------------------------------------------------------------------------
+
+
+class AwsRie:
+    """One function running under AWS's RIE in a Lambda-like container; see the module doc.
+
+    `invoke` has RuntimeApiServer.invoke's signature and returns its InvokeResult, so event
+    files, tests and benchmarks run against either emulator the same way.
+    """
+
+    errors_marked = False
+
+    def __init__(
+        self,
+        image: str,
+        *,
+        memory_mb: int = 512,
+        timeout_s: float | None = None,
+        handler: str | None = None,
+        env: Mapping[str, str] | None = None,
+        function_name: str = "test_function",
+        max_concurrency: int | None = None,
+        reports: bool = True,  # follow the container's output for its REPORT lines
+        output: TextIO | None = None,
+        arch: str = "x86_64",
+        client: docker.DockerClient | None = None,
+    ) -> None:
+        if max_concurrency is not None and not 1 <= max_concurrency <= 1600:
+            raise UsageError(f"max_concurrency={max_concurrency}: Lambda allows 1 to 1600")
+        self.sandbox = DockerRuntime(
+            image, memory_mb=memory_mb, env=env, handler=handler, client=client
+        )
+        self.timeout_s = float(timeout_s or DEFAULT_TIMEOUT_S)
+        self.function_name = function_name
+        self.max_concurrency = max_concurrency
+        self.follow_reports = reports
+        self.output = output
+        self.arch = arch
+        self.handle: ContainerHandle | None = None
+        self.port: int | None = None
+        self.started_at: float | None = None
+        self._network: Any = None
+        self._reports: _Reports | None = None
+        self._serial = threading.Lock()
+        self._local = threading.local()
+        self.invokes = 0
+        self._elapsed_ms: list[float] = []
+
+    @property
+    def memory_mb(self) -> int:
+        return self.sandbox.memory_mb
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def __enter__(self) -> AwsRie:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def container_options(self, binary: Path) -> dict[str, Any]:
+        """Keyword arguments for `containers.create`: DockerRuntime's sandbox, RIE in front."""
+        config = self.sandbox.image_config()
+        entrypoint = config.entrypoint
+        command = self.sandbox.command()
+        if not entrypoint and not command:
+            raise UsageError(f"image {self.sandbox.image!r} has no ENTRYPOINT or CMD")
+        env = dict(self.sandbox.env)
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(max(1, round(self.timeout_s))),
+            }
+        )
+        if command:
+            # Managed-instances mode runs /var/runtime/bootstrap without arguments: the
+            # handler reaches the runtime as _HANDLER, as Lambda gives it.
+            env["_HANDLER"] = command[0]
+        if self.max_concurrency is not None:
+            env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(self.max_concurrency)
+        options = self.sandbox.sandbox_options()
+        options.update(
+            {
+                "entrypoint": [RIE_PATH],
+                "command": [*entrypoint, *command],
+                "environment": env,
+                "volumes": {str(binary): {"bind": RIE_PATH, "mode": "ro"}},
+                "ports": {f"{RIE_PORT}/tcp": ("127.0.0.1", None)},
+                "network": self._network.name,
+                "labels": {LABEL: "1"},
+                "name": f"rlambda-rie-{secrets.token_hex(6)}",
+            }
+        )
+        options.pop("network_mode", None)
+        if self.max_concurrency is not None:
+            options["user"] = "0:0"
+            options["cap_add"] = ["SETUID", "SETGID"]
+        return options
+
+    def start(self) -> AwsRie:
+        binary = rie_binary(self.arch)
+        client = self.sandbox.client
+        self.sandbox.image_config()  # a missing image fails here, by name
+        self._network = client.networks.create(
+            f"rlambda-rie-{secrets.token_hex(6)}", driver="bridge", labels={LABEL: "1"}
+        )
+        try:
+            options = self.container_options(binary)
+            self.started_at = time.monotonic()
+            container = client.containers.create(**options)
+            try:
+                container.start()
+            except docker.errors.APIError:
+                container.remove(force=True)
+                raise
+            # After start: the handle reads the container's pid and cgroup.
+            self.handle = ContainerHandle(container)
+            binding = container.attrs["NetworkSettings"]["Ports"][f"{RIE_PORT}/tcp"][0]
+            self.port = int(binding["HostPort"])
+            if self.follow_reports:
+                self._reports = _Reports(self.handle, self.output)
+            self._wait_ready()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        # docker-proxy accepts on the host port before RIE listens, then drops the connection:
+        # probe with a request RIE answers without invoking anything (404 for an unknown path).
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                connection.request("GET", "/rlambda-ready")
+                connection.getresponse().read()
+                connection.close()
+                return
+            except (OSError, http.client.HTTPException):
+                if self.handle is not None and self.handle.poll() is not None:
+                    raise RuntimeApiError(
+                        f"AWS's RIE exited before it listened: {self._tail_logs()}"
+                    ) from None
+                if time.monotonic() > deadline:
+                    raise RuntimeApiError(
+                        f"AWS's RIE did not listen within {READY_TIMEOUT_S:g} s"
+                    ) from None
+                time.sleep(0.002)
+
+    def _tail_logs(self) -> str:
+        if self.handle is None:
+            return ""
+        with contextlib.suppress(docker.errors.APIError):
+            return self.handle.container.logs(tail=20).decode("utf-8", "replace").strip()
+        return ""
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.kill()
+            self.handle = None
+        if self._network is not None:
+            with contextlib.suppress(docker.errors.APIError):
+                self._network.remove()
+            self._network = None
+
+    # ---- invoke side -------------------------------------------------------------------
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = http.client.HTTPConnection(
+                "127.0.0.1", self.port, timeout=self.timeout_s + 30
+            )
+            self._local.connection = connection
+        return connection
+
+    def invoke(
+        self,
+        payload: bytes,
+        *,
+        trace_id: str | None = None,
+        client_context: str | None = None,
+        cognito_identity: str | None = None,
+    ) -> InvokeResult:
+        """Invoke synchronously; one at a time unless in managed-instances mode.
+
+        `cognito_identity` is accepted for the common signature; RIE has no way to pass it.
+        """
+        del cognito_identity
+        if self.port is None:
+            raise RuntimeApiError("AWS's RIE is not started (use AwsRie as a context manager)")
+        headers = {"Content-Type": "application/json"}
+        if trace_id:
+            headers["X-Amzn-Trace-Id"] = trace_id
+        if client_context:
+            headers["X-Amz-Client-Context"] = base64.b64encode(client_context.encode()).decode()
+        lock = self._serial if self.max_concurrency is None else contextlib.nullcontext()
+        with lock:
+            began = time.monotonic()
+            status, body, response_headers = self._post(payload, headers)
+            self.invokes += 1
+            self._elapsed_ms.append((time.monotonic() - began) * 1000)
+        return InvokeResult(
+            status,
+            body,
+            response_headers.get("X-Amz-Function-Error"),
+            None,  # RIE prints its REPORT about a second later: see reports()
+            response_headers.get("Content-Type", "application/octet-stream"),
+            errors_marked=False,
+        )
+
+    def _post(self, payload: bytes, headers: dict[str, str]) -> tuple[int, bytes, Any]:
+        connection = self._connection()
+        try:
+            connection.request("POST", INVOKE_PATH, payload, headers)
+            response = connection.getresponse()
+            return response.status, response.read(), response.headers
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            self._local.connection = None
+            raise RuntimeApiError(
+                f"AWS's RIE dropped the invoke ({exc!r}); its last lines:\n{self._tail_logs()}"
+            ) from exc
+
+    def reports(self, timeout_s: float = REPORT_WAIT_S) -> list[InvokeReport] | None:
+        """A report for every invoke so far, in order, from RIE's START/REPORT lines; for
+        sequential invokes only.
+
+        RIE flushes its log about once a second, so this waits for the lines (at most
+        `timeout_s`). An invoke in which the runtime exited has no REPORT line: its duration
+        is then the caller's round trip. None when the lines do not add up to one START per
+        invoke: better no figures than another invoke's.
+        """
+        if self._reports is None:
+            return None
+        logged = self._reports.wait_for(self.invokes, timeout_s)
+        if len(logged) != self.invokes:
+            return None
+        peak = self.handle.max_memory_mb() if self.handle else None
+        out = []
+        for entry, elapsed_ms in zip(logged, self._elapsed_ms, strict=True):
+            if entry.fields is not None and "Duration" in entry.fields:
+                # RIE counts a (re-)init into its invoke's Duration.
+                duration = max(entry.fields["Duration"] - (entry.init_ms or 0.0), 0.0)
+            else:
+                duration = max(elapsed_ms - (entry.init_ms or 0.0), 0.0)
+            out.append(
+                InvokeReport(
+                    request_id=entry.request_id,
+                    duration_ms=duration,
+                    billed_duration_ms=billed_ms(duration, entry.init_ms),
+                    memory_size_mb=self.memory_mb,
+                    max_memory_mb=peak,
+                    init_duration_ms=entry.init_ms,
+                    status="success" if entry.fields is not None else "error",
+                )
+            )
+        return out
+
+
+def runtime_pids(handle: ContainerHandle) -> list[int]:
+    """The processes RIE started in the container (the runtime and its children), from /proc."""
+    if handle.pid is None:
+        return []
+    found, stack = [], list(_children(handle.pid))
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(_children(pid))
+    return found
+
+
+def _main() -> int:
+    """`python -m rlambda.local.aws_rie`: fetch and verify the binary; print its path."""
+    arch = os.environ.get("RLAMBDA_RIE_ARCH", "x86_64")
+    print(rie_binary(arch))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -1,0 +1,14 @@
+# shellcheck shell=bash disable=SC2034
+# Sourced by the scripts in scripts/ (not run): what they share.
+#   rlambda_cache   where rlambda keeps downloads, logs and the local mirror: $RLAMBDA_CACHE,
+#                   else $XDG_CACHE_HOME/rlambda, else ~/.cache/rlambda, as
+#                   rlambda.build.fetch.cache_dir decides (tests/test_scripts.py checks they agree)
+#   debian_mirror   the Debian archive apt is configured with (no trailing slash), else
+#                   deb.debian.org: the only archive this machine may reach may be a proxy
+
+rlambda_cache="${RLAMBDA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rlambda}"
+
+debian_mirror="$(grep -rhoE 'https?://[^ ]*debian\.org/debian/?' /etc/apt/sources.list \
+  /etc/apt/sources.list.d/ 2>/dev/null | head -n1 || true)"
+debian_mirror="${debian_mirror:-http://deb.debian.org/debian}"
+debian_mirror="${debian_mirror%/}"

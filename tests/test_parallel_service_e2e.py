@@ -1,0 +1,165 @@
+"""lambdaparallel against the local Lambda service (`build.py serve`, issue 10): the worker
+recipe's image (R 4.5.0, debian, built on the local stand-ins) served with N=4 environments,
+each a Lambda-like container; the service verifies every SigV4 signature with the test's
+credentials; S3 staging on moto's server (the containers share the host's network). The R
+client runs in the host's R, as a user's session would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlambda.local.service import FunctionSpec, Verifier
+from tests.parallel_service import ACCESS_KEY, SECRET_KEY
+from tests.serving import _recipe_image, running
+from tests.test_parallel_client import _Credentials
+from tests.test_parallel_e2e import (  # noqa: F401
+    BUCKET,
+    last_json,
+    moto_s3,
+    r_library,
+    run_r,
+    s3_keys,
+)
+from tests.test_parallel_e2e import pytestmark as needs_r
+
+pytestmark = [pytest.mark.docker, needs_r]
+
+
+@pytest.fixture(scope="module")
+def worker_image(local_pins, local_mirror, r_image) -> str:
+    return _recipe_image(local_pins, local_mirror, r_image, "worker")
+
+
+@pytest.fixture(scope="module")
+def service_url(worker_image: str, moto_s3: str) -> Iterator[str]:  # noqa: F811
+    # The service gives its environments no credentials (Lambda gives the execution role's):
+    # the workers get theirs from a container credentials endpoint, as ECS tasks do.
+    endpoint = ThreadingHTTPServer(("127.0.0.1", 0), _Credentials)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    env = {
+        "AWS_ENDPOINT_URL_S3": moto_s3,
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://127.0.0.1:{endpoint.server_address[1]}/",
+    }
+    spec = FunctionSpec("r-worker", worker_image, timeout_s=20, env=env)
+    try:
+        with running([spec], concurrency=4, verifier=Verifier(ACCESS_KEY, SECRET_KEY)) as service:
+            yield service.endpoint_url
+    finally:
+        endpoint.shutdown()
+        endpoint.server_close()
+
+
+def r(code: str, url: str, library: Path, moto: str) -> Any:
+    return last_json(run_r(code, url, library, moto))
+
+
+def test_maps_order_combine_globals_packages_and_rng(
+    service_url: str,
+    r_library: Path,  # noqa: F811
+    moto_s3: str,  # noqa: F811
+) -> None:
+    result = r(
+        """
+        library(foreach)
+        scale <- 10
+        helper <- function(x) x * scale
+        a <- lambda_map(1:12, function(i) helper(i), function_name = "r-worker", concurrency = 4)
+        registerDoLambda(function_name = "r-worker", concurrency = 4, chunk_size = 3)
+        m <- foreach(i = 1:10, .combine = rbind, .packages = "tools") %dopar%
+          c(i, nchar(file_path_sans_ext("ab.txt")))
+        future::plan(lambdaparallel::lambda, function_name = "r-worker", concurrency = 4)
+        fa <- future.apply::future_sapply(1:8, function(i) helper(i) + 1)
+        # furrr's futures call purrr, which this worker image does not lock: a clear error.
+        fr <- tryCatch(furrr::future_map_dbl(1:4, function(x) x * 2), error = conditionMessage)
+        draws <- function(concurrency, chunk) {
+          set.seed(11)
+          unlist(lambda_map(1:8, function(i) runif(1), function_name = "r-worker",
+                            concurrency = concurrency, chunk_size = chunk))
+        }
+        d1 <- draws(1, 1); d4 <- draws(4, 1); d4c <- draws(4, 3)
+        cat(jsonlite::toJSON(list(a = unlist(a), m = unname(m), fa = fa, fr = fr,
+                                  rng = identical(d1, d4) && identical(d1, d4c),
+                                  distinct = length(unique(d1)))), "\\n")
+        """,
+        service_url,
+        r_library,
+        moto_s3,
+    )
+    assert result["a"] == [10 * i for i in range(1, 13)]
+    assert result["m"] == [[i, 2] for i in range(1, 11)]
+    assert result["fa"] == [10 * i + 1 for i in range(1, 9)]
+    assert "not installed in the worker: purrr" in result["fr"][0]
+    assert result["rng"] == [True] and result["distinct"] == [8]
+
+
+def test_errors_with_the_remote_stack_and_errorhandling(
+    service_url: str,
+    r_library: Path,  # noqa: F811
+    moto_s3: str,  # noqa: F811
+) -> None:
+    result = r(
+        """
+        library(foreach)
+        inner <- function(x) if (x == 3) stop("cannot take ", x) else x
+        e <- tryCatch(lambda_map(1:5, function(x) inner(x), function_name = "r-worker"),
+                      error = function(e) e)
+        registerDoLambda(function_name = "r-worker", concurrency = 4)
+        removed <- foreach(i = 1:6, .combine = c, .errorhandling = "remove") %dopar% inner(i)
+        crash <- tryCatch(lambda_map(1, function(i) quit(status = 4), function_name = "r-worker"),
+                          error = conditionMessage)
+        missing <- tryCatch(lambda_map(1, identity, function_name = "r-worker",
+                                       packages = "notInTheImage"), error = conditionMessage)
+        cat(jsonlite::toJSON(list(index = e$index, message = conditionMessage(e),
+                                  calls = e$remote_calls, removed = removed, crash = crash,
+                                  missing = missing), auto_unbox = TRUE), "\\n")
+        """,
+        service_url,
+        r_library,
+        moto_s3,
+    )
+    assert result["index"] == 3
+    assert "task 3 failed: simpleError: cannot take 3" in result["message"]
+    assert any("inner(x)" in c for c in result["calls"])
+    assert result["removed"] == [1, 2, 4, 5, 6]
+    assert "Runtime.ExitError" in result["crash"]
+    assert (
+        "notInTheImage" in result["missing"] and "recipes/worker/recipe.toml" in result["missing"]
+    )
+
+
+def test_large_payloads_through_s3_and_throttles_retried(
+    service_url: str,
+    r_library: Path,  # noqa: F811
+    moto_s3: str,  # noqa: F811
+) -> None:
+    result = r(
+        f"""
+        set.seed(5)
+        big <- runif(1e6)  # 8 MB: staged in S3
+        out <- lambda_map(1:2, function(i) sum(big) + i, function_name = "r-worker",
+                          s3_bucket = "{BUCKET}")
+        back <- lambda_map(1, function(i) {{ set.seed(5); runif(1e6) }}, seed = FALSE,
+                           function_name = "r-worker", s3_bucket = "{BUCKET}")
+        # 8 in flight against 4 environments: the service answers 429 for the rest.
+        t <- lambda_map(1:16, function(i) {{ Sys.sleep(0.3); i }}, function_name = "r-worker",
+                        concurrency = 8)
+        cat(jsonlite::toJSON(list(out = unlist(out) - sum(big), back = identical(back[[1]], big),
+                                  throttled = unlist(t), retries = last_map_summary()$retries),
+                             auto_unbox = TRUE, digits = NA), "\\n")
+        """,
+        service_url,
+        r_library,
+        moto_s3,
+    )
+    assert result["out"] == [1, 2]
+    assert result["back"] is True
+    assert result["throttled"] == list(range(1, 17))
+    assert result["retries"] > 0
+    assert s3_keys(moto_s3) == []
