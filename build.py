@@ -248,6 +248,7 @@ def run_lock(args: argparse.Namespace) -> int:
         # Re-locking keeps the R version the lock was made for (the file may be stale).
         r_version = tomllib.loads(lock_file.read_text()).get("lock", {}).get("r_version")
     r = pinned.resolve_r(r_version or pinned.pinned_list().split(", ")[-1])
+    before = lock_file.read_bytes() if lock_file.is_file() else None
     lock = recipes.lock_recipe(
         path,
         r_version=r.version,
@@ -255,8 +256,18 @@ def run_lock(args: argparse.Namespace) -> int:
         default_mirror=pinned.cran_mirror,
         strict=args.strict,
     )
+    try:
+        render.write_all(pinned, render.IMAGES_DIR)
+    except BaseException:
+        # The lock and images/ change together or not at all: a new lock beside stale renders
+        # would fail the PR check (images/ is up to date) for a render that never ran.
+        if before is None:
+            lock_file.unlink(missing_ok=True)
+        else:
+            lock_file.write_bytes(before)
+        print(f"==> {lock_file} left as it was: images/ could not be rendered", file=sys.stderr)
+        raise
     print(lock)
-    render.write_all(pinned, render.IMAGES_DIR)
     return 0
 
 

@@ -3,6 +3,8 @@
 It takes a resolved Target (rlambda.build.target), so every input was checked before it
 starts. Nothing is pushed unless every step before it succeeded: a failing event stops the job.
 A deploy is smoke-tested with the recipe's first event; a failure rolls its alias back.
+With --push, ECR is asked first whether it holds the content tag of these inputs: then the
+job only adds the new tags (a scheduled rebuild with unchanged pins builds nothing).
 """
 
 import json
@@ -13,16 +15,20 @@ from docker import DockerClient
 from rlambda.build import engine, sbom
 from rlambda.build.builder import (
     BuildResult,
-    build_base_image,
+    Prepared,
+    build_prepared,
     build_recipe_image,
-    function_files,
+    prepare_base,
+    prepare_recipe,
 )
 from rlambda.build.fetch import cache_dir
+from rlambda.build.function_code import function_files
 from rlambda.build.layer import Layer, LayerOptions, build_layers
+from rlambda.build.tags import REPOSITORY, content_tag
 from rlambda.build.target import Target
 from rlambda.local.events import EventOutcome, format_table, run_events
 from rlambda.local.zip_function import run_zip_events
-from rlambda.registry import PushResult, aws, push_image
+from rlambda.registry import ImageFacts, PushResult, aws, publish, push_image, pushed_digest
 from rlambda.registry.release import DeployPlan, carry_out
 
 
@@ -34,8 +40,15 @@ def run(
     layer: LayerOptions | None = None,
 ) -> int:
     client = engine.connect()
-    base = build_base_image(target, client)
-    image = build_recipe_image(target, base, client) if target.recipe else base
+    base_inputs = prepare_base(target, client)
+    inputs = prepare_recipe(target, base_inputs.content_hash) if target.recipe else base_inputs
+    if target.push is not None and not target.no_cache:
+        digest = pushed_digest(target.push, inputs.content_hash)
+        if digest is not None:
+            return _tag_pushed(target, inputs, digest, as_json=as_json, deploy=deploy)
+
+    base = build_prepared(client, base_inputs, target)
+    image = build_prepared(client, inputs, target, base) if target.recipe else base
     _report_build(image)
 
     # With --json, stdout carries only the JSON document: the table goes to stderr.
@@ -50,10 +63,7 @@ def run(
         return 1
 
     pushed = push_image(image.ref, target.push, client=client) if target.push else None
-    deployed, passed = None, True
-    if deploy is not None and pushed is not None:
-        plan = deploy.for_image(pushed.image_uri, pushed.architecture)
-        deployed, passed = carry_out(aws.DeployClients.make(pushed.region), plan)
+    deployed, passed = _deploy(deploy, pushed)
     if as_json:
         size = client.images.get(image.image_id).attrs["Size"]
         # The SBOM beside the build log; a reused image's is copied out of the image.
@@ -76,13 +86,68 @@ def run(
     else:
         for name in image.tags:
             print(f"{image.repository}:{name}")
-        if pushed:
-            print(pushed.image_uri)
+        _print_pushed(pushed, deployed)
         for built in layers:
             print(built.path)
-        for key in ("function_arn", "version", "alias", "function_url", "http_api_url"):
-            if deployed and deployed.get(key):
-                print(f"{key}: {deployed[key]}")
+    return _deploy_status(passed)
+
+
+def _tag_pushed(
+    target: Target, inputs: Prepared, digest: str, *, as_json: bool, deploy: DeployPlan | None
+) -> int:
+    """ECR holds the content tag: these inputs were built, tested and pushed by an earlier run
+    (a scheduled rebuild with unchanged pins). Nothing is built, tested or pushed again; only
+    the new tags (the dated one) are added to the manifest ECR has."""
+    assert target.push is not None
+    print(
+        f"==> ECR holds {content_tag(inputs.content_hash)} ({digest}): these inputs were built,"
+        " tested and pushed before; skipping the build, the test and the push",
+        file=sys.stderr,
+    )
+    facts = ImageFacts(
+        None, target.r.version, target.family.name, target.arch,
+        target.recipe.name if target.recipe else None, inputs.content_hash,
+    )  # fmt: skip
+    pushed = publish(facts, target.push)
+    deployed, passed = _deploy(deploy, pushed)
+    if as_json:
+        document = {
+            "r_version": target.r.version,
+            "family": target.family.name,
+            "arch": target.arch,
+            "recipe": facts.recipe,
+            "image": f"{REPOSITORY}:{inputs.readable}",
+            "image_id": None,  # not built here
+            "tags": [],
+            "built": False,
+            "size_bytes": None,
+            "test": None,
+            "push": pushed.to_json(),
+            "deploy": deployed,
+            "sbom": None,  # the image was not built here: its SBOM is in the image (sbom.export)
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        _print_pushed(pushed, deployed)
+    return _deploy_status(passed)
+
+
+def _deploy(deploy: DeployPlan | None, pushed: PushResult | None) -> tuple[dict | None, bool]:
+    if deploy is None or pushed is None:
+        return None, True
+    plan = deploy.for_image(pushed.image_uri, pushed.architecture)
+    return carry_out(aws.DeployClients.make(pushed.region), plan)
+
+
+def _print_pushed(pushed: PushResult | None, deployed: dict | None) -> None:
+    if pushed:
+        print(pushed.image_uri)
+    for key in ("function_arn", "version", "alias", "function_url", "http_api_url"):
+        if deployed and deployed.get(key):
+            print(f"{key}: {deployed[key]}")
+
+
+def _deploy_status(passed: bool) -> int:
     if not passed:
         print("failed: the deployed function failed its smoke test", file=sys.stderr)
         return 1

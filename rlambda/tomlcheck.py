@@ -4,6 +4,7 @@ A wrong or missing value is a UsageError naming the file, the full dotted key an
 expected there (and, for a lock, what to do: re-lock), so every loader fails the same way.
 """
 
+import difflib
 import re
 from pathlib import Path
 from typing import NoReturn
@@ -58,3 +59,11 @@ class TomlChecker:
         if not pattern.fullmatch(value):
             self.fail(key, f"a string matching {pattern.pattern}, found {value!r}")
         return value
+
+    def known_keys(self, parent: dict, where: str, allowed: tuple[str, ...]) -> None:
+        """Refuse a key the reader would ignore (a mistyped `sha265` must not go unnoticed)."""
+        for name in parent:
+            if name not in allowed:
+                close = difflib.get_close_matches(name, allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                self.fail(f"{where}.{name}", f"one of {', '.join(allowed)}{hint}; unknown key")

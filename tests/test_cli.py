@@ -15,7 +15,7 @@ from rlambda.build import builder, engine
 from rlambda.build.tags import REPOSITORY
 from rlambda.recipes import recipe
 
-from .conftest import DEBIAN_BASE
+from .conftest import DEBIAN_BASE, ROOT
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:
@@ -134,6 +134,7 @@ DEBIAN = ("--r", "4.5.0", "--family", "debian")
         ),
         (["--test", "--memory", "64"], "--memory 64: Lambda allows 128 to 10240 MB"),
         (["--test", "--timeout", "0"], "--timeout 0: Lambda allows more than 0"),
+        (["--test", "--timeout", "-5"], "--timeout -5: Lambda allows more than 0"),
         (["--test", "--timeout", "901"], "--timeout 901"),
         (["--push", "--region", "eu-west-1", "--moving-repository", "r-lambda"], "must differ"),
     ],
@@ -145,6 +146,23 @@ def test_input_errors_come_before_any_work(capsys, monkeypatch, nothing_happens,
     assert status == 2
     assert message in out
     assert "Traceback" not in out
+
+
+def test_a_versions_file_that_is_not_utf8_is_an_input_error(capsys, nothing_happens, tmp_path):
+    bad = tmp_path / "VERSIONS.toml"
+    bad.write_bytes(b"\xff\xfe[r]\n")
+    status, out = run(capsys, *DEBIAN, "--versions-file", str(bad))
+    assert status == 2 and f"{bad}: not UTF-8 text" in out and "Traceback" not in out
+
+
+def test_testing_an_image_with_the_engine_down_says_how_to_start_it(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    status = build.main(
+        ["test", "--image", "r-lambda:x", "--events", str(ROOT / "recipes" / "hello" / "events")]
+    )
+    out = capsys.readouterr().err
+    assert status == 1 and "cannot reach the Docker engine" in out
+    assert "scripts/start-docker.sh" in out and "Traceback" not in out
 
 
 def test_a_stale_lock_is_refused_before_any_work(capsys, nothing_happens, recipes_copy):
@@ -249,3 +267,32 @@ def test_failed_build_tags_nothing_and_points_at_the_log(
     assert _tags(docker_client) == before
     if readable_before:
         assert docker_client.images.get(readable).id == readable_before
+
+
+def test_render_writes_only_the_committed_pins(capsys):
+    """images/ is rendered from VERSIONS.toml only: a copy of the pins (--versions-file, for
+    builds against another mirror) cannot rewrite the committed Dockerfiles."""
+    with pytest.raises(SystemExit) as raised:
+        build.main(["render", "--versions-file", "/tmp/elsewhere.toml"])
+    assert raised.value.code == 2
+    assert "unrecognized arguments: --versions-file" in capsys.readouterr().err
+
+
+def test_a_lock_whose_render_fails_is_not_written(recipes_copy, local_mirror, capsys, monkeypatch):
+    from rlambda.build import render
+    from rlambda.errors import JobError
+
+    toml = recipes_copy / "json-api" / "recipe.toml"
+    toml.write_text(toml.read_text().replace('jsonlite = ">= 1.8"', 'jsonlite = ">= 1.9"'))
+    lock = recipes_copy / "json-api" / "lock.toml"
+    before = lock.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise JobError("the render failed")
+
+    monkeypatch.setattr(render, "render_all", broken)
+    status = build.main(["lock", "json-api", "--cran-mirror", local_mirror])
+    err = capsys.readouterr().err
+    assert status == 1 and "the render failed" in err
+    assert "left as it was: images/ could not be rendered" in err
+    assert lock.read_bytes() == before

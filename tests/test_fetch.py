@@ -77,3 +77,19 @@ def test_no_fallback_past_a_mismatch(cache, served):
     url, _, _ = served
     with pytest.raises(JobError, match="checksum mismatch"):
         fetch_verified([url, "http://127.0.0.1:9/never-tried"], "0" * 64, progress=lambda *_: None)
+
+
+def test_a_tampered_cache_entry_is_refused_and_removed(cache, served):
+    url, sha256, _ = served
+    path = fetch_verified(url, sha256, progress=lambda *_: None)
+    path.write_bytes(b"evil bytes")  # same name, other content
+    with pytest.raises(JobError) as error:
+        fetch_verified(url, sha256, progress=lambda *_: None)
+    message = str(error.value)
+    assert "no longer matches its sha256" in message
+    assert sha256 in message and hashlib.sha256(b"evil bytes").hexdigest() in message
+    assert not path.exists()  # not left for the next run to trust
+    # The next run downloads the pinned bytes again.
+    assert (
+        fetch_verified(url, sha256, progress=lambda *_: None).read_bytes() == b"real bytes " * 1000
+    )

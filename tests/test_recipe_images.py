@@ -20,6 +20,7 @@ from rlambda.recipes import load_recipe, recipe
 from rlambda.recipes import recipe_dir as find_recipe
 
 from .conftest import DEBIAN_BASE, LOCAL_R_VERSIONS
+from .registry.stand_ins import aws, moto_server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.docker
 
@@ -107,8 +108,15 @@ def recipes_copy(tmp_path, monkeypatch):
 
 
 def test_failing_event_fails_the_job_and_nothing_is_pushed(
-    recipes_copy, local_pins, local_mirror, r_image, monkeypatch, capsys
+    recipes_copy,
+    local_pins,
+    local_mirror,
+    r_image,
+    monkeypatch,
+    capsys,
+    aws,  # noqa: F811
 ):
+    # aws: moto's ECR, which --push asks first (it holds nothing: the image is built).
     event = recipes_copy / "hello" / "events" / "zz-wrong.json"
     event.write_text('{"event": {}, "expect": {"response": "not what hello says"}}')
 
@@ -116,7 +124,6 @@ def test_failing_event_fails_the_job_and_nothing_is_pushed(
         raise AssertionError("nothing may be pushed after a failed test")
 
     monkeypatch.setattr(job, "push_image", no_push)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     status = build.main(
         [
             *("--r", "4.5.0", "--family", "debian", "--base-image", DEBIAN_BASE),

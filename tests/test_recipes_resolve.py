@@ -300,3 +300,22 @@ def test_an_override_for_a_package_not_in_the_lock(
     directory = recipe(tmp_path, 'delta = "*"', '[system-requirements.al2]\nxml2 = ["x"]\n')
     with pytest.raises(UsageError, match=r"system-requirements\.al2\.xml2: xml2 is not among"):
         lock(directory, mirror)
+
+
+def test_a_lock_carrying_a_package_nothing_needs_is_refused(
+    tmp_path: Path, mirror: Path, cache: Path
+) -> None:
+    """A package slipped into the lock (installed, never asked for) is refused: only the
+    recipe's packages and what they depend on may be installed."""
+    directory = recipe(tmp_path, 'alpha = "*"')
+    lock(directory, mirror)
+    load_lock(directory, load_recipe(directory))  # as written: alpha and its dependencies
+    other = recipe(tmp_path / "other", 'R6 = "*"')
+    lock(other, mirror)
+    r6 = (other / "lock.toml").read_text().split("[[package]]", 1)[1]
+    with (directory / "lock.toml").open("a") as f:
+        f.write("\n[[package]]" + r6)
+    with pytest.raises(
+        UsageError, match=r"package: expected only the recipe's packages .* R6 needed by nothing"
+    ):
+        load_lock(directory, load_recipe(directory))

@@ -149,20 +149,32 @@ def test_no_create_names_the_missing_repository(make_image, registry, aws, capsy
     assert status == 2 and "ECR repository absent does not exist" in out
 
 
-def test_immutable_tag_with_another_digest_is_refused_before_pushing(
+def test_a_rebuild_of_pushed_inputs_sends_nothing_and_reports_the_pushed_digest(
     make_image, registry, ecr, capsys
 ):
     first = make_image(content_hash="cd" * 32)
     assert run(capsys, *push_args(first, registry.endpoint, "clash"))[0] == 0
     before = ecr.list_images(repositoryName="clash")["imageIds"]
-    # Same inputs (content hash), different bytes: a non-reproducible build.
+    # Same inputs (content hash), other bytes: the classic builder's image IDs carry timestamps,
+    # so a fresh runner's rebuild never matches. The content tag names the inputs: it wins.
     status, out = run(
         capsys, *push_args(make_image(content_hash="cd" * 32), registry.endpoint, "clash")
     )
-    assert status == 1
-    assert "clash:content-cdcdcdcdcdcdcdcd already names another image" in out
-    assert "never overwritten" in out and "pushing" not in out
+    assert status == 0, out
+    assert "clash:content-cdcdcdcdcdcdcdcd is already there" in out
+    assert "another build of the same inputs" in out and "pushing" not in out
     assert ecr.list_images(repositoryName="clash")["imageIds"] == before
+
+
+def test_a_dated_tag_on_another_image_is_refused_before_pushing(make_image, registry, ecr, capsys):
+    dated = ("--date", "20261121")
+    assert run(capsys, *push_args(make_image(), registry.endpoint, "clash2", *dated))[0] == 0
+    before = ecr.list_images(repositoryName="clash2")["imageIds"]
+    status, out = run(capsys, *push_args(make_image(), registry.endpoint, "clash2", *dated))
+    assert status == 1
+    assert "clash2:r-4.2.2-debian-x86_64-20261121 already names another image" in out
+    assert "never overwritten" in out and "pushing" not in out
+    assert ecr.list_images(repositoryName="clash2")["imageIds"] == before
 
 
 def test_moving_tags_refused_on_an_immutable_repository(make_image, registry, aws, capsys):
@@ -259,3 +271,22 @@ def test_bad_push_input(make_image, aws, registry, capsys, argv, message):
 def test_unknown_local_image(aws, capsys):
     status, out = run(capsys, "push", "rlambda-test/none:missing")
     assert status == 2 and "no local image 'rlambda-test/none:missing'" in out
+
+
+def test_a_repository_created_by_a_parallel_job_meanwhile_is_used(ecr, monkeypatch):
+    """Two matrix jobs both find no repository; the second's create_repository is refused with
+    RepositoryAlreadyExistsException, and it goes on with the one the first created."""
+    from rlambda.registry import repository
+
+    ecr.create_repository(repositoryName="raced", imageTagMutability="MUTABLE")  # the other job
+    looked = []
+    real_find = repository.find_repository
+
+    def find_once_missing(client, name):
+        looked.append(name)
+        return None if len(looked) == 1 else real_find(client, name)
+
+    monkeypatch.setattr(repository, "find_repository", find_once_missing)
+    found = repository.ensure_repository(ecr, RepositorySettings("raced"))
+    assert found.name == "raced" and found.mutability == "MUTABLE"  # theirs, as they made it
+    assert looked == ["raced", "raced"]

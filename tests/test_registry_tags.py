@@ -14,6 +14,7 @@ from rlambda.build.tags import (
     readable_tag,
 )
 from rlambda.errors import UsageError
+from rlambda.registry.repository import Repository
 
 HASH = "0123456789abcdef" + "f" * 48
 
@@ -25,18 +26,19 @@ def test_existing_functions_keep_their_behaviour():
 
 def test_plain_push_has_content_and_readable_tags_only():
     plan = plan_tags("4.2.2", "debian", "x86_64", HASH)
-    assert plan.fixed == ("content-0123456789abcdef", "r-4.2.2-debian-x86_64")
+    assert plan.fixed == ("content-0123456789abcdef",)
+    assert plan.readable == "r-4.2.2-debian-x86_64"
     assert plan.moving == ()
 
 
 def test_recipe_goes_between_version_and_family():
     plan = plan_tags("4.2.2", "al2023", "arm64", HASH, recipe="geo")
-    assert plan.fixed[1] == "r-4.2.2-geo-al2023-arm64"
+    assert plan.readable == "r-4.2.2-geo-al2023-arm64"
 
 
 def test_dated_tag_for_scheduled_rebuilds():
     plan = plan_tags("4.2.2", "debian", "x86_64", HASH, date=datetime.date(2026, 11, 21))
-    assert plan.fixed[2] == "r-4.2.2-debian-x86_64-20261121"
+    assert plan.fixed == ("content-0123456789abcdef", "r-4.2.2-debian-x86_64-20261121")
 
 
 @pytest.mark.parametrize(
@@ -112,3 +114,25 @@ def test_parse_readable_tag(tag, variant):
     assert parse_readable_tag(tag) == variant
     if variant is not None:
         assert readable_tag(variant.r_version, variant.family, variant.arch, variant.recipe) == tag
+
+
+CANDIDATES = {
+    "r-4.5.0-debian-x86_64", "r-4.2-debian-x86_64", "latest-debian-x86_64", "latest", "r-4.2",
+    "content-0123456789abcdef", "r-4.5.0-debian-x86_64-20261121",
+}  # fmt: skip
+FOLLOWING = CANDIDATES - {"content-0123456789abcdef", "r-4.5.0-debian-x86_64-20261121"}
+
+
+@pytest.mark.parametrize(
+    ("mutability", "exclusions", "movable"),
+    [
+        ("MUTABLE", (), CANDIDATES),
+        ("IMMUTABLE", ("r*x86_64",), set()),  # filters only count with _WITH_EXCLUSION
+        ("IMMUTABLE_WITH_EXCLUSION", ("r-*-x86_64", "latest*"), FOLLOWING - {"r-4.2"}),
+        # The policy the README recommends: content and dated tags pinned, all others move.
+        ("MUTABLE_WITH_EXCLUSION", ("content-*", "*-x86_64-20*", "*-arm64-20*"), FOLLOWING),
+    ],
+)
+def test_which_tags_a_repository_lets_move(mutability, exclusions, movable):
+    repo = Repository("r", "uri", "1", mutability, exclusions)
+    assert {t for t in CANDIDATES if repo.can_move(t)} == movable

@@ -48,15 +48,18 @@ def test_prefix_resolves_to_newest_pinned_patch(pins):
     assert pins.resolve_r("4").version == max(pins.r, key=lambda v: tuple(map(int, v.split("."))))
 
 
-@pytest.mark.parametrize("requested", ["4.0.3", "3.6", "9", "4.0.2.1"])
+@pytest.mark.parametrize("requested", ["4.0.3", "3.6", "9"])
 def test_unknown_version_lists_the_pinned_ones(pins, requested):
     with pytest.raises(UsageError, match=r"not pinned.*pinned: 4\.0\.2, 4\.0\.4"):
         pins.resolve_r(requested)
 
 
-def test_non_version_is_refused(pins):
-    with pytest.raises(UsageError, match=r"'latest' is not a version"):
-        pins.resolve_r("latest")
+@pytest.mark.parametrize("requested", ["latest", "4.0rc1", "4!4.0", "4.0.2.1", "v4.0", "4.0.2 "])
+def test_non_release_is_refused(pins, requested):
+    # packaging reads 4.0rc1 and 4!4.0 as versions whose release part is 4.0: they must not
+    # resolve to the newest 4.0.x.
+    with pytest.raises(UsageError, match=r"is not an R release \(X\.Y\.Z"):
+        pins.resolve_r(requested)
 
 
 def _broken(tmp_path: Path, old: str, new: str) -> Path:
@@ -80,6 +83,11 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
             'sha256 = "d3bceab364da',
             "sha256 = 12 #",
             r'key r\."4\.0\.2"\.sha256: expected a string, found an integer',
+        ),
+        (  # a mistyped key beside the right one is not ignored
+            'sha256 = "d3bceab364da',
+            'sha265 = "x"\nsha256 = "d3bceab364da',
+            r'key r\."4\.0\.2"\.sha265: expected one of url, sha256 \(did you mean .sha256.\?\)',
         ),
         (
             '[r."4.0.2"]\nurl',

@@ -109,9 +109,14 @@ def test_rebuild_uses_oidc_role_and_summary() -> None:
     assert "hashFiles('VERSIONS.toml', 'recipes/*/lock.toml')" in cache["with"]["key"]
 
 
-def run_check(role: str, region: str) -> subprocess.CompletedProcess[str]:
+def run_check(
+    role: str, region: str, ref: str = "refs/heads/main"
+) -> subprocess.CompletedProcess[str]:
     check = step(load("rebuild.yml"), "matrix", "Check the AWS configuration")
-    env = {**os.environ, "AWS_ROLE_ARN": role, "AWS_REGION": region}
+    env = {
+        **os.environ, "AWS_ROLE_ARN": role, "AWS_REGION": region,
+        "REF": ref, "DEFAULT_REF": "refs/heads/main",
+    }  # fmt: skip
     return subprocess.run(
         ["bash", "-e", "-c", check["run"]], env=env, capture_output=True, text=True
     )
@@ -180,7 +185,80 @@ def test_update_pins_opens_a_pull_request() -> None:
         in step(wf, "update", "Find and pin new releases and digests")["run"]
     )
     pr = next(s for s in job if "create-pull-request" in s.get("uses", ""))
-    assert set(pr["with"]["add-paths"].split()) == {"VERSIONS.toml", "images/**"}
+    assert set(pr["with"]["add-paths"].split()) == {
+        "VERSIONS.toml",
+        "images/**",
+        ".github/requirements/*.txt",
+    }
+    # The CI lock moves with the pins, before the pull request is made.
+    names = [s.get("name") for s in job]
+    assert names.index("Re-lock the CI toolchain") < job.index(pr)
+    assert (
+        "scripts/lock-ci-requirements.sh --upgrade"
+        in step(wf, "update", "Re-lock the CI toolchain")["run"]
+    )
+
+
+REQUIREMENTS = ROOT / ".github" / "requirements"
+
+
+def test_every_checkout_drops_its_credentials() -> None:
+    for path in WORKFLOWS.glob("*.yml"):
+        wf = load(path.name)
+        for job in wf["jobs"]:
+            for s in steps(wf, job):
+                if "actions/checkout" in s.get("uses", ""):
+                    assert s["with"]["persist-credentials"] is False, (path.name, job)
+
+
+def test_pip_installs_only_the_hashed_locks() -> None:
+    for path in WORKFLOWS.glob("*.yml"):
+        wf = load(path.name)
+        for job in wf["jobs"]:
+            for s in steps(wf, job):
+                for line in s.get("run", "").splitlines():
+                    if "pip install" in line:
+                        assert re.fullmatch(
+                            r"python -m pip install --require-hashes"
+                            r" -r \.github/requirements/[\w-]+\.txt",
+                            line.strip(),
+                        ), (path.name, job, line)
+
+
+def test_the_locks_pin_every_package_with_hashes_and_cover_pyproject() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    for lock in ("ci.txt", "pip-tools.txt"):
+        lines = [
+            line.strip()
+            for line in (REQUIREMENTS / lock).read_text().replace("\\\n", " ").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+        assert lines, lock
+        for line in lines:
+            assert re.fullmatch(r"[a-z0-9._-]+==\S+( +--hash=sha256:[0-9a-f]{64})+", line), line
+    pinned = {
+        line.split("==")[0]
+        for line in (REQUIREMENTS / "ci.txt").read_text().splitlines()
+        if "==" in line
+    }
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {Requirement(d).name.lower() for d in project["dependencies"]}
+    assert wanted <= pinned, wanted - pinned
+
+
+def test_only_the_default_branch_assumes_the_aws_role() -> None:
+    wf = load("rebuild.yml")
+    guard = "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
+    for name, job in wf["jobs"].items():
+        if job.get("permissions", {}).get("id-token") == "write":
+            assert guard in job["if"], name
+    other = run_check("arn:aws:iam::123456789012:role/rebuild", "eu-west-1", "refs/heads/evil")
+    assert other.returncode == 1
+    assert "::error title=Not the default branch::" in other.stdout
+    assert "refs/heads/evil" in other.stdout
 
 
 @pytest.mark.parametrize(

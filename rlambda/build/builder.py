@@ -14,9 +14,10 @@ from docker import DockerClient
 from rlambda.build import engine, render, sbom
 from rlambda.build.context import ROOT, BuildContext, make_context, project_files
 from rlambda.build.fetch import cache_dir, fetch_verified
+from rlambda.build.function_code import describe, function_files
 from rlambda.build.tags import REPOSITORY, content_tag
 from rlambda.build.target import Target
-from rlambda.recipes import Recipe, fetch_locked
+from rlambda.recipes import fetch_locked
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class BuildResult:
     content_tag: str  # content-<hash>: names exactly this image's inputs
     r_version: str
     built: bool  # False when an image with the same content hash already existed
+    content_hash: str = ""  # the full sha256 the content tag is cut from
     sbom_path: Path | None = None  # the SBOM written beside the build log (None when reused)
 
     @property
@@ -72,7 +74,23 @@ def git_commit() -> str:
     return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
-def build_base_image(target: Target, client: DockerClient) -> BuildResult:
+@dataclass(frozen=True)
+class Prepared:
+    """An image's build context and settings, made before anything is built: its content hash
+    is known, so a push can ask ECR whether these inputs were pushed already."""
+
+    context: BuildContext
+    readable: str
+    labels: dict[str, str]
+    buildargs: dict[str, str]
+    sbom_inputs: sbom.SbomInputs
+
+    @property
+    def content_hash(self) -> str:
+        return self.context.content_hash
+
+
+def prepare_base(target: Target, client: DockerClient) -> Prepared:
     """R and the runtime client on the target's base. The target was checked when it was
     resolved; the base image is found (or pulled) before anything is downloaded."""
     r, fam, arch = target.r, target.family, target.arch
@@ -100,60 +118,51 @@ def build_base_image(target: Target, client: DockerClient) -> BuildResult:
     labels["io.rlambda.os-base.digest"] = labels["org.opencontainers.image.base.digest"]
     buildargs = {"BASE_IMAGE": target.base_ref} if target.stand_in else {}
     inputs = sbom.inputs(target.with_recipe(None))
-    return _build_and_tag(client, context, target.base_tag, labels, buildargs, target, inputs)
+    return Prepared(context, target.base_tag, labels, buildargs, inputs)
 
 
-def build_recipe_image(target: Target, base: BuildResult, client: DockerClient) -> BuildResult:
-    """The target's recipe (its function and locked packages) on top of `base`, which is never
-    rebuilt here."""
+def prepare_recipe(target: Target, base_content_hash: str) -> Prepared:
+    """The target's recipe (its function and locked packages) on a base image named by its
+    content hash. The hash, not the base's image ID, goes into the recipe's content hash: the
+    classic builder's IDs change on every fresh build (they carry timestamps), inputs do not.
+    The base's ID is filled in at build time (BASE_IMAGE)."""
     assert target.recipe is not None
     recipe, lock = target.recipe.recipe, target.recipe.lock
+    code = function_files(recipe)  # refuses a symlink leaving the recipe: before downloading
+    print(describe(code), file=sys.stderr)
     wanted = {p.name for p in render.recipe_packages(target.pins, lock)}
     fetched = fetch_locked(lock, cran_mirror=target.mirror)
     files = {f"r-packages/{p.filename}": path for p, path in fetched if p.name in wanted}
-    files |= function_files(recipe)
+    files |= code
     files |= project_files(include_runtime=False)
     dockerfile = render.render_recipe(target)
-    context = make_context(dockerfile, files, base_identity=f"{base.image_id} {sbom.GENERATOR}")
+    identity = f"content {base_content_hash} {sbom.GENERATOR}"
+    context = make_context(dockerfile, files, base_identity=identity)
     labels = {
-        "org.opencontainers.image.base.name": f"{base.repository}:{base.readable_tag}",
-        "org.opencontainers.image.base.digest": base.image_id,
+        "org.opencontainers.image.base.name": f"{REPOSITORY}:{target.base_tag}",
         "io.rlambda.r.version": target.r.version,
         "io.rlambda.family": target.family.name,
         "io.rlambda.recipe": recipe.name,
     }
-    buildargs = {"BASE_IMAGE": base.image_id}
-    inputs = sbom.inputs(target)
-    return _build_and_tag(client, context, target.readable_tag, labels, buildargs, target, inputs)
+    return Prepared(context, target.readable_tag, labels, {}, sbom.inputs(target))
 
 
-def function_files(recipe: Recipe) -> dict[str, Path]:
-    """The recipe's code, for /var/task: everything but its recipe, lock and events."""
-    skip = {"recipe.toml", "lock.toml"}
-    return {
-        f"function/{path.relative_to(recipe.path).as_posix()}": path
-        for path in sorted(recipe.path.rglob("*"))
-        if path.is_file()
-        and path.name not in skip
-        and recipe.events_dir not in path.parents
-        and "__pycache__" not in path.parts
-    }
+def build_base_image(target: Target, client: DockerClient) -> BuildResult:
+    return build_prepared(client, prepare_base(target, client), target)
 
 
-def _build_and_tag(
-    client: DockerClient,
-    context: BuildContext,
-    readable: str,
-    labels: dict[str, str],
-    buildargs: dict[str, str],
-    target: Target,
-    sbom_inputs: sbom.SbomInputs,
+def build_recipe_image(target: Target, base: BuildResult, client: DockerClient) -> BuildResult:
+    """The target's recipe on top of `base`, which is never rebuilt here."""
+    return build_prepared(client, prepare_recipe(target, base.content_hash), target, base)
+
+
+def build_prepared(
+    client: DockerClient, prepared: Prepared, target: Target, base: BuildResult | None = None
 ) -> BuildResult:
-    """Build unless an image with this content hash exists; tag only after success.
-
-    The image tagged is the build with its SBOM added (sbom.attach), so every tag names an
-    image that carries its bill of materials."""
-    content = content_tag(context.content_hash)
+    """Build unless an image with this content hash exists; tag only after success. A recipe
+    image is built FROM `base`."""
+    content = content_tag(prepared.content_hash)
+    readable = prepared.readable
     tags = [readable, content]
     r_version = target.r.version
     existing = engine.find_image(client, f"{REPOSITORY}:{content}")
@@ -162,19 +171,25 @@ def _build_and_tag(
     if existing and not target.no_cache and sbom.carries_sbom(client, existing):
         engine.tag(client, existing, REPOSITORY, tags)
         print(f"==> up to date: {REPOSITORY}:{content} (nothing changed)", file=sys.stderr)
-        return BuildResult(existing, REPOSITORY, readable, content, r_version, built=False)
+        return BuildResult(
+            existing, REPOSITORY, readable, content, r_version, False, prepared.content_hash
+        )
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = cache_dir() / "logs" / f"{readable}-{stamp}.log"
     print(f"==> building {REPOSITORY}:{readable} (full log: {log_path})", file=sys.stderr)
     labels = {
-        **labels,
+        **prepared.labels,
         "org.opencontainers.image.revision": git_commit(),
-        "io.rlambda.content-hash": context.content_hash,
+        "io.rlambda.content-hash": prepared.content_hash,
     }
+    buildargs = dict(prepared.buildargs)
+    if base is not None:
+        labels["org.opencontainers.image.base.digest"] = base.image_id
+        buildargs["BASE_IMAGE"] = base.image_id
     image_id = engine.build(
         client,
-        context.tar,
+        prepared.context.tar,
         buildargs=buildargs,
         labels=labels,
         platform=target.platform,
@@ -185,7 +200,7 @@ def _build_and_tag(
     image_id = sbom.attach(
         client,
         image_id,
-        sbom_inputs,
+        prepared.sbom_inputs,
         image_name=f"{REPOSITORY}:{readable}",
         platform=target.platform,
         written_to=sbom_path,
@@ -193,5 +208,12 @@ def _build_and_tag(
     print(f"==> SBOM (CycloneDX 1.5): {sbom_path}", file=sys.stderr)
     engine.tag(client, image_id, REPOSITORY, tags)
     return BuildResult(
-        image_id, REPOSITORY, readable, content, r_version, built=True, sbom_path=sbom_path
+        image_id,
+        REPOSITORY,
+        readable,
+        content,
+        r_version,
+        True,
+        prepared.content_hash,
+        sbom_path,
     )

@@ -1,8 +1,10 @@
 """Image names and tags, as pure functions of a build's inputs.
 
-Two kinds of tag reach a registry (see `plan_tags`):
-- fixed tags name one image forever: the content tag, the readable tag, the dated tag. A fixed
-  tag that already names another image is a conflict, never overwritten.
+Three kinds of tag reach a registry (see `plan_tags`; the policy is in the README, "Tags"):
+- fixed tags name one image forever: the content tag (one set of inputs) and the dated tag (one
+  scheduled run). A fixed tag that already names another image is a conflict, never overwritten.
+- the readable tag (`r-4.5.0-debian-x86_64`) names the newest push of that variant: it moves
+  when the content changes (a new base digest from a pin update), where the repository lets it.
 - moving tags follow the newest release of a line: `r-4.2`, `r-4`, `latest` (with the variant's
   suffix, and bare for the default variant). They only exist where the repository lets tags move.
 """
@@ -84,7 +86,12 @@ def moving_tags(
 @dataclass(frozen=True)
 class TagPlan:
     fixed: tuple[str, ...]  # content tag first: it is the one pushed, the others point at it
+    readable: str  # follows the newest content of the variant
     moving: tuple[str, ...]
+
+    @property
+    def content(self) -> str:
+        return self.fixed[0]
 
 
 def plan_tags(
@@ -99,11 +106,11 @@ def plan_tags(
 ) -> TagPlan:
     """Which tags one push puts in the registry."""
     check_recipe(recipe)
-    fixed = [content_tag(content_hash), readable_tag(r_version, family_name, arch, recipe)]
+    fixed = [content_tag(content_hash)]
     if date is not None:
         fixed.append(dated_tag(r_version, family_name, arch, date, recipe))
     moves = moving_tags(r_version, family_name, arch, recipe) if moving else []
-    return TagPlan(tuple(fixed), tuple(moves))
+    return TagPlan(tuple(fixed), readable_tag(r_version, family_name, arch, recipe), tuple(moves))
 
 
 def moves_forward(current_version: str | None, new_version: str) -> bool:

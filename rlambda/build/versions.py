@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from rlambda import cran
 from rlambda.build.platforms import ARCHITECTURES, FAMILIES
@@ -75,6 +75,9 @@ class BaseImage:
         return f"{self.image}@{self.digests[arch]}"
 
 
+_REQUESTED_R = re.compile(r"\d+(\.\d+){0,2}")
+
+
 @dataclass(frozen=True)
 class Versions:
     path: Path
@@ -85,12 +88,14 @@ class Versions:
 
     def resolve_r(self, requested: str) -> RRelease:
         """An exact pinned version, or the newest pinned release of `X.Y` / `X`."""
-        try:
-            wanted = Version(requested)
-        except InvalidVersion:
+        # Plain releases only: packaging's Version also reads pre-releases (4.0rc1) and epochs
+        # (4!4.0), whose `release` part would then match 4.0.x.
+        if not _REQUESTED_R.fullmatch(requested):
             raise UsageError(
-                f"--r {requested!r} is not a version; pinned: {self.pinned_list()}"
-            ) from None
+                f"--r {requested!r} is not an R release (X.Y.Z, or X.Y / X for the newest"
+                f" pinned one); pinned: {self.pinned_list()}"
+            )
+        wanted = Version(requested)
         if requested in self.r:
             return self.r[requested]
         depth = len(wanted.release)
@@ -110,13 +115,16 @@ class Versions:
 
 def load(path: Path = VERSIONS_FILE) -> Versions:
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{path}: file not found") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not UTF-8 text ({e}); TOML files are UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path}: not valid TOML: {e}") from None
     check = TomlChecker(path)
 
+    check.known_keys(check.table(data, "cran"), "cran", ("mirror",))
     mirror = check.string(check.table(data, "cran"), "cran", "mirror", cran.MIRROR_URL)
     mirror = mirror.rstrip("/")
 
@@ -134,6 +142,7 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
         if mirror_path.rsplit("/", 1)[-1] != f"R-{version}.tar.gz":
             check.fail(f"{key}.url", f"a URL ending in R-{version}.tar.gz, found {url!r}")
         sha256 = check.string(entry, key, "sha256", _SHA256)
+        check.known_keys(entry, key, ("url", "sha256"))
         releases[version] = RRelease(version, url, sha256, mirror_path)
     if not releases:
         check.fail("r", "at least one pinned R release")
@@ -165,5 +174,6 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
         if url != f"{mirror}/{mirror_path}":
             check.fail(f"{key}.url", f"{mirror}/{mirror_path}, found {url!r}")
         sha256 = check.string(entry, key, "sha256", _SHA256)
+        check.known_keys(entry, key, ("version", "url", "sha256"))
         packages[name] = RPackage(name, version, url, sha256, mirror_path)
     return Versions(path, mirror, releases, bases, packages)

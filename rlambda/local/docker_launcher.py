@@ -338,7 +338,10 @@ class DockerRuntime:
     @property
     def client(self) -> docker.DockerClient:
         if self._client is None:
-            self._client = docker.from_env()
+            # engine.connect: an engine that is down is a JobError saying how to start it.
+            from rlambda.build import engine  # here: rlambda.build imports this package
+
+            self._client = engine.connect()
         return self._client
 
     def image_config(self) -> ImageConfig:

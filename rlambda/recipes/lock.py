@@ -239,6 +239,19 @@ def load_lock(recipe_dir: Path, recipe: Recipe, *, r_version: str | None = None)
     missing = sorted(set(recipe.packages) - names)
     if missing:
         check.fail("package", f"every package of the recipe; {', '.join(missing)} missing")
+    by_name = {p.name: p for p in packages}
+    needed: set[str] = set()
+    todo = [n for n in recipe.packages if n in by_name]
+    while todo:
+        if (name := todo.pop()) not in needed:
+            needed.add(name)
+            todo += by_name[name].dependencies
+    if unneeded := sorted(names - needed):
+        check.fail(
+            "package",
+            f"only the recipe's packages and their dependencies; {', '.join(unneeded)}"
+            " needed by nothing",
+        )
     _check_overrides(recipe, names)
     if r_version is not None:
         r = check_r_version(r_version)

@@ -11,7 +11,14 @@ from rlambda.registry.cli import (
     push_options,
 )
 from rlambda.registry.deploy import DeployRequest, DeployResult
-from rlambda.registry.publish import ImageFacts, PushOptions, PushResult, push_image
+from rlambda.registry.publish import (
+    ImageFacts,
+    PushOptions,
+    PushResult,
+    publish,
+    push_image,
+    pushed_digest,
+)
 from rlambda.registry.repository import RepositorySettings
 from rlambda.registry.transport import RetryPolicy
 
@@ -26,6 +33,8 @@ __all__ = [
     "add_build_deploy_arguments",
     "add_push_arguments",
     "build_deploy_plan",
+    "publish",
     "push_image",
     "push_options",
+    "pushed_digest",
 ]

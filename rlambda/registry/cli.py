@@ -43,9 +43,11 @@ Put an image built by build.py into Amazon ECR, deploy it to a Lambda function, 
 
 Tags: content-<hash16> and r-<version>[-<recipe>]-<family>-<arch> always; with --dated also
 …-YYYYMMDD; with --moving-tags r-X.Y-…, r-X-…, latest-… (and bare r-X.Y, r-X, latest for the
-default variant: no recipe, al2023, x86_64). Fixed tags are never overwritten; moving tags only
-move forward, and only in a repository with mutable tags (--moving-repository names one when the
-main repository is immutable, the default).
+default variant: no recipe, al2023, x86_64). Fixed tags (content, dated) are never overwritten;
+when ECR holds the content tag already, nothing is pushed and only the new tags are added. The
+readable tag moves to new content, and moving tags move forward, only where the repository lets
+them: a mutable repository, or exclusion filters (README, Tags); in a plain immutable one the
+readable tag keeps its first image and --moving-repository names a mutable one for moving tags.
 
 deploy creates the function when it is missing (--role ARN or --create-role) and otherwise
 updates its code and the settings given, publishes a version when $LATEST changed, moves --alias
@@ -376,7 +378,8 @@ def run(args: argparse.Namespace) -> tuple[dict, str, int]:
         result = push_image(args.image, push_options(args, args.recipe))
         answer = result.to_json()
         for tag in result.tags:
-            print(f"  {result.repository}:{tag}", file=sys.stderr)
+            print(f"  {result.repository}:{tag} ({result.readable.get(tag, 'fixed')})",
+                  file=sys.stderr)  # fmt: skip
         for tag, what in result.moving.items():
             print(
                 f"  {result.moving_repository_uri or result.repository}:{tag} ({what})",

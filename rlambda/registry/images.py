@@ -69,8 +69,8 @@ def tags_of(ecr, repository: str, digest: str) -> set[str]:
 def conflict(repository: str, tag: str, existing: str, ours: str) -> JobError:
     return JobError(
         f"{repository}:{tag} already names another image ({existing}), not this one ({ours});"
-        " fixed tags are never overwritten. If the build changed without its inputs changing,"
-        " find out why; to publish it anyway, give it a dated tag (--dated) or another recipe name."
+        " fixed tags (content-…, dated …-YYYYMMDD) are never overwritten. A dated tag names one"
+        " run a day: an earlier run today pushed other inputs; give this one another --date."
     )
 
 

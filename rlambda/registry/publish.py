@@ -1,12 +1,19 @@
 """Push a local image to ECR under the planned tags, skipping what is already there.
 
+The content tag means what it says: when ECR holds `content-<hash>`, these inputs were built
+and pushed before, whatever the local image ID (the classic builder's IDs carry timestamps, so
+a rebuild of the same inputs has another one). Then nothing is sent: the dated tag is added to
+the manifest ECR already has, and its digest is reported. A scheduled rebuild asks first
+(`pushed_digest`) and skips the build altogether.
+
 Order of work, so a failure leaves nothing misleading behind:
-1. every fixed tag already in ECR must name this very image (else refuse, before any push);
+1. every fixed tag already in ECR must name the image the content tag names (else refuse,
+   before any push);
 2. the content tag is pushed by the engine (unless ECR has it already: then nothing is sent);
 3. the manifest is read back from the registry (single-arch, digest checked) and recorded;
 4. the other fixed tags are added to that manifest through the API (no second push);
 5. ECR is asked which tags the digest carries: all fixed tags, or the push failed;
-6. moving tags follow, only where the repository lets tags move.
+6. the readable tag and the moving tags follow, where the repository lets tags move.
 A registry names a tag only once its manifest is in, after every layer: a push cut short
 leaves layers, never a tag pointing at a partial image.
 """
@@ -28,6 +35,7 @@ from rlambda.registry.repository import (
     RepositorySettings,
     allow_cross_account_pulls,
     ensure_repository,
+    find_repository,
 )
 from rlambda.registry.transport import Manifest, PushStats, RetryPolicy
 
@@ -52,7 +60,7 @@ class PushOptions:
 
 @dataclass(frozen=True)
 class ImageFacts:
-    image_id: str
+    image_id: str | None  # None: no local image; ECR must already hold the content tag
     r_version: str
     family: str
     arch: str
@@ -69,7 +77,8 @@ class PushResult:
     architecture: str
     r_version: str
     tags: list[str]
-    pushed: bool  # False: the content tag was already there with this image; nothing was sent
+    pushed: bool  # False: ECR already held the content tag; nothing was sent
+    readable: dict[str, str] = field(default_factory=dict)  # tag → what happened to it
     moving: dict[str, str] = field(default_factory=dict)  # tag → what happened to it
     moving_repository_uri: str | None = None
     stats: PushStats | None = None
@@ -84,6 +93,7 @@ class PushResult:
             "r_version": self.r_version,
             "tags": self.tags,
             "pushed": self.pushed,
+            "readable_tag": self.readable,
             "moving_tags": self.moving,
             "moving_repository_uri": self.moving_repository_uri,
         }
@@ -146,7 +156,7 @@ def _verify_pushed(
 
 
 def publish_fixed(
-    client: docker.DockerClient,
+    client: docker.DockerClient | None,
     ecr,
     auth: RegistryAuth,
     repo: Repository,
@@ -155,28 +165,44 @@ def publish_fixed(
     retry: RetryPolicy,
     out=None,
 ) -> tuple[Manifest, bool, PushStats | None]:
+    out = out or sys.stderr
     content, *others = fixed
     existing = {tag: images.find(ecr, repo.name, tag) for tag in fixed}
-    for tag, record in existing.items():
-        if record is not None and record.config_digest != facts.image_id:
-            raise images.conflict(repo.name, tag, record.digest, f"image {facts.image_id}")
+    record = existing[content]
+    for tag in others:
+        found = existing[tag]
+        if found is None:
+            continue
+        if record is not None and found.digest != record.digest:
+            raise images.conflict(repo.name, tag, found.digest, f"{content}: {record.digest}")
+        if record is None and found.config_digest != facts.image_id:
+            raise images.conflict(repo.name, tag, found.digest, f"image {facts.image_id}")
 
     stats = None
-    if (record := existing[content]) is not None:
+    if record is not None:
         manifest = record.as_manifest()
         print(
-            f"==> {repo.name}:{content} is already there ({manifest.digest}): nothing to push",
-            file=out or sys.stderr,
+            f"==> {repo.name}:{content} is already there ({manifest.digest}): these inputs were"
+            " built and pushed before; nothing to push",
+            file=out,
         )
+        if facts.image_id is not None and record.config_digest != facts.image_id:
+            print(
+                f"  (the local image {facts.image_id} is another build of the same inputs;"
+                " the pushed one stays)",
+                file=out,
+            )
     else:
-        print(f"==> pushing {repo.name}:{content} to {auth.host}", file=out or sys.stderr)
+        if client is None or facts.image_id is None:
+            raise JobError(f"{repo.name}:{content} is not in ECR: build the image and push it")
+        print(f"==> pushing {repo.name}:{content} to {auth.host}", file=out)
         reported, stats = transport.push(
             client, facts.image_id, auth, repo.name, content, retry, out
         )
         print(
             f"  {stats.layers_pushed} layers sent ({stats.bytes_pushed} bytes),"
             f" {stats.layers_existing} already there, {stats.seconds:.1f}s",
-            file=out or sys.stderr,
+            file=out,
         )
         manifest = _verify_pushed(
             transport.read_manifest(auth, repo.name, content, retry),
@@ -195,6 +221,20 @@ def publish_fixed(
             f"{repo.name}@{manifest.digest}: ECR does not list the tags {sorted(missing)}"
         )
     return manifest, stats is not None, stats
+
+
+def place_readable(ecr, repo: Repository, tag: str, manifest: Manifest) -> str:
+    """The readable tag names the newest push of its variant: it moves where ECR lets it."""
+    record = images.find(ecr, repo.name, tag)
+    if record is not None and record.digest == manifest.digest:
+        return "unchanged"
+    if record is not None and not repo.can_move(tag):
+        return (
+            f"kept on {record.digest}: {repo.name} does not let {tag} move (see the README,"
+            " Tags: an exclusion filter lets it)"
+        )
+    images.put_tag(ecr, repo.name, tag, manifest)
+    return "added" if record is None else "moved"
 
 
 def _current_r_version(
@@ -237,16 +277,42 @@ def push_image(
 ) -> PushResult:
     """Push a local image (name or ID) to ECR; the function build.py calls for --push."""
     options = options or PushOptions()
-    region = aws.region_or_fail(options.region)
-    allow_accounts = list(options.allow_accounts)
-    if options.moving_repository == options.repository.name:
-        raise UsageError("--moving-repository must differ from the repository itself")
+    aws.region_or_fail(options.region)
+    _check_options(options)
     client = client or engine.connect()
     try:
         image = client.images.get(image_ref)
     except docker.errors.ImageNotFound:
         raise UsageError(f"no local image {image_ref!r}: build it first (build.py)") from None
-    facts = image_facts(image, options.recipe)
+    return publish(image_facts(image, options.recipe), options, client=client, out=out)
+
+
+def pushed_digest(options: PushOptions, content_hash: str) -> str | None:
+    """The digest ECR's content tag for these inputs names, if it has one (read-only)."""
+    ecr, _ = aws.clients(aws.region_or_fail(options.region))
+    if find_repository(ecr, options.repository.name) is None:
+        return None
+    record = images.find(ecr, options.repository.name, tags.content_tag(content_hash))
+    return record.digest if record else None
+
+
+def _check_options(options: PushOptions) -> None:
+    if options.moving_repository == options.repository.name:
+        raise UsageError("--moving-repository must differ from the repository itself")
+
+
+def publish(
+    facts: ImageFacts,
+    options: PushOptions,
+    *,
+    client: docker.DockerClient | None = None,
+    out=None,
+) -> PushResult:
+    """Put `facts`' image in ECR under the planned tags. Without a local image (facts.image_id
+    None, client None) ECR must hold the content tag already: only tags are added."""
+    _check_options(options)
+    region = aws.region_or_fail(options.region)
+    allow_accounts = list(options.allow_accounts)
     plan = tags.plan_tags(
         facts.r_version, facts.family, facts.arch, facts.content_hash,
         recipe=facts.recipe, date=options.date, moving=options.moving,
@@ -255,7 +321,8 @@ def push_image(
 
     ecr, _ = aws.clients(region)
     repo = ensure_repository(ecr, options.repository)
-    if plan.moving and not repo.mutable and not options.moving_repository:
+    moves_here = all(repo.can_move(tag) for tag in plan.moving)
+    if not moves_here and not options.moving_repository:
         raise UsageError(
             f"repository {repo.name} has immutable tags, so it cannot carry moving tags"
             f" ({', '.join(plan.moving)}). Pass --moving-repository NAME (a separate repository"
@@ -270,11 +337,12 @@ def push_image(
 
     result = PushResult(
         f"{repo.uri}@{manifest.digest}", manifest.digest, repo.uri, region, facts.arch,
-        facts.r_version, list(plan.fixed), pushed, stats=stats,
+        facts.r_version, [*plan.fixed, plan.readable], pushed, stats=stats,
     )  # fmt: skip
+    result.readable = {plan.readable: place_readable(ecr, repo, plan.readable, manifest)}
     if plan.moving:
         target = repo
-        if not repo.mutable:
+        if not moves_here:
             settings = options.repository
             target = ensure_repository(
                 ecr,
@@ -283,7 +351,7 @@ def push_image(
                     settings.keep_untagged, settings.create,
                 ),
             )  # fmt: skip
-            if not target.mutable:
+            if not all(target.can_move(tag) for tag in plan.moving):
                 raise UsageError(
                     f"--moving-repository {target.name} has immutable tags; it needs mutable ones"
                 )

@@ -1,7 +1,8 @@
 """Make sure the ECR repository exists, with the settings this project relies on."""
 
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import botocore.exceptions
 
@@ -28,7 +29,29 @@ class Repository:
     name: str
     uri: str  # <account>.dkr.ecr.<region>.amazonaws.com/<name>
     registry_id: str
-    mutable: bool
+    mutability: str  # one of ECR's four: MUTABLE, IMMUTABLE, and either _WITH_EXCLUSION
+    exclusions: tuple[str, ...] = field(default=())  # the exclusion filters' wildcards
+
+    @property
+    def mutable(self) -> bool:
+        return self.mutability == "MUTABLE"
+
+    def can_move(self, tag: str) -> bool:
+        """Whether ECR lets `tag` be overwritten in this repository.
+
+        ECR's exclusion filters (type WILDCARD, `*` the only wildcard) invert the repository's
+        setting for the tags they match: IMMUTABLE_WITH_EXCLUSION lets matching tags move,
+        MUTABLE_WITH_EXCLUSION pins them. https://docs.aws.amazon.com/AmazonECR/latest/
+        APIReference/API_ImageTagMutabilityExclusionFilter.html
+        """
+        matched = any(_wildcard(f).fullmatch(tag) for f in self.exclusions)
+        if self.mutability.startswith("IMMUTABLE"):
+            return self.mutability == "IMMUTABLE_WITH_EXCLUSION" and matched
+        return not (self.mutability == "MUTABLE_WITH_EXCLUSION" and matched)
+
+
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
 
 
 def check_settings(settings: RepositorySettings) -> RepositorySettings:
@@ -52,24 +75,32 @@ def check_settings(settings: RepositorySettings) -> RepositorySettings:
 
 
 def _from_description(d: dict) -> Repository:
+    filters = d.get("imageTagMutabilityExclusionFilters") or []
     return Repository(
         d["repositoryName"],
         d["repositoryUri"],
         d["registryId"],
-        d.get("imageTagMutability", "MUTABLE").startswith("MUTABLE"),
+        d.get("imageTagMutability", "MUTABLE"),
+        tuple(f["filter"] for f in filters if f.get("filterType") == "WILDCARD"),
     )
+
+
+def find_repository(ecr, name: str) -> Repository | None:
+    try:
+        found = ecr.describe_repositories(repositoryNames=[name])["repositories"]
+        return _from_description(found[0])
+    except botocore.exceptions.ClientError as e:
+        if aws.code(e) != "RepositoryNotFoundException":
+            raise aws.explain(e, f"looking up repository {name}") from None
+    except botocore.exceptions.BotoCoreError as e:
+        raise aws.explain(e, f"looking up repository {name}") from None
+    return None
 
 
 def ensure_repository(ecr, settings: RepositorySettings) -> Repository:
     check_settings(settings)
-    try:
-        found = ecr.describe_repositories(repositoryNames=[settings.name])["repositories"]
-        return _from_description(found[0])
-    except botocore.exceptions.ClientError as e:
-        if aws.code(e) != "RepositoryNotFoundException":
-            raise aws.explain(e, f"looking up repository {settings.name}") from None
-    except botocore.exceptions.BotoCoreError as e:
-        raise aws.explain(e, f"looking up repository {settings.name}") from None
+    if (found := find_repository(ecr, settings.name)) is not None:
+        return found
 
     if not settings.create:
         raise UsageError(
@@ -84,6 +115,10 @@ def ensure_repository(ecr, settings: RepositorySettings) -> Repository:
             tags=[{"Key": "managed-by", "Value": "rlambda"}],
         )["repository"]
     except botocore.exceptions.ClientError as e:
+        # Another job (a parallel matrix entry) created it since we looked: use theirs.
+        raced = aws.code(e) == "RepositoryAlreadyExistsException"
+        if raced and (found := find_repository(ecr, settings.name)) is not None:
+            return found
         if aws.denied(e):
             raise JobError(
                 f"ECR repository {settings.name} does not exist and these credentials may not"

@@ -37,6 +37,13 @@ unwrap_event <- function(shape, event) {
       paste(c(shape$fields, if (shape$dots) "..."), collapse = ", "))))
   }
   fields <- names(event)
+  # Names R cannot bind as arguments: they would fail inside the call, with the runtime's frames.
+  unbindable <- fields[!nzchar(fields) | fields == "..." | grepl("^\\.\\.[0-9]+$", fields)]
+  if (length(unbindable)) {
+    stop(runtime_condition("Runtime.InvalidEvent", sprintf(
+      "event field(s) %s cannot be passed as R arguments (empty, '...' or '..N'): take the whole event with an `event` argument",
+      paste0("'", unbindable, "'", collapse = ", "))))
+  }
   clash <- intersect(fields, reserved_formals[unlist(shape[reserved_formals])])
   if (length(clash)) {
     stop(runtime_condition("Runtime.InvalidEvent", sprintf(

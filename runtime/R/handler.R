@@ -21,6 +21,11 @@ resolve_handler <- function(spec, task_root = Sys.getenv("LAMBDA_TASK_ROOT", get
   spec <- trimws(spec)
   if (is_plumber_spec(spec)) return(resolve_plumber_handler(spec, task_root))  # plumber.R
   if (grepl("::", spec, fixed = TRUE)) return(resolve_package_handler(spec))
+  # A file handler lives under the task root: no absolute path, no ".." component.
+  if (startsWith(spec, "/") || grepl("(^|/)\\.\\.(/|$)", spec)) {
+    stop(runtime_condition("Runtime.MalformedHandlerName", sprintf(
+      "handler '%s' names a file outside the task root %s", spec, task_root)))
+  }
   parts <- strsplit(spec, ".", fixed = TRUE)[[1L]]
   for (k in seq_len(length(parts) - 1L)) {
     stem <- paste(parts[seq_len(k)], collapse = ".")

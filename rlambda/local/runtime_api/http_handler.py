@@ -62,16 +62,21 @@ def _read_exactly(rfile: BinaryIO, count: int, keep: bool, out: bytearray) -> No
         remaining -= len(block)
 
 
+_HEXDIG = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
 def read_chunked(rfile: BinaryIO, limit: int) -> Body:
     """Read a chunked body and its trailers; keep at most `limit` bytes, count the rest."""
     out = bytearray()
     size = 0
     while True:
         line = rfile.readline(_MAX_LINE)
-        try:
-            chunk = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError as exc:
-            raise BadRequest(f"bad chunk size line {line[:40]!r}") from exc
+        digits = line.split(b";", 1)[0].strip(b" \t\r\n")
+        # RFC 9112 7.1: chunk-size = 1*HEXDIG. int(x, 16) also takes -1, 0x5, 1_0 and +3.
+        if not _HEXDIG.fullmatch(digits):
+            raise BadRequest(f"bad chunk size line {line[:40]!r}")
+        chunk = int(digits, 16)
         if chunk == 0:
             break
         keep = size + chunk <= limit
@@ -89,12 +94,10 @@ def read_chunked(rfile: BinaryIO, limit: int) -> Body:
 def read_body(handler: BaseHTTPRequestHandler, limit: int) -> Body:
     if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
         return read_chunked(handler.rfile, limit)
-    try:
-        length = int(handler.headers.get("Content-Length", "0"))
-    except ValueError as exc:
-        raise BadRequest("bad Content-Length") from exc
-    if length < 0:
-        raise BadRequest("negative Content-Length")
+    value = handler.headers.get("Content-Length", "0").strip()
+    if not _DIGITS.fullmatch(value):  # RFC 9110 8.6: 1*DIGIT (int() takes +3 and 1_0)
+        raise BadRequest(f"bad Content-Length {value[:40]!r}")
+    length = int(value)
     out = bytearray()
     _read_exactly(handler.rfile, length, length <= limit, out)
     return Body(bytes(out), length)

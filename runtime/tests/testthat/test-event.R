@@ -55,3 +55,14 @@ test_that("handler_call names the arguments in the call, not their values", {
   clash <- rt$handler_call(function(main) main, "main", list(main = 5))
   expect_equal(eval(clash$call, clash$env), 5)
 })
+
+test_that("event fields R cannot bind as arguments are an invalid event", {
+  for (f in list(function(x, ...) NULL, function(x) NULL)) {
+    for (name in c("", "...", "..1")) {
+      body <- sprintf("{\"x\": 1, \"%s\": 2}", name)
+      err <- tryCatch(rt$build_args(shape(f), payload(body)), error = function(e) e)
+      expect_s3_class(err, "Runtime.InvalidEvent")
+      expect_match(conditionMessage(err), "cannot be passed as R arguments", fixed = TRUE)
+    }
+  }
+})

@@ -68,3 +68,16 @@ test_that("a handler's formals choose how it receives the event", {
   expect_true(shape(function(request) NULL)$needs_json)
   expect_true(shape(function(event, stream) NULL)$stream)
 })
+
+test_that("a handler path cannot leave the task root", {
+  outer <- tempfile("outside")
+  dir.create(outer)
+  root <- file.path(outer, "task")
+  dir.create(root)
+  writeLines("f <- function() 'escaped'", file.path(outer, "x.R"))
+  for (spec in c("../x.f", "src/../../x.f", "/etc/x.f")) {
+    err <- tryCatch(rt$resolve_handler(spec, root), error = function(e) e)
+    expect_s3_class(err, "Runtime.MalformedHandlerName")
+    expect_match(conditionMessage(err), "outside the task root", fixed = TRUE)
+  }
+})
