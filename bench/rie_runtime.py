@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import io
 import json
 import re
 import statistics
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -41,33 +39,14 @@ import docker
 from bench.local_lambda import percentile
 from bench.managed_instances import INVOKE_PATH, free_port, tree
 from bench.r_versions import function_image
+from bench.under_rie import floor_image
 
-FLOOR = Path(__file__).resolve().parent / "floor_bootstrap.py"
 DEBIAN_BASE = "rlambda-local/debian:bookworm"
 ECHO_R = b"echo <- function(event) event\n"
 REPORT_DURATION = re.compile(
     r"REPORT RequestId: \S+\t(?:Init Duration: [\d.]+ ms\t)?Duration: ([\d.]+) ms"
 )
 EVENT = json.dumps({"name": "bench", "values": [1, 2, 3], "nested": {"ok": True}}).encode()
-
-
-def floor_image(client: docker.DockerClient) -> str:
-    dockerfile = (
-        f"FROM {DEBIAN_BASE}\n"
-        "RUN apt-get update && apt-get install -y --no-install-recommends python3 "
-        "&& rm -rf /var/lib/apt/lists/*\n"
-        "COPY bootstrap /var/runtime/bootstrap\n"
-        "RUN chmod 755 /var/runtime/bootstrap\n"
-    )
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in (("Dockerfile", dockerfile.encode()), ("bootstrap", FLOOR.read_bytes())):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    buf.seek(0)
-    image, _ = client.images.build(fileobj=buf, custom_context=True, rm=True)
-    return image.id
 
 
 def rss_mb(pid: int) -> float:
