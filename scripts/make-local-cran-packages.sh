@@ -68,6 +68,10 @@ wanted=(
   "r-cran-sys 3.4.3-1 sys current"
   "r-cran-globals 0.16.3-1 globals current"
   "codetools 0.2-20-1 codetools current" # Debian's source package is "codetools"
+  # purrr, for furrr: furrr's futures call purrr in the worker. purrr 1.0.4's Imports: cli,
+  # lifecycle, magrittr, rlang, vctrs; vctrs 0.6.5's: cli, glue, lifecycle, rlang (all above).
+  "r-cran-purrr 1.0.4-1 purrr current"
+  "r-cran-vctrs 0.6.5-1 vctrs current"
 )
 
 # Debian version -> CRAN version: drop the Debian revision (after the last '-'; CRAN versions

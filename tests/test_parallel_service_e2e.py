@@ -76,15 +76,13 @@ def test_maps_order_combine_globals_packages_and_rng(
           c(i, nchar(file_path_sans_ext("ab.txt")))
         future::plan(lambdaparallel::lambda, function_name = "r-worker", concurrency = 4)
         fa <- future.apply::future_sapply(1:8, function(i) helper(i) + 1)
-        # furrr's futures call purrr, which this worker image does not lock: a clear error.
-        fr <- tryCatch(furrr::future_map_dbl(1:4, function(x) x * 2), error = conditionMessage)
         draws <- function(concurrency, chunk) {
           set.seed(11)
           unlist(lambda_map(1:8, function(i) runif(1), function_name = "r-worker",
                             concurrency = concurrency, chunk_size = chunk))
         }
         d1 <- draws(1, 1); d4 <- draws(4, 1); d4c <- draws(4, 3)
-        cat(jsonlite::toJSON(list(a = unlist(a), m = unname(m), fa = fa, fr = fr,
+        cat(jsonlite::toJSON(list(a = unlist(a), m = unname(m), fa = fa,
                                   rng = identical(d1, d4) && identical(d1, d4c),
                                   distinct = length(unique(d1)))), "\\n")
         """,
@@ -95,8 +93,43 @@ def test_maps_order_combine_globals_packages_and_rng(
     assert result["a"] == [10 * i for i in range(1, 13)]
     assert result["m"] == [[i, 2] for i in range(1, 11)]
     assert result["fa"] == [10 * i + 1 for i in range(1, 9)]
-    assert "not installed in the worker: purrr" in result["fr"][0]
     assert result["rng"] == [True] and result["distinct"] == [8]
+
+
+def test_furrr_maps_in_order_with_globals_and_carry_remote_errors(
+    service_url: str,
+    r_library: Path,  # noqa: F811
+    moto_s3: str,  # noqa: F811
+) -> None:
+    # furrr's futures call purrr in the worker: the worker recipe locks purrr for them.
+    result = r(
+        """
+        future::plan(lambdaparallel::lambda, function_name = "r-worker", concurrency = 4)
+        scale <- 10
+        helper <- function(x) x * scale
+        fr <- furrr::future_map_dbl(1:8, function(x) helper(x) + 1)
+        fc <- furrr::future_map_chr(c("b", "a", "c"), ~ toupper(.x))
+        # The first elements sleep longest, so later futures finish first.
+        slow <- furrr::future_map_int(4:1, function(s) { Sys.sleep(s / 5); s })
+        inner <- function(x) if (x == 5) stop("furrr cannot take ", x) else x
+        e <- tryCatch(furrr::future_map(1:6, function(x) inner(x)), error = function(e) e)
+        cat(jsonlite::toJSON(list(fr = fr, fc = fc, slow = slow, class = class(e),
+                                  message = conditionMessage(e),
+                                  remote_class = e$remote_class, calls = e$remote_calls)), "\\n")
+        """,
+        service_url,
+        r_library,
+        moto_s3,
+    )
+    assert result["fr"] == [10 * i + 1 for i in range(1, 9)]
+    assert result["fc"] == ["B", "A", "C"]
+    assert result["slow"] == [4, 3, 2, 1]
+    assert "lambdaparallel_task_error" in result["class"]
+    # purrr 1.0 wraps a failing element's error with its index in the future's chunk; the
+    # original error comes along as its parent.
+    assert result["remote_class"][0] == "purrr_error_indexed"
+    assert "furrr cannot take 5" in result["message"][0]
+    assert any("inner(x)" in c for c in result["calls"])
 
 
 def test_errors_with_the_remote_stack_and_errorhandling(
