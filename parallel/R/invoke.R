@@ -125,6 +125,11 @@ run_invokes <- function(n, make_request, on_answer, concurrency, timeout,
           backoff_seconds(attempts[[k]], retry_after = answer$headers[["retry-after"]])
         next
       }
+      if (transient && stopped) {
+        # Throttled or failed after the map stopped: that task never ran, and it is not retried.
+        finished <- finished + 1L
+        next
+      }
       verdict <- on_answer(k, answer, attempts[[k]])
       if (identical(verdict, "retry") && !stopped) {
         due[[as.character(k)]] <- as.numeric(Sys.time()) + backoff_seconds(attempts[[k]])
