@@ -37,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import docker
+from bench.r_runtime import process_tree
 from bench.r_versions import APP, function_image
 
 HANDLER = """
@@ -91,19 +92,6 @@ def wait_ready(port: int, timeout: float = 60) -> None:
     raise SystemExit("the function never answered under RIE")
 
 
-def tree(pid: int) -> list[int]:
-    found, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                stack.extend(int(c) for c in (task / "children").read_text().split())
-            except OSError:
-                continue
-    return found
-
-
 def rollup_kb(pid: int) -> dict[str, int]:
     fields = {}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
@@ -152,7 +140,7 @@ def measure(client, image: str, rie: Path, workers: int, rounds: int, memory_mb:
                 pids = {json.loads(body).get("pid") for status, body in results if status == 200}
         container.reload()
         pid = container.attrs["State"]["Pid"]
-        procs = [p for p in tree(pid) if Path(f"/proc/{p}/comm").read_text().strip() == "R"]
+        procs = [p for p in process_tree(pid) if Path(f"/proc/{p}/comm").read_text().strip() == "R"]
         rollups = [rollup_kb(p) for p in procs]
         uss = [r.get("Private_Clean", 0) + r.get("Private_Dirty", 0) for r in rollups]
         return {

@@ -67,7 +67,8 @@ class TrackedRuntime(DockerRuntime):
         return handle
 
 
-def _tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process below it, from /proc."""
     found, stack = [], [pid]
     while stack:
         current = stack.pop()
@@ -95,7 +96,7 @@ def runtime_rss(handle: ContainerHandle) -> tuple[str, float]:
     (the bootstrap shell that waits on R is ~1 MB)."""
     if handle.pid is None:
         raise SystemExit("the container has no pid: cannot read its processes")
-    pids = _tree(handle.pid)
+    pids = process_tree(handle.pid)
     biggest = max(pids, key=lambda p: _status_kb(p, "VmRSS"))
     name = Path(f"/proc/{biggest}/comm").read_text().strip()
     return name, _status_kb(biggest, "VmRSS") / 1024

@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import docker
 from bench.local_lambda import percentile
-from bench.managed_instances import INVOKE_PATH, free_port, tree
+from bench.managed_instances import INVOKE_PATH, free_port
+from bench.r_runtime import process_tree
 from bench.r_versions import function_image
 from bench.under_rie import floor_image
 
@@ -51,7 +52,7 @@ EVENT = json.dumps({"name": "bench", "values": [1, 2, 3], "nested": {"ok": True}
 
 def rss_mb(pid: int) -> float:
     best = 0
-    for p in tree(pid):
+    for p in process_tree(pid):
         try:
             comm = Path(f"/proc/{p}/comm").read_text().strip()
             if comm.startswith("aws-lambda-rie"):
