@@ -105,16 +105,8 @@ def main() -> None:
         return
     cores = os.cpu_count() or 2
     with tempfile.TemporaryDirectory() as library:
-        subprocess.run(
-            ["R", "CMD", "INSTALL", "--no-docs", "--no-html", f"--library={library}",
-             str(ROOT / "parallel")],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        aws = {
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_REGION": REGION,
-        }
+        install_client(library)
+        aws = AWS_ENV
         env = {"PATH": os.environ["PATH"], "HOME": "/tmp", "R_LIBS": library, **aws}
         with InvokeService("r-worker", args.n, {"R_LIBS": library, **aws}) as service:
             env["AWS_ENDPOINT_URL_LAMBDA"] = service.endpoint
@@ -160,22 +152,31 @@ def main() -> None:
     )
 
 
+# The stand-in credentials and region the maps sign with.
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+    "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+    "AWS_REGION": REGION,
+}
+
+
+def install_client(library: str) -> None:
+    """lambdaparallel from this checkout, into a private library."""
+    subprocess.run(
+        ["R", "CMD", "INSTALL", "--no-docs", "--no-html", f"--library={library}",
+         str(ROOT / "parallel")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
 def service_walls(args: argparse.Namespace) -> None:
     import io
 
     from rlambda.local.service import FunctionSpec, Service
 
     with tempfile.TemporaryDirectory() as library:
-        subprocess.run(
-            ["R", "CMD", "INSTALL", "--no-docs", "--no-html", f"--library={library}",
-             str(ROOT / "parallel")],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        aws = {
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_REGION": REGION,
-        }
+        install_client(library)
+        aws = AWS_ENV
         env = {"PATH": os.environ["PATH"], "HOME": "/tmp", "R_LIBS": library, **aws}
         spec = FunctionSpec("r-worker", args.service, timeout_s=60)
         with Service([spec], concurrency=args.n, log=io.StringIO()) as service:
