@@ -544,6 +544,7 @@ def test_init_error_fails_the_invoke_and_is_refused_after_init() -> None:
     error = {"errorMessage": "cannot source handler.R", "errorType": "Runtime.HandlerNotFound"}
     with by_hand() as (server, runtime, pool):
         failed = pool.submit(server.invoke, b"{}")
+        runtime.wait_running()  # a runtime can only report once the emulator has started it
         status, _, body = raw(
             server,
             "POST",
