@@ -26,6 +26,9 @@ install_missing() {
 # and the demo use; jq: the workflow step the tests run.
 install_missing -- docker.io docker-compose debootstrap curl ca-certificates jq \
   docker-registry apache2-utils
+# gcc and libc6-dev (libc.a): the Lambda-like containers' network relay is compiled statically
+# on first use (rlambda/local/api_relay.py).
+install_missing --no-install-recommends -- gcc libc6-dev
 # R with jsonlite and testthat, for the runtime client's unit tests and its end-to-end tests as a
 # local process; without recommends, which would add compilers and R's recommended packages.
 # plumber: the runtime's in-process plumber routing (runtime/tests/testthat/test-plumber.R).

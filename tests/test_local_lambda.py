@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +34,7 @@ from rlambda.local.docker_launcher import (
 )
 from rlambda.local.events import EventFileError, load_event_file, main, run_events
 from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
-from rlambda.local.runtime_api.model import LAMBDA_DEFAULTS
+from rlambda.local.runtime_api.model import API_SOCKET_ENV, LAMBDA_DEFAULTS
 
 ROOT = Path(__file__).resolve().parent.parent
 RIC_CONTEXT = ROOT / "tests" / "images" / "python-ric"
@@ -251,7 +252,9 @@ def test_runs_like_lambda_read_only_non_root_tmp_and_environment(ric_image: str)
     assert seen["tmp_size_mb"] == 512
     assert seen["cwd"] == "/var/task"  # the image's WORKDIR
     env = seen["env"]
-    assert env["AWS_LAMBDA_RUNTIME_API"] == runtime_api
+    # Lambda's own address, served by the relay inside (the emulator's port is elsewhere).
+    assert env["AWS_LAMBDA_RUNTIME_API"] == "127.0.0.1:9001" != runtime_api
+    assert "_RLAMBDA_RUNTIME_API_SOCKET" not in env
     assert env["_HANDLER"] == "app.handler"  # from the image's CMD
     expected = {
         "AWS_LAMBDA_FUNCTION_NAME": "test_function",
@@ -311,12 +314,16 @@ def test_128_mb_works_and_beyond_it_is_an_oom_exit_then_a_fresh_start(ric_image:
 
 @pytest.mark.docker
 def test_handle_polls_kills_and_removes_its_container(
-    ric_image: str, docker_client: docker.DockerClient
+    ric_image: str, docker_client: docker.DockerClient, tmp_path: Path
 ) -> None:
     # A runtime that stays up without a Runtime API to talk to.
     idle = ["python3", "-c", "import threading; threading.Event().wait()"]
     runtime = DockerRuntime(ric_image, memory_mb=128, entrypoint=idle, client=docker_client)
-    handle = runtime.start({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9", "AWS_REGION": "x"})
+    env = {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9", "AWS_REGION": "x"}
+    with pytest.raises(RuntimeApiError, match="start them through RuntimeApiServer"):
+        runtime.start(env)  # its container could reach no Runtime API
+    # The emulator's socket (none listens here: the idle runtime never asks).
+    handle = runtime.start({**env, API_SOCKET_ENV: str(tmp_path / "api.sock")})
     container_id = handle.container.id
     assert handle.pid is not None
     assert handle.poll() is None
@@ -324,6 +331,66 @@ def test_handle_polls_kills_and_removes_its_container(
     assert handle.poll() == handle.wait() == -signal.SIGKILL
     with pytest.raises(docker.errors.NotFound):
         docker_client.containers.get(container_id)
+
+
+def _leftovers(client: docker.DockerClient) -> tuple[list[str], list[str]]:
+    """The launcher's containers and the emulator's socket directories that exist now."""
+    found = client.containers.list(all=True, filters={"label": "rlambda.runtime=docker-launcher"})
+    dirs = sorted(p.name for p in Path(tempfile.gettempdir()).glob("rlambda-api-*"))
+    return sorted(c.id for c in found), dirs
+
+
+@pytest.mark.docker
+def test_host_loopback_is_unreachable_and_nothing_is_left_behind(
+    ric_image: str, docker_client: docker.DockerClient
+) -> None:
+    before = _leftovers(docker_client)
+    with socket.socket() as service:  # a host service on loopback, as the emulator's port is
+        service.bind(("127.0.0.1", 0))
+        service.listen()
+        port = service.getsockname()[1]
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()  # reachable here
+        with serve(ric_image) as server:
+            emulator_port = int(server.runtime_api.rpartition(":")[2])
+            targets = [["127.0.0.1", port], ["127.0.0.1", emulator_port]]
+            seen = invoke(server, {"op": "network", "connect": targets})
+            warm = invoke(server, {"op": "echo", "n": 1})
+            during = _leftovers(docker_client)
+    assert seen.function_error is None, seen.json()
+    assert seen.json() == {
+        "interfaces": ["lo"],
+        "routes": [],  # no default route: nothing beyond the container, metadata included
+        "connect": {
+            f"127.0.0.1:{port}": "ECONNREFUSED",
+            f"127.0.0.1:{emulator_port}": "ECONNREFUSED",
+        },
+        "pid": 1,  # the runtime kept its place: the relay execed it
+    }
+    assert warm.json() == {"op": "echo", "n": 1}
+    assert warm.report is not None and warm.report.init_duration_ms is None
+    assert len(during[0]) == len(before[0]) + 1 and len(during[1]) == len(before[1]) + 1
+    assert _leftovers(docker_client) == before
+
+
+@pytest.mark.docker
+def test_runtimes_that_fail_or_are_killed_leave_nothing_behind(
+    ric_image: str, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    before = _leftovers(docker_client)
+    with serve(ric_image, entrypoint=["/var/task/no-such-bootstrap"]) as server:
+        assert invoke(server, {}).json()["errorType"] == "Runtime.InvalidEntrypoint"
+        assert _leftovers(docker_client)[0] == before[0]
+    assert _leftovers(docker_client) == before
+    events = tmp_path / "events"
+    write_event(events, "a.json", {"event": {}, "expect": {"response": {}}})
+    [exited] = run_events(ric_image, events, memory_mb=128, handler="exits_in_init.handler")
+    assert exited.got == "Runtime.ExitError: Runtime exited with error: exit status 3"
+    assert _leftovers(docker_client) == before
+    [killed] = run_events(
+        ric_image, events, memory_mb=128, timeout_s=2, handler="never_ready.handler"
+    )
+    assert killed.got == "Sandbox.Timedout: Task timed out after 2.00 seconds"
+    assert _leftovers(docker_client) == before
 
 
 @pytest.mark.docker

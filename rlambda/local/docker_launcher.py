@@ -25,12 +25,17 @@ What Lambda does to a container image, and how each cold start here reproduces i
 - "Max Memory Used" is the container cgroup's peak (memory.max_usage_in_bytes on cgroup v1,
   memory.peak on v2), as Lambda reads its sandbox's.
 
-Networking: the container shares the host's network namespace (`network_mode="host"`), so
-AWS_LAMBDA_RUNTIME_API can stay 127.0.0.1:<port> — loopback, as inside Lambda
-(127.0.0.1:9001) — and the emulator keeps listening on 127.0.0.1 only, reachable by nothing
-but local processes. The alternative, the bridge gateway (172.17.0.1), would need the emulator
-to listen on that interface, i.e. open to every container on the bridge. Host networking needs
-a Linux engine: Docker Desktop's VM does not share the host's loopback.
+Networking: none but the Runtime API, as inside Lambda. The container runs with
+`network_mode="none"` (a loopback interface only), so recipe code and R packages reach neither
+the host's services (its loopback included), nor the instance metadata address, nor the
+internet. Its entrypoint is wrapped in rlambda-relay (rlambda/local/api_relay.py, bind-mounted
+read-only), which listens on 127.0.0.1:9001 inside, Lambda's own AWS_LAMBDA_RUNTIME_API, then
+execs the image's ENTRYPOINT + CMD in its place (PID 1, its exit status and signals are the
+runtime's). It forwards each connection to the emulator's Unix socket, bind-mounted from a
+private host directory; the emulator keeps its TCP port on the host's 127.0.0.1 for the
+invoke side only. An entrypoint that cannot be executed is reported by the relay as
+Runtime.InvalidEntrypoint. Cost: BENCHMARKS.md (bench/local_lambda.py). The bind mounts need
+the engine on this machine (Docker Desktop's VM does not share Unix sockets reliably).
 
 Images on AWS's bases (ENTRYPOINT /lambda-entrypoint.sh, with /usr/local/bin/aws-lambda-rie):
 their entrypoint runs the RIE only when AWS_LAMBDA_RUNTIME_API is unset and otherwise execs
@@ -57,7 +62,8 @@ from docker.models.containers import Container
 from docker.types import Ulimit
 
 import docker
-from rlambda.local.runtime_api.model import LAMBDA_DEFAULTS, RuntimeApiError
+from rlambda.local import api_relay
+from rlambda.local.runtime_api.model import API_SOCKET_ENV, LAMBDA_DEFAULTS, RuntimeApiError
 
 LAMBDA_UID = 993
 LAMBDA_GID = 990
@@ -303,6 +309,9 @@ def _function_env(given: Mapping[str, str] | None) -> dict[str, str]:
 class DockerRuntime:
     """Start `image` as Lambda would, once per cold start; see the module docstring."""
 
+    # Its containers have no network: the emulator serves it the Runtime API on a Unix socket.
+    api_socket = True
+
     def __init__(
         self,
         image: str,
@@ -334,6 +343,7 @@ class DockerRuntime:
         self.output = output
         self._client = client
         self._config: ImageConfig | None = None
+        self._relay: Path | None = None
 
     @property
     def client(self) -> docker.DockerClient:
@@ -361,6 +371,13 @@ class DockerRuntime:
                 env_names=frozenset(item.partition("=")[0] for item in config.get("Env") or []),
             )
         return self._config
+
+    def relay_binary(self) -> Path:
+        """rlambda-relay for this engine (compiled on first use; see api_relay.py)."""
+        if self._relay is None:
+            api_relay.check_engine_architecture(self.client.info().get("Architecture", ""))
+            self._relay = api_relay.relay_binary()
+        return self._relay
 
     @property
     def uses_rie_entrypoint(self) -> bool:
@@ -401,6 +418,10 @@ class DockerRuntime:
             }
         )
         merged.update(self.aws_credentials)
+        if API_SOCKET_ENV in merged:
+            # The emulator's socket is the relay's business; the runtime sees Lambda's address.
+            del merged[API_SOCKET_ENV]
+            merged["AWS_LAMBDA_RUNTIME_API"] = api_relay.RUNTIME_API
         return merged
 
     def container_options(self, lambda_env: Mapping[str, str]) -> dict[str, Any]:
@@ -412,12 +433,33 @@ class DockerRuntime:
             raise OSError(
                 errno.ENOEXEC, f"image {self.image!r} has no ENTRYPOINT or CMD and no handler"
             )
+        socket = lambda_env.get(API_SOCKET_ENV)
+        if not socket:
+            raise RuntimeApiError(
+                "DockerRuntime's containers have no network: start them through "
+                "RuntimeApiServer, which serves them the Runtime API on a Unix socket"
+            )
+        socket_dir = Path(socket).parent
+        relay = api_relay.relay_command(
+            f"tcp:{api_relay.RUNTIME_API}",
+            f"unix:{api_relay.SOCKET_DIR}/{Path(socket).name}",
+            report_exec_failure=True,
+        )
+        options = self.sandbox_options()
+        options["volumes"].update(
+            {
+                str(self.relay_binary()): {"bind": api_relay.RELAY_PATH, "mode": "ro"},
+                # Read-only is enough: connect() needs no write access to the filesystem.
+                str(socket_dir): {"bind": api_relay.SOCKET_DIR, "mode": "ro"},
+            }
+        )
         return {
-            **self.sandbox_options(),
-            "entrypoint": entrypoint or None,
+            **options,
+            # Docker appends the command: relay ... -- ENTRYPOINT CMD.
+            "entrypoint": [*relay, *entrypoint],
             "command": command or None,
             "environment": self.environment(lambda_env),
-            "network_mode": "host",
+            "network_mode": "none",
             "labels": {"rlambda.runtime": "docker-launcher"},
         }
 
@@ -450,8 +492,9 @@ class DockerRuntime:
         try:
             container.start()
         except docker.errors.APIError as exc:
-            # An entrypoint that cannot be executed fails here; the emulator reports an
-            # OSError from start() as Runtime.InvalidEntrypoint, as Lambda does.
+            # The relay reports an entrypoint it cannot exec; what fails before it (a mount,
+            # the relay itself) fails here. The emulator reports an OSError from start() as
+            # Runtime.InvalidEntrypoint, as Lambda does.
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True)
             raise OSError(errno.ENOEXEC, f"cannot start the runtime: {exc.explanation}") from exc

@@ -47,7 +47,11 @@ class RuntimeHandle(Protocol):
 @runtime_checkable
 class RuntimeLauncher(Protocol):
     def start(self, env: Mapping[str, str]) -> RuntimeHandle:
-        """Start the runtime with the Lambda environment `env` (AWS_LAMBDA_RUNTIME_API etc.)."""
+        """Start the runtime with the Lambda environment `env` (AWS_LAMBDA_RUNTIME_API etc.).
+
+        A launcher whose runtimes have no network sets a true `api_socket` attribute; `env`
+        then also holds model.API_SOCKET_ENV (see there).
+        """
         ...
 
 

@@ -22,6 +22,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+# A launcher whose runtimes have no network (DockerRuntime: a container with
+# network_mode="none") has a true `api_socket` attribute. The emulator then serves the Runtime
+# API on a Unix socket too, and passes the socket's host path in the start environment under
+# this key, for the launcher to bind-mount (and not to pass on).
+API_SOCKET_ENV = "_RLAMBDA_RUNTIME_API_SOCKET"
 # The largest response a runtime may post (6 MiB + 100 bytes, rapid's MaxPayloadSize).
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
 # The largest synchronous invoke request Lambda's Invoke API accepts ("limit 6291456 bytes").

@@ -11,21 +11,25 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import shutil
 import signal
+import socketserver
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import TextIO
 
 from rlambda.local.launcher import RuntimeHandle, RuntimeLauncher
 
 from . import model
 from .http_handler import RuntimeApiHandler
-from .model import InvokeReport, InvokeResult, RuntimeApiError
+from .model import API_SOCKET_ENV, InvokeReport, InvokeResult, RuntimeApiError
 from .protocol import Answer, Invocation, RuntimeProtocol, RuntimeState
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -52,6 +56,14 @@ def _new_trace_id() -> str:
     # X-Ray's format; Lambda sends one on every event, sampled or not.
     root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
     return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0"
+
+
+class _UnixSocketHandler(RuntimeApiHandler):
+    disable_nagle_algorithm = False  # TCP_NODELAY is not an option of a Unix socket
+
+
+class _UnixSocketServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
 
 
 def _exit_text(code: int) -> str:
@@ -100,6 +112,9 @@ class RuntimeApiServer(RuntimeProtocol):
         self._last_memory_mb: int | None = None
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # For a launcher whose runtimes have no network (launcher.API_SOCKET_ENV).
+        self._unix: _UnixSocketServer | None = None
+        self._socket_dir: Path | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -128,7 +143,33 @@ class RuntimeApiServer(RuntimeProtocol):
             target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
+        if getattr(self.launcher, "api_socket", False):
+            try:
+                self._serve_unix_socket()
+            except BaseException:
+                self.close()
+                raise
         return self
+
+    def _serve_unix_socket(self) -> None:
+        """The same routes on a Unix socket in a private directory (removed by close())."""
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="rlambda-api-"))
+        path = self._socket_dir / "api.sock"
+        unix = _UnixSocketServer(str(path), _UnixSocketHandler)
+        unix.emulator = self  # type: ignore[attr-defined]
+        self._unix = unix
+        # The runtime connects as uid 993: it may traverse the directory (not list it, and
+        # the name is random) and connect to the socket.
+        path.chmod(0o666)
+        self._socket_dir.chmod(0o711)
+        threading.Thread(
+            target=unix.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+
+    @property
+    def api_socket(self) -> Path | None:
+        """The Unix socket serving the Runtime API, if the launcher asked for one."""
+        return self._socket_dir / "api.sock" if self._socket_dir is not None else None
 
     def close(self) -> None:
         with self._cond:
@@ -139,6 +180,13 @@ class RuntimeApiServer(RuntimeProtocol):
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        if self._unix is not None:
+            self._unix.shutdown()
+            self._unix.server_close()
+            self._unix = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
 
     @property
     def runtime_api(self) -> str:
@@ -340,7 +388,10 @@ class RuntimeApiServer(RuntimeProtocol):
             self._rt = RuntimeState(generation=self._rt.generation + 1)
             self._last_memory_mb = None
             generation = self._rt.generation
-        handle = self.launcher.start(self.lambda_environment())
+        env = self.lambda_environment()
+        if self.api_socket is not None:
+            env[API_SOCKET_ENV] = str(self.api_socket)
+        handle = self.launcher.start(env)
         with self._cond:
             self._rt.handle = handle
         threading.Thread(target=self._watch, args=(handle, generation), daemon=True).start()

@@ -2,6 +2,7 @@
 
 import errno
 import os
+import socket
 
 
 def _echo(event, context):
@@ -43,7 +44,32 @@ def _allocate(event, context):
     return len(block)
 
 
-OPS = {"echo": _echo, "fail": _fail, "sandbox": _sandbox, "allocate": _allocate}
+def _network(event, context):
+    """What the function can reach: its interfaces, and a TCP connect to each address."""
+    reached = {}
+    for host, port in event["connect"]:
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            reached[f"{host}:{port}"] = "ok"
+        except OSError as exc:
+            reached[f"{host}:{port}"] = errno.errorcode.get(exc.errno, str(exc))
+    with open("/proc/net/route") as table:
+        routes = table.read().splitlines()[1:]  # after the header: a default route, if any
+    return {
+        "interfaces": sorted(os.listdir("/sys/class/net")),
+        "routes": routes,
+        "connect": reached,
+        "pid": os.getpid(),
+    }
+
+
+OPS = {
+    "echo": _echo,
+    "fail": _fail,
+    "sandbox": _sandbox,
+    "allocate": _allocate,
+    "network": _network,
+}
 
 
 def handler(event, context):
