@@ -6,7 +6,9 @@ import concurrent.futures
 import hashlib
 import io
 import json
+import socket
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -127,23 +129,37 @@ def test_the_real_pinned_binary_verifies() -> None:
     assert hashlib.sha256(path.read_bytes()).hexdigest() == load_pin().binaries["x86_64"]
 
 
+def _socket_dirs() -> list[str]:
+    return sorted(p.name for p in Path(tempfile.gettempdir()).glob("rlambda-rie-*"))
+
+
 @pytest.mark.docker
-def test_rie_runs_the_image_in_the_sandbox_on_its_own_network(ric_image, docker_client) -> None:
-    with AwsRie(ric_image, memory_mb=128, timeout_s=10) as function:
-        container = function.handle.container
-        container.reload()
-        settings = container.attrs["HostConfig"]
-        networks = list(container.attrs["NetworkSettings"]["Networks"])
-        seen = invoke_json(function, {"op": "sandbox"}).json()
-        network = networks[0]
-    assert settings["NetworkMode"] != "host" and network.startswith("rlambda-rie-")
-    assert settings["PortBindings"]["8080/tcp"][0]["HostIp"] == "127.0.0.1"
+def test_rie_runs_the_image_in_the_sandbox_with_no_network(ric_image, docker_client) -> None:
+    dirs_before = _socket_dirs()
+    with socket.socket() as service:  # a host service on loopback
+        service.bind(("127.0.0.1", 0))
+        service.listen()
+        port = service.getsockname()[1]
+        with AwsRie(ric_image, memory_mb=128, timeout_s=10) as function:
+            container = function.handle.container
+            container.reload()
+            settings = container.attrs["HostConfig"]
+            seen = invoke_json(function, {"op": "sandbox"}).json()
+            network = invoke_json(function, {"op": "network", "connect": [["127.0.0.1", port]]})
+            warm = invoke_json(function, {"op": "echo", "n": 1})
+            assert len(_socket_dirs()) == len(dirs_before) + 1
+    assert settings["NetworkMode"] == "none" and not settings["PortBindings"]
     assert settings["ReadonlyRootfs"] and settings["Memory"] == 128 * 1024 * 1024
     assert (seen["uid"], seen["gid"]) == (993, 990)
     assert seen["write_root"] == "EROFS" and seen["write_tmp"] == "ok"
+    # Only lo and no route; the host's loopback service is refused; RIE still invokes.
+    found = network.json()
+    assert (found["interfaces"], found["routes"]) == (["lo"], [])
+    assert found["connect"] == {f"127.0.0.1:{port}": "ECONNREFUSED"}
+    assert warm.json() == {"op": "echo", "n": 1}
     # Closed: nothing left behind.
     assert not docker_client.containers.list(all=True, filters={"id": container.id})
-    assert not docker_client.networks.list(names=[network])
+    assert _socket_dirs() == dirs_before
 
 
 @pytest.mark.docker

@@ -13,8 +13,10 @@ on every use, so a changed file is never run.
 The container is the Lambda-like sandbox of DockerRuntime (read-only root, tmpfs /tmp, memory
 limit without swap, Lambda's process and file quotas, no capabilities) with RIE mounted
 read-only as its entrypoint, in front of the image's own ENTRYPOINT + CMD (as AWS SAM runs an
-image). It sits on a private bridge network of its own, its port 8080 published on 127.0.0.1
-only. RIE starts the runtime lazily on the first invoke, and again after a crash or timeout.
+image). It has no network (`network_mode="none"`, as DockerRuntime's): rlambda-relay
+(api_relay.py) wraps RIE, listens on a Unix socket in a bind-mounted private directory and
+forwards to RIE's 127.0.0.1:8080 inside; the invokes go over that socket. RIE starts the
+runtime lazily on the first invoke, and again after a crash or timeout.
 
 Managed-instances mode (`max_concurrency=N`, AWS_LAMBDA_MAX_CONCURRENCY=N): init is eager, up to
 N invokes run at once, and RIE gives the runtime Lambda's environment (LANG, TZ, the log
@@ -42,6 +44,9 @@ import http.client
 import os
 import re
 import secrets
+import shutil
+import socket
+import tempfile
 import threading
 import time
 import tomllib
@@ -57,6 +62,7 @@ import docker
 from rlambda.build.fetch import cache_dir, fetch_verified, sha256_file
 from rlambda.build.versions import _SHA256, VERSIONS_FILE
 from rlambda.errors import JobError, UsageError
+from rlambda.local import api_relay
 from rlambda.local.docker_launcher import ContainerHandle, DockerRuntime
 from rlambda.local.launcher import _children
 from rlambda.local.runtime_api.model import InvokeReport, InvokeResult, RuntimeApiError, billed_ms
@@ -71,6 +77,25 @@ READY_TIMEOUT_S = 20.0
 REPORT_WAIT_S = 2.0
 ARCHES = ("x86_64", "arm64")
 LABEL = "rlambda.aws-rie"
+SOCKET_NAME = "rie.sock"  # in the bind-mounted directory: the relay's end of the invokes
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over the relay's Unix socket (the container has no network to reach)."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(str(self.path))
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
 
 
 @dataclass(frozen=True)
@@ -262,9 +287,9 @@ class AwsRie:
         self.output = output
         self.arch = arch
         self.handle: ContainerHandle | None = None
-        self.port: int | None = None
+        self.socket_path: Path | None = None  # where the invokes go, once started
         self.started_at: float | None = None
-        self._network: Any = None
+        self._socket_dir: Path | None = None
         self._reports: _Reports | None = None
         self._serial = threading.Lock()
         self._local = threading.local()
@@ -283,8 +308,9 @@ class AwsRie:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def container_options(self, binary: Path) -> dict[str, Any]:
-        """Keyword arguments for `containers.create`: DockerRuntime's sandbox, RIE in front."""
+    def container_options(self, binary: Path, socket_dir: Path) -> dict[str, Any]:
+        """Keyword arguments for `containers.create`: DockerRuntime's sandbox, RIE in front,
+        the relay in front of RIE; `socket_dir` is the host directory for the relay's socket."""
         config = self.sandbox.image_config()
         entrypoint = config.entrypoint
         command = self.sandbox.command()
@@ -304,20 +330,28 @@ class AwsRie:
             env["_HANDLER"] = command[0]
         if self.max_concurrency is not None:
             env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(self.max_concurrency)
+        relay = api_relay.relay_command(
+            f"unix:{api_relay.SOCKET_DIR}/{SOCKET_NAME}",
+            f"tcp:127.0.0.1:{RIE_PORT}",
+            report_exec_failure=False,  # RIE reports what it cannot start itself
+        )
         options = self.sandbox.sandbox_options()
         options.update(
             {
-                "entrypoint": [RIE_PATH],
+                "entrypoint": [*relay, RIE_PATH],
                 "command": [*entrypoint, *command],
                 "environment": env,
-                "volumes": {str(binary): {"bind": RIE_PATH, "mode": "ro"}},
-                "ports": {f"{RIE_PORT}/tcp": ("127.0.0.1", None)},
-                "network": self._network.name,
+                "volumes": {
+                    str(binary): {"bind": RIE_PATH, "mode": "ro"},
+                    str(self.sandbox.relay_binary()): {"bind": api_relay.RELAY_PATH, "mode": "ro"},
+                    # Writable: the relay makes its socket there.
+                    str(socket_dir): {"bind": api_relay.SOCKET_DIR, "mode": "rw"},
+                },
+                "network_mode": "none",
                 "labels": {LABEL: "1"},
                 "name": f"rlambda-rie-{secrets.token_hex(6)}",
             }
         )
-        options.pop("network_mode", None)
         if self.max_concurrency is not None:
             options["user"] = "0:0"
             options["cap_add"] = ["SETUID", "SETGID"]
@@ -327,11 +361,14 @@ class AwsRie:
         binary = rie_binary(self.arch)
         client = self.sandbox.client
         self.sandbox.image_config()  # a missing image fails here, by name
-        self._network = client.networks.create(
-            f"rlambda-rie-{secrets.token_hex(6)}", driver="bridge", labels={LABEL: "1"}
-        )
+        self.sandbox.relay_binary()  # so does a machine that cannot compile the relay
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="rlambda-rie-"))
         try:
-            options = self.container_options(binary)
+            # The relay runs as uid 993 (root without DAC override in managed-instances mode)
+            # and makes its socket here: others may create but not list (the name is random).
+            self._socket_dir.chmod(0o733)
+            self.socket_path = self._socket_dir / SOCKET_NAME
+            options = self.container_options(binary, self._socket_dir)
             self.started_at = time.monotonic()
             container = client.containers.create(**options)
             try:
@@ -341,8 +378,6 @@ class AwsRie:
                 raise
             # After start: the handle reads the container's pid and cgroup.
             self.handle = ContainerHandle(container)
-            binding = container.attrs["NetworkSettings"]["Ports"][f"{RIE_PORT}/tcp"][0]
-            self.port = int(binding["HostPort"])
             if self.follow_reports:
                 self._reports = _Reports(self.handle, self.output)
             self._wait_ready()
@@ -352,12 +387,14 @@ class AwsRie:
         return self
 
     def _wait_ready(self) -> None:
-        # docker-proxy accepts on the host port before RIE listens, then drops the connection:
-        # probe with a request RIE answers without invoking anything (404 for an unknown path).
+        # The relay's socket appears first, and passes a connection on only once RIE listens
+        # (before, it ends it): probe with a request RIE answers without invoking anything
+        # (404 for an unknown path).
+        assert self.socket_path is not None
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                connection = _UnixHTTPConnection(self.socket_path, timeout=5)
                 connection.request("GET", "/rlambda-ready")
                 connection.getresponse().read()
                 connection.close()
@@ -384,19 +421,17 @@ class AwsRie:
         if self.handle is not None:
             self.handle.kill()
             self.handle = None
-        if self._network is not None:
-            with contextlib.suppress(docker.errors.APIError):
-                self._network.remove()
-            self._network = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
 
     # ---- invoke side -------------------------------------------------------------------
 
     def _connection(self) -> http.client.HTTPConnection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = http.client.HTTPConnection(
-                "127.0.0.1", self.port, timeout=self.timeout_s + 30
-            )
+            assert self.socket_path is not None
+            connection = _UnixHTTPConnection(self.socket_path, timeout=self.timeout_s + 30)
             self._local.connection = connection
         return connection
 
@@ -413,7 +448,7 @@ class AwsRie:
         `cognito_identity` is accepted for the common signature; RIE has no way to pass it.
         """
         del cognito_identity
-        if self.port is None:
+        if self.handle is None:
             raise RuntimeApiError("AWS's RIE is not started (use AwsRie as a context manager)")
         headers = {"Content-Type": "application/json"}
         if trace_id:
@@ -485,12 +520,16 @@ class AwsRie:
 
 
 def runtime_pids(handle: ContainerHandle) -> list[int]:
-    """The processes RIE started in the container (the runtime and its children), from /proc."""
+    """The processes RIE started in the container (the runtime and its children), from /proc;
+    not the relay, which RIE did not start."""
     if handle.pid is None:
         return []
     found, stack = [], list(_children(handle.pid))
     while stack:
         pid = stack.pop()
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/comm").read_text().strip() == Path(api_relay.RELAY_PATH).name:
+                continue
         found.append(pid)
         stack.extend(_children(pid))
     return found
