@@ -9,12 +9,19 @@ image given with --image (e.g. a recipe image: r-lambda:r-4.5.0-hello-debian-x86
 - warm round trip: `RuntimeApiServer.invoke` of a small event to the same container, with
   invokes per second and the runtime's max memory after the first and the last warm invoke.
 
+Each figure is taken for two launchers side by side, cold starts and warm invokes
+interleaved: DockerRuntime as it is (no network; rlambda-relay inside forwards 127.0.0.1:9001
+to the emulator's Unix socket) and, as the baseline, the same sandbox on the host's network
+talking to the emulator's TCP port directly (how DockerRuntime ran before issue 14 item 6).
+`--no-baseline`: only the first.
+
     .venv/bin/python bench/local_lambda.py [--image REF] [--cold 10] [--warm 500] [--memory 512]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
@@ -23,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -49,47 +57,81 @@ class TimedRuntime(DockerRuntime):
         return handle
 
 
+class HostNetworkRuntime(TimedRuntime):
+    """The baseline: the sandbox on the host's network, the emulator's TCP port in
+    AWS_LAMBDA_RUNTIME_API, no relay (DockerRuntime before issue 14 item 6)."""
+
+    api_socket = False  # the emulator then serves no Unix socket and passes none
+
+    def container_options(self, lambda_env: Mapping[str, str]) -> dict[str, Any]:
+        config = self.image_config()
+        entrypoint = self.entrypoint if self.entrypoint is not None else config.entrypoint
+        return {
+            **self.sandbox_options(),
+            "entrypoint": entrypoint or None,
+            "command": self.command() or None,
+            "environment": self.environment(lambda_env),
+            "network_mode": "host",
+            "labels": {"rlambda.runtime": "docker-launcher"},
+        }
+
+
+LAUNCHERS: dict[str, type[TimedRuntime]] = {
+    "no network, relay": TimedRuntime,
+    "host network (before)": HostNetworkRuntime,
+}
+
+
 def percentile(sorted_ms: list[float], fraction: float) -> float:
     index = min(len(sorted_ms) - 1, max(0, round(fraction * len(sorted_ms)) - 1))
     return sorted_ms[index]
 
 
-def row(name: str, samples: list[float]) -> str:
-    ordered = sorted(samples)
-    return (
-        f"| {name} | {len(ordered)} | {percentile(ordered, 0.50):.1f} | "
-        f"{percentile(ordered, 0.99):.1f} | {statistics.fmean(ordered):.1f} |"
-    )
+def row(name: str, by_launcher: list[list[float]]) -> str:
+    cells = []
+    for samples in by_launcher:
+        ordered = sorted(samples)
+        cells.append(
+            f"{len(ordered)} | {percentile(ordered, 0.50):.1f} | "
+            f"{percentile(ordered, 0.99):.1f} | {statistics.fmean(ordered):.1f}"
+        )
+    return f"| {name} | {' | '.join(cells)} |"
 
 
-def cold_starts(image: str, count: int, memory_mb: int) -> tuple[list[float], list[float]]:
-    init_ms: list[float] = []
-    runtime = TimedRuntime(image, memory_mb=memory_mb)
-    for _ in range(count):
-        with RuntimeApiServer(runtime, memory_mb=memory_mb, timeout_s=30, quiet=True) as server:
-            result = server.invoke(EVENT)
-        if result.function_error or result.report is None or result.report.init_duration_ms is None:
-            raise SystemExit(f"cold start failed: {result.body[:300]!r}")
-        init_ms.append(result.report.init_duration_ms)
-    return init_ms, runtime.start_ms
-
-
-def warm_round_trips(image: str, count: int, memory_mb: int) -> tuple[list[float], list[int]]:
-    """Round trips in ms, and the max memory (MB) reported after the first and last of them."""
-    samples: list[float] = []
-    memory: list[int] = []
-    runtime = DockerRuntime(image, memory_mb=memory_mb)
+def cold_start(runtime: TimedRuntime, memory_mb: int) -> float:
     with RuntimeApiServer(runtime, memory_mb=memory_mb, timeout_s=30, quiet=True) as server:
-        server.invoke(EVENT)  # the cold start, not counted
+        result = server.invoke(EVENT)
+    if result.function_error or result.report is None or result.report.init_duration_ms is None:
+        raise SystemExit(f"cold start failed: {result.body[:300]!r}")
+    return result.report.init_duration_ms
+
+
+def warm_round_trips(
+    runtimes: Mapping[str, DockerRuntime], count: int, memory_mb: int
+) -> dict[str, tuple[list[float], list[int]]]:
+    """Per launcher: round trips in ms, and the max memory (MB) reported after the first and
+    the last of them; the launchers' invokes alternate, one warm container each."""
+    out: dict[str, tuple[list[float], list[int]]] = {name: ([], []) for name in runtimes}
+    with contextlib.ExitStack() as stack:
+        servers = {
+            name: stack.enter_context(
+                RuntimeApiServer(runtime, memory_mb=memory_mb, timeout_s=30, quiet=True)
+            )
+            for name, runtime in runtimes.items()
+        }
+        for server in servers.values():
+            server.invoke(EVENT)  # the cold start, not counted
         for i in range(count):
-            began = time.perf_counter()
-            result = server.invoke(EVENT)
-            samples.append((time.perf_counter() - began) * 1000)
-            if result.function_error:
-                raise SystemExit(f"warm invoke {i} failed: {result.body[:300]!r}")
-            if i in (0, count - 1) and result.report is not None:
-                memory.append(result.report.max_memory_mb)
-    return samples, memory
+            for name, server in servers.items():
+                samples, memory = out[name]
+                began = time.perf_counter()
+                result = server.invoke(EVENT)
+                samples.append((time.perf_counter() - began) * 1000)
+                if result.function_error:
+                    raise SystemExit(f"{name}: warm invoke {i} failed: {result.body[:300]!r}")
+                if i in (0, count - 1) and result.report is not None:
+                    memory.append(result.report.max_memory_mb)
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -98,6 +140,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--warm", type=int, default=500, help="warm invokes (default 500)")
     parser.add_argument("--memory", type=int, default=512, help="function memory MB (512)")
     parser.add_argument("--image", help="image to run (default: the Python test function)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the host-network baseline")
     args = parser.parse_args(argv)
 
     client = docker.from_env()
@@ -111,9 +154,17 @@ def main(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory() as work:
             image = build_python_ric_image(client, Path(work))
 
-    init_ms, start_ms = cold_starts(image, args.cold, args.memory)
-    rest_ms = [init - start for init, start in zip(init_ms, start_ms, strict=True)]
-    warm_ms, memory = warm_round_trips(image, args.warm, args.memory)
+    names = list(LAUNCHERS)[:1] if args.no_baseline else list(LAUNCHERS)
+    runtimes = {name: LAUNCHERS[name](image, memory_mb=args.memory) for name in names}
+    init_ms: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(args.cold):  # interleaved: the machine's load falls on both alike
+        for name, runtime in runtimes.items():
+            init_ms[name].append(cold_start(runtime, args.memory))
+    start_ms = {name: list(runtimes[name].start_ms) for name in names}
+    rest_ms = {
+        name: [i - s for i, s in zip(init_ms[name], start_ms[name], strict=True)] for name in names
+    }
+    warm = warm_round_trips(runtimes, args.warm, args.memory)
 
     engine = client.version()
     print(
@@ -121,15 +172,18 @@ def main(argv: list[str]) -> int:
     )
     print(f"host {platform.node()}: {platform.platform()}, Python {platform.python_version()}")
     print()
-    print("| measure | n | p50 ms | p99 ms | mean ms |")
-    print("|---|---|---|---|---|")
-    print(row("cold start: container create+start → first GET next (Init Duration)", init_ms))
-    print(row("  of which: engine create+start calls", start_ms))
-    print(row("  of which: start call returned → first GET next", rest_ms))
-    print(row("warm round trip (invoke → response)", warm_ms))
+    print(f"| measure | {' | '.join(f'{n}: n | p50 ms | p99 ms | mean ms' for n in names)} |")
+    print(f"|---|{'---|---|---|---|' * len(names)}")
+    cold_row = "cold start: container create+start → first GET next (Init Duration)"
+    print(row(cold_row, [init_ms[n] for n in names]))
+    print(row("  of which: engine create+start calls", [start_ms[n] for n in names]))
+    print(row("  of which: start call returned → first GET next", [rest_ms[n] for n in names]))
+    print(row("warm round trip (invoke → response)", [warm[n][0] for n in names]))
     print()
-    print(f"warm: {len(warm_ms) / (sum(warm_ms) / 1000):.0f} sequential invokes/s;", end=" ")
-    print(f"max memory {memory[0]} MB after the first, {memory[-1]} MB after the last")
+    for name in names:
+        warm_ms, memory = warm[name]
+        print(f"{name}: {len(warm_ms) / (sum(warm_ms) / 1000):.0f} sequential invokes/s;", end=" ")
+        print(f"max memory {memory[0]} MB after the first, {memory[-1]} MB after the last")
     print()
     command = " ".join(["bench/local_lambda.py", *argv]) if argv else "bench/local_lambda.py"
     print(f"command: .venv/bin/python {command}")
