@@ -358,6 +358,7 @@ def run_events(
         mounts=mounts,
     )
     runtime.image_config()  # fails now, with the image's name, if it is not there
+    runtime.relay_binary()  # and so does a machine that cannot compile the network relay
     if output is not None and runtime.uses_rie_entrypoint:
         output.write(
             f"note: {image} starts with AWS's /lambda-entrypoint.sh; given "

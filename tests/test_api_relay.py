@@ -1,0 +1,189 @@
+"""rlambda-relay (rlambda/local/api_relay.c) as a host process, and how it is built and cached.
+
+The Docker tests that run it inside network-less containers are in test_local_lambda.py and
+test_aws_rie.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rlambda.errors import JobError
+from rlambda.local import api_relay
+
+
+@pytest.fixture(scope="module")
+def relay(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return api_relay.relay_binary(cache=tmp_path_factory.mktemp("cache"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def unix_server(path: Path, handle) -> socket.socket:
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen()
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server
+
+
+def reverse_until_eof(conn: socket.socket) -> None:
+    """Read everything (the client half-closes), answer it reversed, close."""
+    data = bytearray()
+    while chunk := conn.recv(65536):
+        data += chunk
+    conn.sendall(bytes(reversed(data)))
+    conn.close()
+
+
+def wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def test_forwards_both_ways_with_half_close_then_dies_with_the_command(
+    relay: Path, tmp_path: Path
+) -> None:
+    server = unix_server(tmp_path / "api.sock", reverse_until_eof)
+    port = free_port()
+    gate = tmp_path / "gate"
+    # The command waits until the test lets it go, then exits 7.
+    command = ["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.02; done; exit 7"]
+    process = subprocess.Popen(
+        [str(relay), f"tcp:127.0.0.1:{port}", f"unix:{tmp_path / 'api.sock'}", "--", *command]
+    )
+    try:
+        wait_listening(port)
+        payload = os.urandom(3 * 1024 * 1024)  # far beyond one buffer: partial writes
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            sender = threading.Thread(
+                target=lambda: (conn.sendall(payload), conn.shutdown(socket.SHUT_WR))
+            )
+            sender.start()
+            received = bytearray()
+            while chunk := conn.recv(65536):
+                received += chunk
+            sender.join()
+        assert bytes(received) == bytes(reversed(payload))
+        gate.touch()
+        assert process.wait(timeout=10) == 7  # the command's own status
+    finally:
+        process.kill()
+        server.close()
+    # The forwarding child went with it: nothing listens any more.
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            break
+        assert time.monotonic() < deadline, "the relay outlived its command"
+        time.sleep(0.02)
+
+
+def test_a_command_that_cannot_run_is_reported_as_invalid_entrypoint(
+    relay: Path, tmp_path: Path
+) -> None:
+    requests: list[bytes] = []
+
+    def runtime_api(conn: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+            if not (chunk := conn.recv(65536)):
+                break
+            data += chunk
+        requests.append(data)
+        conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        conn.close()
+
+    server = unix_server(tmp_path / "api.sock", runtime_api)
+    try:
+        listen, target = f"tcp:127.0.0.1:{free_port()}", f"unix:{tmp_path / 'api.sock'}"
+        missing = subprocess.run(
+            [str(relay), "-e", listen, target, "--", "/no/such/bootstrap"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    finally:
+        server.close()
+    assert missing.returncode == 127
+    assert "fork/exec /no/such/bootstrap: No such file or directory" in missing.stderr
+    [request] = requests
+    head, _, body = request.partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /2018-06-01/runtime/init/error HTTP/1.1\r\n")
+    assert b"Lambda-Runtime-Function-Error-Type: Runtime.InvalidEntrypoint" in head
+    assert body == (
+        b'{"errorMessage":"fork/exec /no/such/bootstrap: No such file or directory",'
+        b'"errorType":"Runtime.InvalidEntrypoint"}'
+    )
+
+
+def test_bad_arguments_are_refused(relay: Path) -> None:
+    usage = subprocess.run([str(relay), "tcp:1.2.3.4:1"], capture_output=True, text=True)
+    assert usage.returncode == 111 and "usage: rlambda-relay" in usage.stderr
+    bad = subprocess.run(
+        [str(relay), "udp:x", "unix:/x", "--", "true"], capture_output=True, text=True
+    )
+    assert bad.returncode == 111 and "bad address udp:x" in bad.stderr
+
+
+def test_compiled_once_per_source_and_cached(tmp_path: Path, monkeypatch) -> None:
+    first = api_relay.relay_binary(cache=tmp_path)
+    built_at = first.stat().st_mtime_ns
+    assert api_relay.relay_binary(cache=tmp_path) == first
+    assert first.stat().st_mtime_ns == built_at  # not compiled again
+    changed = tmp_path / "api_relay.c"
+    changed.write_text(api_relay.SOURCE.read_text() + "/* changed */\n")
+    monkeypatch.setattr(api_relay, "SOURCE", changed)
+    second = api_relay.relay_binary(cache=tmp_path)
+    assert second != first and second.is_file()
+
+
+def test_no_compiler_or_no_static_libc_says_what_to_install(tmp_path: Path, monkeypatch) -> None:
+    broken = tmp_path / "api_relay.c"
+    broken.write_text("#include <no-such-header.h>\n")
+    monkeypatch.setattr(api_relay, "SOURCE", broken)
+    with pytest.raises(JobError, match=r"no-such-header\.h") as caught:
+        api_relay.relay_binary(cache=tmp_path)
+    assert "apt-get install gcc libc6-dev" in str(caught.value)
+    assert not list((tmp_path / "api-relay").iterdir())  # nothing half-built left
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(JobError, match="install gcc and libc6-dev"):
+        api_relay.relay_binary(cache=tmp_path)
+
+
+def test_an_engine_of_another_architecture_is_refused(monkeypatch) -> None:
+    monkeypatch.setattr(api_relay.platform, "machine", lambda: "x86_64")
+    api_relay.check_engine_architecture("x86_64")
+    api_relay.check_engine_architecture("amd64")
+    with pytest.raises(JobError, match="engine runs on aarch64 but this machine is x86_64"):
+        api_relay.check_engine_architecture("aarch64")
