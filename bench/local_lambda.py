@@ -30,7 +30,6 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -57,28 +56,11 @@ class TimedRuntime(DockerRuntime):
         return handle
 
 
-class HostNetworkRuntime(TimedRuntime):
-    """The baseline: the sandbox on the host's network, the emulator's TCP port in
-    AWS_LAMBDA_RUNTIME_API, no relay (DockerRuntime before issue 14 item 6)."""
-
-    api_socket = False  # the emulator then serves no Unix socket and passes none
-
-    def container_options(self, lambda_env: Mapping[str, str]) -> dict[str, Any]:
-        config = self.image_config()
-        entrypoint = self.entrypoint if self.entrypoint is not None else config.entrypoint
-        return {
-            **self.sandbox_options(),
-            "entrypoint": entrypoint or None,
-            "command": self.command() or None,
-            "environment": self.environment(lambda_env),
-            "network_mode": "host",
-            "labels": {"rlambda.runtime": "docker-launcher"},
-        }
-
-
-LAUNCHERS: dict[str, type[TimedRuntime]] = {
-    "no network, relay": TimedRuntime,
-    "host network (before)": HostNetworkRuntime,
+# The baseline: the sandbox on the host's network, the emulator's TCP port in
+# AWS_LAMBDA_RUNTIME_API, no relay (DockerRuntime before issue 14 item 6).
+LAUNCHERS: dict[str, dict[str, bool]] = {
+    "no network, relay": {"host_network": False},
+    "host network (before)": {"host_network": True},
 }
 
 
@@ -155,7 +137,9 @@ def main(argv: list[str]) -> int:
             image = build_python_ric_image(client, Path(work))
 
     names = list(LAUNCHERS)[:1] if args.no_baseline else list(LAUNCHERS)
-    runtimes = {name: LAUNCHERS[name](image, memory_mb=args.memory) for name in names}
+    runtimes = {
+        name: TimedRuntime(image, memory_mb=args.memory, **LAUNCHERS[name]) for name in names
+    }
     init_ms: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(args.cold):  # interleaved: the machine's load falls on both alike
         for name, runtime in runtimes.items():

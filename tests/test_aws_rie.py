@@ -156,6 +156,7 @@ def test_rie_runs_the_image_in_the_sandbox_with_no_network(ric_image, docker_cli
     found = network.json()
     assert (found["interfaces"], found["routes"]) == (["lo"], [])
     assert found["connect"] == {f"127.0.0.1:{port}": "ECONNREFUSED"}
+    assert found["pid"] != 1  # RIE is PID 1 and started the runtime
     assert warm.json() == {"op": "echo", "n": 1}
     # Closed: nothing left behind.
     assert not docker_client.containers.list(all=True, filters={"id": container.id})

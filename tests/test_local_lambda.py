@@ -365,6 +365,7 @@ def test_host_loopback_is_unreachable_and_nothing_is_left_behind(
             f"127.0.0.1:{emulator_port}": "ECONNREFUSED",
         },
         "pid": 1,  # the runtime kept its place: the relay execed it
+        "invoke_route": 404,  # the function cannot invoke itself through the Runtime API
     }
     assert warm.json() == {"op": "echo", "n": 1}
     assert warm.report is not None and warm.report.init_duration_ms is None

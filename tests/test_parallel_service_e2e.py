@@ -47,7 +47,8 @@ def service_url(worker_image: str, moto_s3: str) -> Iterator[str]:  # noqa: F811
         "AWS_ENDPOINT_URL_S3": moto_s3,
         "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://127.0.0.1:{endpoint.server_address[1]}/",
     }
-    spec = FunctionSpec("r-worker", worker_image, timeout_s=20, env=env)
+    # Both are on the host's loopback: the workers need the host's network (not the default).
+    spec = FunctionSpec("r-worker", worker_image, timeout_s=20, env=env, host_network=True)
     try:
         with running([spec], concurrency=4, verifier=Verifier(ACCESS_KEY, SECRET_KEY)) as service:
             yield service.endpoint_url

@@ -4,6 +4,7 @@ Lambda-like container with its own Runtime API emulator."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import http.client
 import json
@@ -20,6 +21,7 @@ from botocore.exceptions import ClientError
 
 import build
 from rlambda.local.service import FunctionSpec, Verifier
+from rlambda.local.service.cli import _functions, add_arguments
 
 from . import serving
 from .serving import lambda_client, running, serve_process, service_containers
@@ -334,3 +336,27 @@ def test_engine_down_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     assert build.main(["serve", "--image", "anything", "--port", "0"]) == 1
     assert "cannot reach the Docker engine" in capsys.readouterr().err
+
+
+def test_environments_have_no_network_unless_host_network_is_asked(hello_image, docker_client):
+    functions = [
+        FunctionSpec("isolated", hello_image),
+        FunctionSpec("open", hello_image, host_network=True),
+    ]
+    with running(functions, concurrency=1) as service:
+        client = lambda_client(service.endpoint_url)
+        for name in ("isolated", "open"):
+            assert client.invoke(FunctionName=name, Payload=b"{}")["StatusCode"] == 200
+        modes = {
+            c.labels["rlambda.service.function"]: c.attrs["HostConfig"]["NetworkMode"]
+            for c in (docker_client.containers.get(i) for i in service.containers())
+        }
+    assert modes == {"isolated": "none", "open": "host"}
+
+
+def test_cli_host_network_reaches_the_function_spec():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    [default] = _functions(parser.parse_args(["--image", "x"]))
+    [opened] = _functions(parser.parse_args(["--image", "x", "--host-network"]))
+    assert (default.host_network, opened.host_network) == (False, True)

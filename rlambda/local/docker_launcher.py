@@ -34,8 +34,11 @@ execs the image's ENTRYPOINT + CMD in its place (PID 1, its exit status and sign
 runtime's). It forwards each connection to the emulator's Unix socket, bind-mounted from a
 private host directory; the emulator keeps its TCP port on the host's 127.0.0.1 for the
 invoke side only. An entrypoint that cannot be executed is reported by the relay as
-Runtime.InvalidEntrypoint. Cost: BENCHMARKS.md (bench/local_lambda.py). The bind mounts need
-the engine on this machine (Docker Desktop's VM does not share Unix sockets reliably).
+Runtime.InvalidEntrypoint. Cost: BENCHMARKS.md (bench/local_lambda.py): ~85 ms per cold
+start, the engine making a network namespace; nothing measurable per warm invoke. The bind
+mounts need the engine on this machine (as `mounts` do). `host_network=True` is the opt-in
+for a function that must reach the host's services (e.g. a local S3 stand-in): the host's
+network and the emulator's TCP port, no relay, as before.
 
 Images on AWS's bases (ENTRYPOINT /lambda-entrypoint.sh, with /usr/local/bin/aws-lambda-rie):
 their entrypoint runs the RIE only when AWS_LAMBDA_RUNTIME_API is unset and otherwise execs
@@ -309,9 +312,6 @@ def _function_env(given: Mapping[str, str] | None) -> dict[str, str]:
 class DockerRuntime:
     """Start `image` as Lambda would, once per cold start; see the module docstring."""
 
-    # Its containers have no network: the emulator serves it the Runtime API on a Unix socket.
-    api_socket = True
-
     def __init__(
         self,
         image: str,
@@ -326,6 +326,7 @@ class DockerRuntime:
         mounts: Mapping[str, str | Path] | None = None,
         output: TextIO | None = None,
         client: docker.DockerClient | None = None,
+        host_network: bool = False,
     ) -> None:
         _check_range("memory_mb", memory_mb, MEMORY_RANGE_MB)
         _check_range("tmp_size_mb", tmp_size_mb, TMP_RANGE_MB)
@@ -341,6 +342,13 @@ class DockerRuntime:
         # and its code at /var/task, as Lambda unpacks them (Lambda's filesystem is read-only).
         self.mounts = {str(inside): str(host) for inside, host in (mounts or {}).items()}
         self.output = output
+        # Opt-in, as DockerRuntime ran before: the host's network, the emulator's TCP port in
+        # AWS_LAMBDA_RUNTIME_API, no relay; the function reaches what the host reaches (a local
+        # S3 stand-in, the metadata address, the internet).
+        self.host_network = host_network
+        # Without it the containers have no network and the emulator serves them the Runtime
+        # API on a Unix socket (model.API_SOCKET_ENV).
+        self.api_socket = not host_network
         self._client = client
         self._config: ImageConfig | None = None
         self._relay: Path | None = None
@@ -433,6 +441,15 @@ class DockerRuntime:
             raise OSError(
                 errno.ENOEXEC, f"image {self.image!r} has no ENTRYPOINT or CMD and no handler"
             )
+        if self.host_network:
+            return {
+                **self.sandbox_options(),
+                "entrypoint": entrypoint or None,
+                "command": command or None,
+                "environment": self.environment(lambda_env),
+                "network_mode": "host",
+                "labels": {"rlambda.runtime": "docker-launcher"},
+            }
         socket = lambda_env.get(API_SOCKET_ENV)
         if not socket:
             raise RuntimeApiError(

@@ -28,7 +28,7 @@ from typing import TextIO
 from rlambda.local.launcher import RuntimeHandle, RuntimeLauncher
 
 from . import model
-from .http_handler import RuntimeApiHandler
+from .http_handler import RuntimeApiHandler, read_body
 from .model import API_SOCKET_ENV, InvokeReport, InvokeResult, RuntimeApiError
 from .protocol import Answer, Invocation, RuntimeProtocol, RuntimeState
 
@@ -59,7 +59,14 @@ def _new_trace_id() -> str:
 
 
 class _UnixSocketHandler(RuntimeApiHandler):
+    """The runtime's side only: the container reaches this socket, and Lambda's Runtime API
+    has no invoke route (a function cannot invoke itself through it)."""
+
     disable_nagle_algorithm = False  # TCP_NODELAY is not an option of a Unix socket
+
+    def _invoke(self) -> None:
+        read_body(self, 0)
+        self.send(HTTPStatus.NOT_FOUND, b'{"message":"Not Found"}')
 
 
 class _UnixSocketServer(socketserver.ThreadingUnixStreamServer):

@@ -102,6 +102,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--region", default="us-east-1", help="the region in ARNs and signatures")
     parser.add_argument(
+        "--host-network",
+        action="store_true",
+        help="give the functions the host's network (its loopback services, e.g. a local S3 "
+        "stand-in, the metadata address, the internet); default: none but the Runtime API",
+    )
+    parser.add_argument(
         "--http",
         action="append",
         default=[],
@@ -121,7 +127,11 @@ def _functions(args: argparse.Namespace) -> list[FunctionSpec]:
     given = [bool(args.image), bool(args.r or args.recipe), bool(args.function)]
     if sum(given) != 1:
         _usage("give exactly one of --image, --r with --recipe, or --function NAME=IMAGE")
-    common = {"memory_mb": args.memory, "timeout_s": args.timeout}
+    common = {
+        "memory_mb": args.memory,
+        "timeout_s": args.timeout,
+        "host_network": args.host_network,
+    }
     if args.function:
         if args.name or args.handler:
             _usage("--name and --handler go with --image or --recipe, not --function")

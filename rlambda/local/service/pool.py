@@ -41,6 +41,8 @@ class FunctionSpec:
     memory_mb: int = 512
     timeout_s: float = 30.0
     env: Mapping[str, str] = field(default_factory=dict)
+    # The host's network instead of none but the Runtime API (DockerRuntime.host_network).
+    host_network: bool = False
 
 
 class _Lines:

@@ -127,7 +127,8 @@ class Service:
         client = self.client
         for spec in self.functions.values():
             self._runtime(spec, 0).image_config()  # ImageNotFoundError names the image
-        for spec in list(self.functions.values())[:1]:
+        isolated = [spec for spec in self.functions.values() if not spec.host_network]
+        for spec in isolated[:1]:
             self._runtime(spec, 0).relay_binary()  # the containers' network relay (one for all)
         total_mb = int(client.info().get("MemTotal") or 0) // (1024 * 1024)
         wanted = sum(self.concurrency * spec.memory_mb for spec in self.functions.values())
@@ -232,6 +233,7 @@ class Service:
             memory_mb=spec.memory_mb,
             handler=spec.handler,
             env=spec.env,
+            host_network=spec.host_network,
             output=log.runtime_output if log else None,
             client=self.client,
         )

@@ -1,6 +1,7 @@
 """Handlers of the python-ric test image; `handler` dispatches on event["op"]."""
 
 import errno
+import http.client
 import os
 import socket
 
@@ -53,6 +54,10 @@ def _network(event, context):
             reached[f"{host}:{port}"] = "ok"
         except OSError as exc:
             reached[f"{host}:{port}"] = errno.errorcode.get(exc.errno, str(exc))
+    # The emulator's invoke route is not on the Runtime API the function sees.
+    api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"], timeout=5)
+    api.request("POST", "/2015-03-31/functions/function/invocations", b"{}")
+    invoke_route = api.getresponse().status
     with open("/proc/net/route") as table:
         routes = table.read().splitlines()[1:]  # after the header: a default route, if any
     return {
@@ -60,6 +65,7 @@ def _network(event, context):
         "routes": routes,
         "connect": reached,
         "pid": os.getpid(),
+        "invoke_route": invoke_route,
     }
 
 
