@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import statistics
 import sys
@@ -116,6 +117,38 @@ def warm_round_trips(
     return out
 
 
+def network_modes(client: docker.DockerClient, image: str, count: int) -> dict[str, list[float]]:
+    """The engine's create+start of a container that only runs `true`, per network mode,
+    interleaved: where a cold start's extra time goes (a new network namespace, or not)."""
+    holder = client.containers.create(
+        image,
+        entrypoint=["sleep", "infinity"],
+        command=None,
+        network_mode="none",
+        name=f"relay-bench-holder-{os.getpid()}",
+    )
+    modes = {
+        "host": {"network_mode": "host"},
+        "none (a new namespace)": {"network_mode": "none"},
+        "joining another container's namespace": {"network_mode": f"container:{holder.id}"},
+    }
+    out: dict[str, list[float]] = {name: [] for name in modes}
+    try:
+        holder.start()
+        for _ in range(count):
+            for name, options in modes.items():
+                began = time.perf_counter()
+                container = client.containers.create(
+                    image, entrypoint=["true"], command=None, **options
+                )
+                container.start()
+                out[name].append((time.perf_counter() - began) * 1000)
+                container.remove(force=True)
+    finally:
+        holder.remove(force=True)
+    return out
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cold", type=int, default=10, help="cold starts (default 10)")
@@ -123,6 +156,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--memory", type=int, default=512, help="function memory MB (512)")
     parser.add_argument("--image", help="image to run (default: the Python test function)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the host-network baseline")
+    parser.add_argument(
+        "--network-modes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time the engine alone starting N containers per network mode",
+    )
     args = parser.parse_args(argv)
 
     client = docker.from_env()
@@ -169,6 +209,13 @@ def main(argv: list[str]) -> int:
         print(f"{name}: {len(warm_ms) / (sum(warm_ms) / 1000):.0f} sequential invokes/s;", end=" ")
         print(f"max memory {memory[0]} MB after the first, {memory[-1]} MB after the last")
     print()
+    if args.network_modes:
+        modes = network_modes(client, image, args.network_modes)
+        print("| the engine's create+start of `true` | n | p50 ms | p99 ms | mean ms |")
+        print("|---|---|---|---|---|")
+        for name, samples in modes.items():
+            print(row(name, [samples]))
+        print()
     command = " ".join(["bench/local_lambda.py", *argv]) if argv else "bench/local_lambda.py"
     print(f"command: .venv/bin/python {command}")
     return 0
