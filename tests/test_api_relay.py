@@ -187,3 +187,24 @@ def test_an_engine_of_another_architecture_is_refused(monkeypatch) -> None:
     api_relay.check_engine_architecture("amd64")
     with pytest.raises(JobError, match="engine runs on aarch64 but this machine is x86_64"):
         api_relay.check_engine_architecture("aarch64")
+
+
+def test_a_binary_for_another_architecture_names_the_likely_cause(
+    relay: Path, tmp_path: Path
+) -> None:
+    # /bin/true with its ELF e_machine set to aarch64 (183): what an arm64 entrypoint is to an
+    # x86_64 kernel without QEMU registered with binfmt_misc.
+    foreign = tmp_path / "bootstrap"
+    elf = bytearray(Path("/bin/true").read_bytes())
+    elf[18:20] = (183).to_bytes(2, "little")
+    foreign.write_bytes(bytes(elf))
+    foreign.chmod(0o755)
+    ran = subprocess.run(
+        [str(relay), f"tcp:127.0.0.1:{free_port()}", "unix:/nonexistent", "--", str(foreign)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert ran.returncode == 126
+    assert "Exec format error (a binary for another architecture?" in ran.stderr
+    assert "QEMU registered with binfmt_misc" in ran.stderr

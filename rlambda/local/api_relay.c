@@ -223,6 +223,35 @@ static void relay(int listener, const struct addr *target, struct addr *listen_a
     }
 }
 
+static int is_executable_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* As runc starts a process (Go's exec.LookPath, then execve): the first executable file of
+ * that name on PATH. Not execvp, which runs a file it cannot execute as a shell script. */
+static void exec_command(char **command) {
+    extern char **environ;
+    if (strchr(command[0], '/')) {
+        execve(command[0], command, environ);
+        return;
+    }
+    const char *path = getenv("PATH");
+    if (!path || !*path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    char candidate[4096];
+    for (const char *dir = path;; dir = strchr(dir, ':') + 1) {
+        size_t len = strcspn(dir, ":");
+        if (snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)len, len ? dir : ".",
+                     command[0]) < (int)sizeof(candidate) &&
+            is_executable_file(candidate)) {
+            execve(candidate, command, environ);
+            return;
+        }
+        if (!dir[len]) break;
+    }
+    errno = ENOENT;
+}
+
 /* COMMAND could not be executed: tell the Runtime API at `target`, as Lambda's init would. */
 static void report_exec_failure(const struct addr *target, const char *message) {
     char body[2048], request[4096];
@@ -275,7 +304,7 @@ int main(int argc, char **argv) {
         relay(listener, &target, &listen_addr);
     }
     close(listener);
-    execvp(command[0], command);
+    exec_command(command);
 
     int failed = errno;
     char message[1200];

@@ -34,7 +34,7 @@ execs the image's ENTRYPOINT + CMD in its place (PID 1, its exit status and sign
 runtime's). It forwards each connection to the emulator's Unix socket, bind-mounted from a
 private host directory; the emulator keeps its TCP port on the host's 127.0.0.1 for the
 invoke side only. An entrypoint that cannot be executed is reported by the relay as
-Runtime.InvalidEntrypoint. Cost: BENCHMARKS.md (bench/local_lambda.py): ~85 ms per cold
+Runtime.InvalidEntrypoint. Cost: BENCHMARKS.md (bench/local_lambda.py): ~100 ms per cold
 start, the engine making a network namespace; nothing measurable per warm invoke. The bind
 mounts need the engine on this machine (as `mounts` do). `host_network=True` is the opt-in
 for a function that must reach the host's services (e.g. a local S3 stand-in): the host's
