@@ -107,8 +107,10 @@ def build(
     platform: str,
     log_path: Path,
     no_cache: bool = False,
+    stage: str | None = None,
 ) -> str:
-    """Build the context and return the image ID. Tags nothing: the caller tags on success.
+    """Build the context (up to `stage`, if given) and return the image ID. Tags nothing: the
+    caller tags on success.
 
     The engine's whole output goes to `log_path`; on failure its path is in the error.
     """
@@ -127,6 +129,7 @@ def build(
                 buildargs=buildargs,
                 labels=labels,
                 platform=platform,
+                target=stage,
             )
             for item in stream:
                 if "stream" in item:
