@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import docker.errors
+from docker.models.containers import Container
 
 import docker
 from rlambda.build.fetch import cache_dir, fetch_verified, sha256_file
@@ -193,11 +194,16 @@ class _Logged:
 class _Reports:
     """Follows a container's output: copies it to `output`, keeps what START/REPORT say."""
 
-    def __init__(self, handle: ContainerHandle, output: TextIO | None) -> None:
+    def __init__(self, container: Container, output: TextIO | None) -> None:
         self._cond = threading.Condition()
         self._invokes: list[_Logged] = []
         self._output = output
-        self._container = handle.container
+        # Attached before the container starts, so no line is lost: attaching later (logs=True
+        # replays what was written) lost the first START now and then (seen once RIE answered
+        # quickly through the relay: the first invoke's START came between replay and stream).
+        # attach, not logs(follow=True): the json-file log is followed about once a second,
+        # attach streams the container's output as it is written.
+        self._stream = container.attach(stdout=True, stderr=True, stream=True)
         threading.Thread(target=self._follow, daemon=True).start()
 
     def wait_for(self, count: int, timeout: float) -> list[_Logged]:
@@ -215,10 +221,7 @@ class _Reports:
     def _follow(self) -> None:
         with contextlib.suppress(docker.errors.APIError, OSError, ValueError):
             pending = ""
-            # attach, not logs(follow=True): the json-file log is followed about once a
-            # second, attach streams the container's output as it is written.
-            stream = self._container.attach(stdout=True, stderr=True, stream=True, logs=True)
-            for chunk in stream:
+            for chunk in self._stream:
                 text = chunk.decode("utf-8", "replace")
                 if self._output is not None:
                     self._output.write(text)
@@ -372,14 +375,14 @@ class AwsRie:
             self.started_at = time.monotonic()
             container = client.containers.create(**options)
             try:
+                if self.follow_reports:
+                    self._reports = _Reports(container, self.output)
                 container.start()
             except docker.errors.APIError:
                 container.remove(force=True)
                 raise
             # After start: the handle reads the container's pid and cgroup.
             self.handle = ContainerHandle(container)
-            if self.follow_reports:
-                self._reports = _Reports(self.handle, self.output)
             self._wait_ready()
         except BaseException:
             self.close()
