@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,6 +20,8 @@ import pytest
 
 from rlambda.errors import JobError
 from rlambda.local import api_relay
+from rlambda.local.aws_rie import _UnixHTTPConnection
+from rlambda.local.runtime_api import RuntimeApiError, RuntimeApiServer
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +212,39 @@ def test_a_binary_for_another_architecture_names_the_likely_cause(
     assert ran.returncode == 126
     assert "Exec format error (a binary for another architecture?" in ran.stderr
     assert "QEMU registered with binfmt_misc" in ran.stderr
+
+
+class _NoNetworkLauncher:
+    """A launcher that asks for the Unix socket (starts nothing: these tests invoke nothing)."""
+
+    api_socket = True
+
+    def start(self, env):
+        raise AssertionError("no invoke here")
+
+
+def test_the_emulator_serves_the_runtime_api_on_a_private_unix_socket() -> None:
+    server = RuntimeApiServer(_NoNetworkLauncher(), quiet=True).start()
+    try:
+        path = server.api_socket
+        assert path is not None and path.is_socket()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o711
+        connection = _UnixHTTPConnection(path, timeout=5)
+        connection.request("POST", "/2015-03-31/functions/function/invocations", b"{}")
+        assert connection.getresponse().status == 404  # no invoke route on the runtime's side
+        connection.close()
+    finally:
+        server.close()
+    assert not path.parent.exists()
+
+
+def test_a_socket_path_too_long_is_a_clear_error_and_leaves_nothing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    long_dir = tmp_path / ("d" * 100)
+    long_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(long_dir))
+    with pytest.raises(RuntimeApiError, match="at most 107 bytes: set TMPDIR"):
+        RuntimeApiServer(_NoNetworkLauncher(), quiet=True).start()
+    assert not list(long_dir.iterdir())

@@ -84,7 +84,8 @@ def _exit_text(code: int) -> str:
 
 
 class RuntimeApiServer(RuntimeProtocol):
-    """Lambda Runtime API 2018-06-01 plus an RIE-style invoke route, on one port."""
+    """Lambda Runtime API 2018-06-01 plus an RIE-style invoke route, on one port; for a
+    launcher whose runtimes have no network, the Runtime API on a Unix socket too."""
 
     def __init__(
         self,
@@ -119,7 +120,7 @@ class RuntimeApiServer(RuntimeProtocol):
         self._last_memory_mb: int | None = None
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        # For a launcher whose runtimes have no network (launcher.API_SOCKET_ENV).
+        # For a launcher whose runtimes have no network (model.API_SOCKET_ENV).
         self._unix: _UnixSocketServer | None = None
         self._socket_dir: Path | None = None
 
@@ -159,10 +160,17 @@ class RuntimeApiServer(RuntimeProtocol):
         return self
 
     def _serve_unix_socket(self) -> None:
-        """The same routes on a Unix socket in a private directory (removed by close())."""
+        """The Runtime API routes on a Unix socket in a private directory (close() removes
+        it), for runtimes with no network: the launcher bind-mounts it."""
         self._socket_dir = Path(tempfile.mkdtemp(prefix="rlambda-api-"))
         path = self._socket_dir / "api.sock"
-        unix = _UnixSocketServer(str(path), _UnixSocketHandler)
+        try:
+            unix = _UnixSocketServer(str(path), _UnixSocketHandler)
+        except OSError as exc:
+            raise RuntimeApiError(
+                f"cannot serve the Runtime API on the Unix socket {path}: {exc} (a socket's "
+                "path has at most 107 bytes: set TMPDIR to a shorter directory)"
+            ) from exc
         unix.emulator = self  # type: ignore[attr-defined]
         self._unix = unix
         # The runtime connects as uid 993: it may traverse the directory (not list it, and
