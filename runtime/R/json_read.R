@@ -1,0 +1,518 @@
+# Reading JSON in base R, with the results of jsonlite::fromJSON(txt) at its defaults.
+#
+# Why not jsonlite: loading it pulls in 'methods' (its toJSON is an S4 generic), +22 MiB of
+# resident memory on top of base R's 16 MiB (BENCHMARKS.md, issue 13). This file reproduces
+# jsonlite 1.8-2.0 exactly: its parser (yajl: integers that fit in 32 bits are integers, other
+# numbers doubles; strings marked UTF-8; yajl's unescaping, comments allowed) and its
+# simplify() (ported below line by line from jsonlite's R/simplify.R, R/simplifyDataFrame.R
+# and the C helpers it calls), so that a handler sees the same R values either way. The
+# testthat suite compares the two on hand-picked and on randomly generated documents.
+#
+# The document is cut into tokens by one regular expression (gregexpr, in C), and containers
+# are matched by sorting brackets by depth; arrays and objects that hold only scalars are
+# converted in one vectorised step, so an R function call is paid per nested container, not
+# per value.
+
+json_token_re <- paste0(
+  "[ \t\n\r\f\v]+|/\\*[\\s\\S]*?\\*/|//[^\n]*",          # whitespace; yajl allows comments
+  "|\"(?:[^\"\\\\\\x01-\\x1f]++|\\\\[\"\\\\/bfnrt]|\\\\u[0-9a-fA-F]{4})*+\"",
+  "|-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?(?:[eE][+-]?[0-9]+)?",
+  "|true|false|null|[][{}:,]|[\\s\\S]"
+)
+
+# Token kinds by first byte: w(hitespace), c(omment), s(tring), n(umber), l(iteral), and the
+# punctuation as itself. A lone '"', '/', 't', '-'... is the pattern's catch-all: an error.
+json_kinds <- c(" " = "w", "\t" = "w", "\n" = "w", "\r" = "w", "\f" = "w", "\v" = "w",
+                "/" = "c", "\"" = "s", "-" = "n", "0" = "n", "1" = "n", "2" = "n", "3" = "n",
+                "4" = "n", "5" = "n", "6" = "n", "7" = "n", "8" = "n", "9" = "n", t = "l",
+                f = "l", n = "l", "{" = "{", "}" = "}", "[" = "[", "]" = "]", ":" = ":",
+                "," = ",")
+
+json_syntax_error <- function(what, tok, at) {
+  near <- if (at <= length(tok)) sprintf(" at token %d ('%s')", at, substr(tok[[at]], 1L, 20L))
+          else " at the end of the text"
+  stop(simpleError(paste0("invalid JSON: ", what, near)))
+}
+
+# The raw tree of a document, as jsonlite's C parser builds it before simplifying: objects are
+# named lists, arrays unnamed lists, null NULL, scalars length-one vectors.
+json_parse_tree <- function(txt) {
+  if (!is.character(txt) || length(txt) != 1L || is.na(txt)) {
+    stop("invalid JSON: the text must be one string")
+  }
+  if (!validUTF8(txt)) stop("invalid JSON: the text is not valid UTF-8")
+  if (startsWith(txt, "\xef\xbb\xbf")) {
+    warning("JSON string contains (illegal) UTF8 byte-order-mark!", call. = FALSE)
+    txt <- substr(txt, 2L, nchar(txt))
+  }
+  if (startsWith(txt, "\x1e")) txt <- substring(txt, 2L)  # RFC 7464 record separator
+  m <- gregexpr(json_token_re, txt, perl = TRUE, useBytes = TRUE)[[1L]]
+  Encoding(txt) <- "bytes"  # substring() by bytes: O(1) per token, and gregexpr's offsets
+  tok <- substring(txt, m, m + attr(m, "match.length") - 1L)
+  first <- substr(tok, 1L, 1L)
+  kind <- json_kinds[match(first, names(json_kinds))]
+  one <- nchar(tok, "bytes") == 1L
+  kind[is.na(kind) | (one & kind %in% c("s", "l", "c")) | (one & first == "-")] <- "?"
+  keep <- kind != "w" & kind != "c"
+  tok <- tok[keep]
+  kind <- kind[keep]
+  n <- length(tok)
+  if (!n) json_syntax_error("no value", tok, 1L)
+  bad <- which(kind == "?")
+  if (length(bad)) json_syntax_error("unexpected character", tok, bad[[1L]])
+
+  # Matching brackets: within one depth, opening and closing brackets alternate.
+  open <- kind == "{" | kind == "["
+  close <- kind == "}" | kind == "]"
+  depth <- cumsum(open) - cumsum(close)
+  br <- which(open | close)
+  level <- depth[br] + close[br]  # a closer's depth before it closes
+  if (length(br)) {
+    if (depth[[n]] != 0L || any(level < 1L)) json_syntax_error("unbalanced brackets", tok, n)
+    o <- br[order(level * (n + 1) + br, method = "radix")]
+    is_open <- open[o]
+    if (any(is_open[c(TRUE, FALSE)] != TRUE) || any(is_open[c(FALSE, TRUE)] != FALSE)) {
+      json_syntax_error("unbalanced brackets", tok, o[[1L]])
+    }
+    opener <- o[c(TRUE, FALSE)]
+    closer <- o[c(FALSE, TRUE)]
+    if (any((kind[opener] == "{") != (kind[closer] == "}"))) {
+      json_syntax_error("mismatched brackets", tok, closer[[which(
+        (kind[opener] == "{") != (kind[closer] == "}"))[[1L]]]])
+    }
+    match <- integer(n)
+    match[opener] <- closer
+    # A container is flat (scalars only) when the next bracket after its opener is its closer.
+    next_br <- integer(n)
+    next_br[br[-length(br)]] <- br[-1L]
+    flat <- open & next_br == match
+  } else {
+    match <- integer(n)
+    flat <- logical(n)
+  }
+  state <- list(tok = tok, kind = kind, match = match, flat = flat,
+                value = json_scalars(tok, kind))
+  end <- if (open[[1L]]) match[[1L]] else 1L
+  if (end != n) json_syntax_error("text after the value", tok, end + 1L)
+  json_tree_value(state, 1L)
+}
+
+json_tree_value <- function(s, i) {
+  k <- s$kind[[i]]
+  if (k == "[") {
+    if (s$flat[[i]]) return(json_flat_array(s, i))
+    return(json_tree_array(s, i))
+  }
+  if (k == "{") {
+    if (s$flat[[i]]) return(json_flat_object(s, i))
+    return(json_tree_object(s, i))
+  }
+  if (k %in% c("s", "n", "l")) return(s$value[[i]])
+  json_syntax_error("expected a value", s$tok, i)
+}
+
+json_tree_array <- function(s, i) {
+  end <- s$match[[i]]
+  out <- vector("list", 16L)
+  len <- 0L
+  j <- i + 1L
+  if (j == end) return(list())
+  repeat {
+    k <- s$kind[[j]]
+    if (!(k %in% c("s", "n", "l", "[", "{"))) json_syntax_error("expected a value", s$tok, j)
+    len <- len + 1L
+    if (len > length(out)) length(out) <- 2L * length(out)
+    v <- json_tree_value(s, j)
+    if (!is.null(v)) out[[len]] <- v
+    j <- if (k == "[" || k == "{") s$match[[j]] + 1L else j + 1L
+    if (j == end) break
+    if (s$kind[[j]] != ",") json_syntax_error("expected ',' or ']'", s$tok, j)
+    j <- j + 1L
+    if (j == end) json_syntax_error("expected a value after ','", s$tok, j)
+  }
+  length(out) <- len
+  out
+}
+
+json_tree_object <- function(s, i) {
+  end <- s$match[[i]]
+  out <- vector("list", 16L)
+  keys <- character(16L)
+  len <- 0L
+  j <- i + 1L
+  if (j == end) return(structure(list(), names = character()))
+  repeat {
+    if (s$kind[[j]] != "s") json_syntax_error("expected a string key", s$tok, j)
+    if (s$kind[[j + 1L]] != ":") json_syntax_error("expected ':'", s$tok, j + 1L)
+    k <- s$kind[[j + 2L]]
+    if (!(k %in% c("s", "n", "l", "[", "{"))) json_syntax_error("expected a value", s$tok, j + 2L)
+    len <- len + 1L
+    if (len > length(out)) {
+      length(out) <- 2L * length(out)
+      length(keys) <- length(out)
+    }
+    keys[[len]] <- s$value[[j]]
+    v <- json_tree_value(s, j + 2L)
+    if (!is.null(v)) out[[len]] <- v
+    j <- if (k == "[" || k == "{") s$match[[j + 2L]] + 1L else j + 3L
+    if (j == end) break
+    if (s$kind[[j]] != ",") json_syntax_error("expected ',' or '}'", s$tok, j)
+    j <- j + 1L
+    if (j == end) json_syntax_error("expected a key after ','", s$tok, j)
+  }
+  length(out) <- len
+  names(out) <- keys[seq_len(len)]
+  out
+}
+
+# [scalar, scalar, ...] in one step.
+json_flat_array <- function(s, i) {
+  end <- s$match[[i]]
+  if (end == i + 1L) return(list())
+  idx <- (i + 1L):(end - 1L)
+  k <- s$kind[idx]
+  at <- seq.int(1L, length(idx), by = 2L)
+  vals <- k[at]
+  seps <- k[-at]
+  if (length(idx) %% 2L == 0L || any(seps != ",") || any(!(vals %in% c("s", "n", "l")))) {
+    json_syntax_error("expected values separated by ','", s$tok, i)
+  }
+  s$value[idx[at]]
+}
+
+# {"key": scalar, ...} in one step.
+json_flat_object <- function(s, i) {
+  end <- s$match[[i]]
+  if (end == i + 1L) return(structure(list(), names = character()))
+  idx <- (i + 1L):(end - 1L)
+  k <- s$kind[idx]
+  pos <- (seq_along(idx) - 1L) %% 4L
+  ok <- (length(idx) + 1L) %% 4L == 0L &&
+    all(k[pos == 0L] == "s") && all(k[pos == 1L] == ":") &&
+    all(k[pos == 2L] %in% c("s", "n", "l")) && all(k[pos == 3L] == ",")
+  if (!ok) json_syntax_error("expected \"key\": value pairs separated by ','", s$tok, i)
+  out <- s$value[idx[pos == 2L]]
+  names(out) <- unlist(s$value[idx[pos == 0L]], use.names = FALSE)
+  out
+}
+
+# Scalar tokens as a list of R values, as jsonlite's parser makes them.
+json_scalars <- function(tok, kind) {
+  out <- vector("list", length(tok))
+  str <- kind == "s"
+  if (any(str)) out[str] <- as.list(json_strings(tok[str]))
+  num <- kind == "n"
+  if (any(num)) {
+    t <- tok[num]
+    d <- json_numbers(t)
+    # yajl: a number without fraction or exponent that fits in 32 bits (but not -2^31) is an
+    # integer; any other number is a double.
+    int <- !grepl("[.eE]", t) & abs(d) <= 2147483647
+    v <- as.list(d)
+    if (any(int)) v[int] <- as.list(as.integer(d[int]))
+    out[num] <- v
+  }
+  lit <- kind == "l"
+  if (any(lit)) {
+    t <- tok[lit]
+    v <- as.list(t == "true")
+    v[t == "null"] <- list(NULL)
+    out[lit] <- v
+  }
+  out
+}
+
+# Number tokens as doubles, correctly rounded as C's strtod() (yajl's) rounds them. R's own
+# as.numeric() is not always: it gave 0.11044779419899001 for "0.11044779419899" (1 in ~5,000
+# random 15-digit numbers). A number of at most 15 significant digits and a power of ten within
+# +-22 is exact as digits / 10^k or digits * 10^k: both operands are exact doubles, and one
+# IEEE operation rounds correctly (Clinger's fast path). Others -- more digits, or huge and tiny
+# exponents -- are left to as.numeric(), which may differ from strtod() in the last bit.
+json_pow10 <- cumprod(c(1, rep(10, 22)))
+
+json_numbers <- function(t) {
+  d <- as.numeric(t)
+  dot <- regexpr(".", t, fixed = TRUE)
+  has_e <- grepl("e", t, fixed = TRUE) | grepl("E", t, fixed = TRUE)
+  if (!any(has_e) && all(dot < 0L)) return(d)  # integers: as.numeric() is exact below 2^53
+  # digits / 10^k for numbers without exponent (the common case), using fixed matches only.
+  frac <- ifelse(dot > 0L, nchar(t) - dot, 0L)
+  mant <- ifelse(dot > 0L, paste0(substr(t, 1L, dot - 1L), substring(t, dot + 1L)), t)
+  e <- numeric(length(t))
+  if (any(has_e)) {
+    mant[has_e] <- sub("[eE].*$", "", mant[has_e])
+    frac[has_e] <- ifelse(dot[has_e] > 0L,
+                          nchar(sub("[eE].*$", "", t[has_e])) - dot[has_e], 0L)
+    e[has_e] <- as.numeric(sub("^.*[eE]", "", t[has_e]))
+  }
+  m <- as.numeric(mant)  # exact: an integer below 2^53
+  p <- e - frac
+  fast <- abs(m) < 9007199254740992 & abs(p) <= 22
+  if (any(fast)) {
+    pf <- p[fast]
+    scale <- json_pow10[abs(pf) + 1]
+    d[fast] <- ifelse(pf < 0, m[fast] / scale, m[fast] * scale)
+  }
+  d
+}
+
+# String tokens (quotes included) as UTF-8 strings, unescaped the way yajl does.
+json_strings <- function(tok) {
+  x <- substr(tok, 2L, nchar(tok, "bytes") - 1L)
+  esc <- grepl("\\", x, fixed = TRUE)
+  if (any(esc)) x[esc] <- vapply(x[esc], json_unescape, "", USE.NAMES = FALSE)
+  Encoding(x) <- "UTF-8"
+  x
+}
+
+json_escape_map <- c(r = "\r", n = "\n", "\\" = "\\", "/" = "/", "\"" = "\"", f = "\f",
+                     b = "\b", t = "\t")
+
+# One string's escapes (a port of yajl_string_decode, quirks included: a high surrogate
+# followed by any \u escape is combined with it, a lone one becomes '?' and swallows the next
+# character, \u0000 ends the string because R strings stop at NUL).
+json_unescape <- function(x) {
+  if (!grepl("\\u", x, fixed = TRUE)) {
+    m <- gregexpr("\\\\.", x, useBytes = TRUE)
+    regmatches(x, m) <- list(json_escape_map[substring(regmatches(x, m)[[1L]], 2L)])
+    return(x)
+  }
+  b <- charToRaw(x)
+  n <- length(b)
+  out <- vector("list", 0L)
+  beg <- 1L
+  end <- 1L
+  bs <- as.raw(0x5c)
+  while (end <= n) {
+    if (b[[end]] != bs) {
+      end <- end + 1L
+      next
+    }
+    if (end > beg) out[[length(out) + 1L]] <- b[beg:(end - 1L)]
+    end <- end + 1L
+    ch <- rawToChar(b[end])
+    if (ch != "u") {
+      out[[length(out) + 1L]] <- charToRaw(json_escape_map[[ch]])
+      end <- end + 1L
+      beg <- end
+      next
+    }
+    cp <- strtoi(rawToChar(b[(end + 1L):(end + 4L)]), 16L)
+    end <- end + 4L  # on the last hex digit
+    if (bitwAnd(cp, 0xFC00L) == 0xD800L) {
+      end <- end + 1L
+      if (end + 1L <= n && b[[end]] == bs && rawToChar(b[end + 1L]) == "u") {
+        sur <- strtoi(rawToChar(b[(end + 2L):(end + 5L)]), 16L)
+        cp <- bitwOr(bitwOr(bitwShiftL(bitwAnd(cp, 0x3FL), 10L),
+                            bitwShiftL(bitwAnd(bitwShiftR(cp, 6L), 0xFL) + 1L, 16L)),
+                     bitwAnd(sur, 0x3FFL))
+        end <- end + 5L
+      } else {
+        out[[length(out) + 1L]] <- charToRaw("?")
+        end <- end + 1L
+        beg <- end
+        next
+      }
+    }
+    if (cp == 0L) {  # yajl writes a NUL byte: the R string ends there
+      beg <- n + 1L
+      end <- n + 1L
+      break
+    }
+    out[[length(out) + 1L]] <- utf8_bytes(cp)
+    end <- end + 1L
+    beg <- end
+  }
+  if (end > beg && beg <= n) out[[length(out) + 1L]] <- b[beg:min(end - 1L, n)]
+  rawToChar(unlist(out))
+}
+
+# A code point as UTF-8 bytes, surrogates included (as yajl's Utf32toUtf8 writes them).
+utf8_bytes <- function(cp) {
+  if (cp < 0x80L) return(as.raw(cp))
+  if (cp < 0x800L) {
+    return(as.raw(c(bitwOr(0xC0L, bitwShiftR(cp, 6L)), bitwOr(0x80L, bitwAnd(cp, 0x3FL)))))
+  }
+  if (cp < 0x10000L) {
+    return(as.raw(c(bitwOr(0xE0L, bitwShiftR(cp, 12L)),
+                    bitwOr(0x80L, bitwAnd(bitwShiftR(cp, 6L), 0x3FL)),
+                    bitwOr(0x80L, bitwAnd(cp, 0x3FL)))))
+  }
+  as.raw(c(bitwOr(0xF0L, bitwShiftR(cp, 18L)),
+           bitwOr(0x80L, bitwAnd(bitwShiftR(cp, 12L), 0x3FL)),
+           bitwOr(0x80L, bitwAnd(bitwShiftR(cp, 6L), 0x3FL)),
+           bitwOr(0x80L, bitwAnd(cp, 0x3FL))))
+}
+
+# ---- jsonlite's simplify(), ported -------------------------------------------------------
+
+json_simplify <- function(x, simplify_matrix = TRUE, simplify_sub_matrix = simplify_matrix) {
+  if (!is.list(x) || !length(x)) return(x)
+  if (json_is_recordlist(x)) {
+    df <- json_simplify_df(x, simplify_sub_matrix)
+    if (is.data.frame(df) && json_is_date_object(df)) return(json_parse_date(df[["$date"]]))
+    return(df)
+  }
+  if (is.null(names(x)) && json_is_scalarlist(x)) return(json_list_to_vec(x))
+  out <- lapply(x, json_simplify, simplify_matrix = simplify_sub_matrix)
+  if (json_is_scalarlist(out) && all(vapply(out, inherits, logical(1), "POSIXt"))) {
+    return(structure(json_list_to_vec(out), class = c("POSIXct", "POSIXt")))
+  }
+  if (simplify_matrix && json_is_matrixlist(out) &&
+      all(unlist(vapply(x, json_is_scalarlist, logical(1))))) {
+    return(do.call(rbind, out))
+  }
+  if (simplify_matrix && json_is_arraylist(out)) {
+    return(array(data = do.call(rbind, lapply(out, as.vector)),
+                 dim = c(length(out), dim(out[[1L]]))))
+  }
+  if (is.null(names(out))) {
+    isemptylist <- vapply(out, identical, logical(1), list())
+    if (any(isemptylist) & !all(isemptylist)) {
+      if (all(vapply(out[!isemptylist], is.data.frame, logical(1)))) {
+        for (i in which(isemptylist)) out[[i]] <- data.frame()
+        return(out)
+      }
+      if (all(vapply(out[!isemptylist], function(z) isTRUE(is.vector(z) && is.atomic(z)),
+                     logical(1)))) {
+        for (i in which(isemptylist)) {
+          out[[i]] <- vector(mode = typeof(out[[which(!isemptylist)[1L]]]))
+        }
+        return(out)
+      }
+    }
+  }
+  if (json_is_date_object(out)) return(json_parse_date(out[["$date"]]))
+  out
+}
+
+# C_is_recordlist: an unnamed list of named lists and NULLs, with at least one named list.
+json_is_recordlist <- function(x) {
+  if (typeof(x) != "list" || !is.null(names(x)) || !length(x)) return(FALSE)
+  named <- vapply(x, function(e) typeof(e) == "list" && !is.null(names(e)), logical(1))
+  all(named | vapply(x, is.null, logical(1))) && any(named)
+}
+
+# C_is_scalarlist: a list whose elements are atomic (or NULL) of length 0 or 1.
+json_is_scalarlist <- function(x) {
+  typeof(x) == "list" &&
+    all(vapply(x, typeof, "") %in% c("logical", "integer", "double", "character", "NULL",
+                                     "raw", "complex")) &&
+    all(lengths(x) < 2L)
+}
+
+# C_null_to_na: NULL becomes NA; the strings "NA", "NaN", "Inf", "-Inf" become NA, NaN, Inf,
+# -Inf unless some other string is present.
+json_null_to_na <- function(x) {
+  if (!length(x)) return(x)
+  null <- vapply(x, is.null, logical(1))
+  x[null] <- list(NA)
+  str <- vapply(x, is.character, logical(1))
+  if (!any(str)) return(x)
+  s <- vapply(x[str], function(e) e[1L], "")
+  if (!all(s %in% c("NA", "NaN", "Inf", "-Inf"))) return(x)
+  x[str] <- list(NA, NaN, Inf, -Inf)[match(s, c("NA", "NaN", "Inf", "-Inf"))]
+  x
+}
+
+json_list_to_vec <- function(x) {
+  isdates <- json_is_datelist(x)
+  out <- unlist(json_null_to_na(x), recursive = FALSE, use.names = FALSE)
+  if (isdates && is.numeric(out)) structure(out, class = c("POSIXct", "POSIXt")) else out
+}
+
+# C_is_datelist: NULLs, "NA" strings and POSIXct values, at least one POSIXct.
+json_is_datelist <- function(x) {
+  if (!is.list(x) || !length(x)) return(FALSE)
+  status <- FALSE
+  for (el in x) {
+    if (is.null(el)) next
+    if (is.character(el) && length(el) && identical(el[[1L]], "NA")) next
+    if (is.numeric(el) && inherits(el, "POSIXct")) status <- TRUE else return(FALSE)
+  }
+  status
+}
+
+json_all_identical <- function(x) length(x) > 0L && all(x == x[1L])
+
+json_is_matrixlist <- function(x) {
+  isTRUE(is.list(x) && length(x) && is.null(names(x)) &&
+           all(vapply(x, is.atomic, logical(1))) &&
+           json_all_identical(vapply(x, length, integer(1))))
+}
+
+json_is_arraylist <- function(x) {
+  isTRUE(is.list(x) && length(x) && is.null(names(x)) &&
+           all(vapply(x, is.array, logical(1))) &&
+           json_all_identical(vapply(x, function(y) paste(dim(y), collapse = "-"), "")))
+}
+
+# Mongo-style {"$date": ...}.
+json_is_date_object <- function(x) {
+  isTRUE(is.list(x) && identical(names(x), "$date") &&
+           (is.numeric(x[["$date"]]) || is.character(x[["$date"]])))
+}
+
+json_parse_date <- function(x) {
+  if (is.numeric(x)) return(structure(x / 1000, class = c("POSIXct", "POSIXt")))
+  if (is.character(x)) {
+    is_utc <- ifelse(all(grepl("Z$", x)), "UTC", "")
+    return(as.POSIXct(strptime(x, format = "%Y-%m-%dT%H:%M:%OS", tz = is_utc)))
+  }
+  x
+}
+
+# C_transpose_list: for each column name, every record's first field of that name (or NULL).
+json_transpose <- function(records, columns) {
+  n <- length(records)
+  lens <- lengths(records)
+  values <- unlist(records, recursive = FALSE, use.names = FALSE)
+  keys <- unlist(lapply(records, names), use.names = FALSE)
+  row <- rep.int(seq_len(n), lens)
+  col_of <- match(keys, columns)
+  first <- !duplicated(row * (length(columns) + 1) + col_of)
+  lapply(seq_along(columns), function(j) {
+    col <- vector("list", n)
+    sel <- first & col_of == j
+    col[row[sel]] <- values[sel]
+    col
+  })
+}
+
+json_simplify_df <- function(recordlist, simplify_matrix) {
+  if (!any(vapply(recordlist, length, integer(1), USE.NAMES = FALSE))) {
+    return(data.frame(matrix(nrow = length(recordlist), ncol = 0)))
+  }
+  columns <- unique(unlist(lapply(recordlist, names), recursive = FALSE, use.names = FALSE))
+  columnlist <- json_transpose(recordlist, columns)
+  columnlist <- lapply(columnlist, json_simplify, simplify_matrix = FALSE,
+                       simplify_sub_matrix = simplify_matrix)
+  columnlengths <- unlist(vapply(columnlist, function(z) {
+    ifelse(length(dim(z)) > 1, nrow(z), length(z))
+  }, integer(1)))
+  n <- unique(columnlengths)
+  if (length(n) > 1) stop("Elements not of equal length: ", paste(columnlengths, collapse = " "))
+  names(columnlist) <- columns
+  class(columnlist) <- "data.frame"
+  if ("_row" %in% names(columnlist)) {
+    rn <- columnlist[["_row"]]
+    columnlist["_row"] <- NULL
+    if (is.double(rn)) rn <- as.integer(rn)
+    rn_na <- is.na(rn)
+    if (sum(rn_na) > 0) rn[rn_na] <- paste0("NA_", seq_len(sum(rn_na)))
+    if (any(duplicated(rn))) {
+      warning("Duplicate names in \"_row\" field. Data frames must have unique row names.",
+              call. = FALSE)
+      if (is.character(rn)) row.names(columnlist) <- make.unique(rn)
+      else row.names(columnlist) <- seq_len(n)
+    } else {
+      row.names(columnlist) <- rn
+    }
+  } else {
+    row.names(columnlist) <- seq_len(n)
+  }
+  columnlist
+}
+
+#' Parse JSON text as jsonlite::fromJSON(txt) does with its defaults, in base R.
+json_read <- function(txt) json_simplify(json_parse_tree(txt))
