@@ -24,6 +24,12 @@ json_escape <- function(x) {
   if (any(Encoding(x) == "bytes")) json_unsupported(x)
   x <- enc2utf8(x)
   na <- is.na(x)
+  # Most strings need no escape: one scan instead of eight substitutions.
+  if (!any(grepl("[\001-\037\\\\\"]|</", x, useBytes = TRUE))) {
+    out <- paste0("\"", x, "\"")
+    out[na] <- "null"
+    return(out)
+  }
   for (pair in list(c("\\", "\\\\"), c("\"", "\\\""), c("\n", "\\n"), c("\r", "\\r"),
                     c("\t", "\\t"), c("\b", "\\b"), c("\f", "\\f"), c("</", "<\\/"))) {
     x <- gsub(pair[[1L]], pair[[2L]], x, fixed = TRUE, useBytes = TRUE)

@@ -289,3 +289,17 @@ test_that("a handler's JSON never loads jsonlite or methods", {
   expect_length(loaded, 1L)
   expect_false(grepl("jsonlite|methods", loaded), info = loaded)
 })
+
+test_that("documents nested deeper than R's parser takes are read as jsonlite reads them", {
+  skip_if_not_installed("jsonlite")
+  set.seed(20261204)
+  for (i in 1:40) {
+    depth <- sample(41:70, 1L)
+    wrap <- sample(c("a", "o"), depth, replace = TRUE)
+    txt <- rand_doc()
+    for (w in wrap) txt <- if (w == "a") paste0("[", txt, ",1]") else paste0("{\"k\":", txt, "}")
+    expect_same_read(txt)
+  }
+  expect_error(rt$json_read(paste0(strrep("[", 50), "1", strrep("]", 49))), "invalid JSON")
+  expect_error(rt$json_read(paste0(strrep("[", 50), "1,]", strrep("]", 49))), "invalid JSON")
+})
