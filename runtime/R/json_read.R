@@ -8,10 +8,12 @@
 # and the C helpers it calls), so that a handler sees the same R values either way. The
 # testthat suite compares the two on hand-picked and on randomly generated documents.
 #
-# The document is cut into tokens by one regular expression (gregexpr, in C), and containers
-# are matched by sorting brackets by depth; arrays and objects that hold only scalars are
-# converted in one vectorised step, so an R function call is paid per nested container, not
-# per value.
+# The document is cut into tokens by one regular expression (gregexpr, in C), all scalars are
+# converted at once, and brackets are paired by depth with vectorised operations; arrays and
+# objects that hold only scalars are then built in one step, so an R function call is paid
+# per nested container, not per value. (Rewriting the tokens as an R call of nested list()s
+# for R's own parser to build was tried: no faster for small events, 2-3x slower for long
+# arrays.)
 
 json_token_re <- paste0(
   "[ \t\n\r\f\v]+|/\\*[\\s\\S]*?\\*/|//[^\n]*",          # whitespace; yajl allows comments
@@ -29,8 +31,12 @@ json_kinds <- c(" " = "w", "\t" = "w", "\n" = "w", "\r" = "w", "\f" = "w", "\v" 
                 "," = ",")
 
 json_syntax_error <- function(what, tok, at) {
-  near <- if (at <= length(tok)) sprintf(" at token %d ('%s')", at, substr(tok[[at]], 1L, 20L))
-          else " at the end of the text"
+  near <- " at the end of the text"
+  if (at <= length(tok)) {
+    shown <- substr(tok[[at]], 1L, 20L)  # bytes: shown valid, with <xx> for what is not
+    Encoding(shown) <- "unknown"
+    near <- sprintf(" at token %d ('%s')", at, as_utf8(shown))
+  }
   stop(simpleError(paste0("invalid JSON: ", what, near)))
 }
 
@@ -41,13 +47,17 @@ json_parse_tree <- function(txt) {
     stop("invalid JSON: the text must be one string")
   }
   if (!validUTF8(txt)) stop("invalid JSON: the text is not valid UTF-8")
-  if (startsWith(txt, "\xef\xbb\xbf")) {
+  # By bytes from here on, whatever the locale: substring() then costs O(1) per token, and
+  # matches gregexpr(useBytes = TRUE)'s offsets.
+  Encoding(txt) <- "bytes"
+  head <- charToRaw(substr(txt, 1L, 3L))
+  if (identical(head, as.raw(c(0xef, 0xbb, 0xbf)))) {
     warning("JSON string contains (illegal) UTF8 byte-order-mark!", call. = FALSE)
-    txt <- substr(txt, 2L, nchar(txt))
+    txt <- substring(txt, 4L)
+  } else if (length(head) && head[[1L]] == as.raw(0x1e)) {
+    txt <- substring(txt, 2L)  # RFC 7464 record separator
   }
-  if (startsWith(txt, "\x1e")) txt <- substring(txt, 2L)  # RFC 7464 record separator
   m <- gregexpr(json_token_re, txt, perl = TRUE, useBytes = TRUE)[[1L]]
-  Encoding(txt) <- "bytes"  # substring() by bytes: O(1) per token, and gregexpr's offsets
   tok <- substring(txt, m, m + attr(m, "match.length") - 1L)
   first <- substr(tok, 1L, 1L)
   kind <- json_kinds[match(first, names(json_kinds))]
@@ -66,9 +76,6 @@ json_parse_tree <- function(txt) {
   depth <- cumsum(open) - cumsum(close)
   if (depth[[n]] != 0L || any(depth < 0L)) json_syntax_error("unbalanced brackets", tok, n)
   value <- json_scalars(tok, kind)
-  # R's parser nests calls up to ~50 deep ("contextstack overflow"): deeper documents take the
-  # recursive descent below.
-  if (max(depth) <= 40L) return(json_build_tree(tok, kind, value, open, close, depth))
 
   # Matching brackets: within one depth, opening and closing brackets alternate.
   br <- which(open | close)
@@ -108,64 +115,6 @@ json_parse_tree <- function(txt) {
   end <- if (open[[1L]]) match[[1L]] else 1L
   if (end != n) json_syntax_error("text after the value", tok, end + 1L)
   json_tree_value(state, 1L)
-}
-
-# The tree in one go: the token sequence is checked against JSON's grammar with vectorised
-# tests, then rewritten as an R call of nested list() (arrays) and json_new_object() (objects)
-# whose arguments are the scalars' positions in `value` -- no text of the document enters the
-# code -- and R's parser and evaluator, in C, build the lists. ~9 us for a small event where
-# a recursive descent in R takes ~100.
-json_build_tree <- function(tok, kind, value, open, close, depth) {
-  n <- length(tok)
-  idx <- seq_len(n)
-  # Each token's enclosing container (0: top level): the last opener of its depth before it.
-  look <- depth
-  look[open] <- depth[open] - 1L
-  look[close] <- depth[close] + 1L
-  enc <- integer(n)
-  for (lv in seq_len(max(depth))) {
-    last <- cummax(idx * (open & depth == lv))
-    at <- look == lv
-    enc[at] <- last[at]
-  }
-  ctype <- c("top", kind)[enc + 1L]
-  prev <- c("^", kind[-n])
-  nxt <- c(kind[-1L], "$")
-  scalar <- kind == "s" | kind == "n" | kind == "l"
-  key <- kind == "s" & ctype == "{" & (prev == "{" | prev == ",")
-  start <- (scalar | open) & !key
-  vend <- (scalar & !key) | close
-  prev_vend <- c(FALSE, vend[-n])
-  ok <- (!key | nxt == ":") &
-    (kind != ":" | c(FALSE, key[-n])) &
-    (!start | (ctype == "{" & prev == ":") | (ctype == "[" & (prev == "[" | prev == ",")) |
-       (ctype == "top" & idx == 1L)) &
-    (kind != "," | (prev_vend & ((ctype == "{" & nxt == "s") |
-                                   (ctype == "[" & c(start[-1L], FALSE))))) &
-    (kind != "}" | ((prev == "{" | prev_vend) & c("", kind)[enc + 1L] == "{")) &
-    (kind != "]" | ((prev == "[" | prev_vend) & c("", kind)[enc + 1L] == "["))
-  if (!all(ok)) json_syntax_error("unexpected token", tok, which(!ok)[[1L]])
-  top <- which(enc == 0L)
-  if (length(top) > 1L) json_syntax_error("text after the value", tok, top[[2L]])
-  if (scalar[[1L]]) return(value[[1L]])
-  code <- character(n)
-  code[scalar] <- paste0(".v[[", idx[scalar], "]]")
-  code[kind == "{"] <- "json_new_object("
-  code[kind == "["] <- "list("
-  code[close] <- ")"
-  code[kind == "," | kind == ":"] <- ","
-  eval(str2lang(paste(code, collapse = "")),
-       list(.v = value, json_new_object = json_new_object, list = list), baseenv())
-}
-
-# json_new_object(key1, value1, key2, value2, ...): a named list.
-json_new_object <- function(...) {
-  x <- list(...)
-  if (!length(x)) return(structure(list(), names = character()))
-  v <- seq.int(2L, length(x), 2L)
-  out <- x[v]
-  names(out) <- unlist(x[-v], use.names = FALSE)
-  out
 }
 
 json_tree_value <- function(s, i) {

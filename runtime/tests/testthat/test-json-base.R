@@ -7,9 +7,18 @@ jsonlite_write <- function(x) {
   as.character(jsonlite::toJSON(x, auto_unbox = TRUE, null = "null", na = "null",
                                 dataframe = "rows", digits = NA, POSIXt = "ISO8601", UTC = TRUE))
 }
+# The value (or that there was an error) and the warnings, but not jsonlite's warning from
+# file.exists() (it tries a short text as a file name) in a locale that cannot show the text.
 outcome <- function(expr) {
-  tryCatch(list(value = expr, warning = NULL), warning = function(w) list(warning = "warned"),
-           error = function(e) list(error = TRUE))
+  warned <- character()
+  value <- withCallingHandlers(
+    tryCatch(expr, error = function(e) structure(list(), class = "json_test_error")),
+    warning = function(w) {
+      if (!grepl("translate", conditionMessage(w))) warned <<- c(warned, conditionMessage(w))
+      invokeRestart("muffleWarning")
+    })
+  if (inherits(value, "json_test_error")) return(list(error = TRUE))
+  list(value = value, warning = warned)
 }
 expect_same_read <- function(txt) {
   want <- outcome(jsonlite_read(txt))
@@ -279,12 +288,14 @@ test_that("what jsonlite writes, the base-R parser reads back as jsonlite does",
 
 test_that("a handler's JSON never loads jsonlite or methods", {
   out <- run_base_r(c(
-    "ev <- rt$from_json('{\"name\":\"x\",\"v\":[1,2.5],\"rows\":[{\"a\":1},{\"b\":\"\\\\u00e9\"}]}')",
+    "ev <- rt$from_json('{\"name\":\"x\",\"v\":[1,2.5],\"rows\":[{\"a\":1},{\"b\":\"\\u00e9\"}]}')",
     "txt <- rt$to_json(list(got = ev, when = as.Date('2020-01-01'), f = factor('a'), m = matrix(1:4, 2)))",
-    "cat(txt, '\\n')",
+    paste0("want <- '{\"got\":{\"name\":\"x\",\"v\":[1,2.5],\"rows\":[{\"a\":1,\"b\":null},",
+           "{\"a\":null,\"b\":\"\\u00e9\"}]},\"when\":\"2020-01-01\",\"f\":\"a\",\"m\":[[1,3],[2,4]]}'"),
+    "want <- sub('\\\\u00e9', '\\u00e9', want, fixed = TRUE)",
+    "cat('same:', identical(txt, want), '\\n')",
     "cat('loaded:', sort(loadedNamespaces()), '\\n')"))
-  expect_true(any(grepl("{\"got\":{\"name\":\"x\",\"v\":[1,2.5],\"rows\":[{\"a\":1,\"b\":null},{\"a\":null,\"b\":\"\u00e9\"}]}",
-                        out, fixed = TRUE)), info = paste(out, collapse = "\n"))
+  expect_true("same: TRUE " %in% out, info = paste(out, collapse = "\n"))
   loaded <- grep("^loaded:", out, value = TRUE)
   expect_length(loaded, 1L)
   expect_false(grepl("jsonlite|methods", loaded), info = loaded)
