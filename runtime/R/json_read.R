@@ -257,6 +257,13 @@ json_numbers <- function(t) {
 
 # digits * or / 10^k where both are exact (see json_pow10); `d` (as.numeric()) otherwise.
 json_decimals <- function(t, d) {
+  if (!any(grepl("e", t, fixed = TRUE)) && !any(grepl("E", t, fixed = TRUE))) {
+    frac <- nchar(t) - regexpr(".", t, fixed = TRUE)  # every token here has a '.'
+    m <- as.numeric(sub(".", "", t, fixed = TRUE))
+    fast <- abs(m) < 9007199254740992 & frac <= 22L
+    d[fast] <- m[fast] / json_pow10[frac[fast] + 1L]
+    return(d)
+  }
   e_at <- regexpr("[eE]", t)
   has_e <- e_at > 0L
   mant <- t
