@@ -235,6 +235,44 @@ def test_base_image_neither_present_nor_pullable(capsys, docker_client, local_mi
 
 
 @pytest.fixture
+def arm64_only_base(docker_client):
+    """A base present locally for arm64 only, as an image index pinned for both architectures
+    leaves it after an arm64 build (the engine keeps one image per name)."""
+    tag = "rlambda-test/arm64-only:1"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        dockerfile = b"FROM scratch\nCOPY marker /marker\n"
+        for name, data in (("Dockerfile", dockerfile), ("marker", b"arm64")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    docker_client.images.build(fileobj=buf, custom_context=True, tag=tag, platform="linux/arm64")
+    assert engine.image_platform(docker_client.images.get(tag)) == "linux/arm64"
+    yield tag
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.docker
+def test_a_base_of_the_other_architecture_is_never_taken(
+    capsys, docker_client, local_mirror, local_pins, arm64_only_base
+):
+    before = _tags(docker_client)
+    status, out = run(
+        capsys, "--r", "4.5.0", "--family", "debian", "--cran-mirror", local_mirror,
+        "--base-image", arm64_only_base, "--versions-file", str(local_pins.path),
+    )  # fmt: skip
+    assert status == 2
+    assert f"base image {arm64_only_base} is present locally only for linux/arm64" in out
+    assert "not linux/amd64" in out and "docker pull --platform linux/amd64" in out
+    assert _tags(docker_client) == before
+    # The same image is what an arm64 build starts from.
+    arm64 = engine.base_identity(docker_client, arm64_only_base, "linux/arm64")
+    assert arm64 == docker_client.images.get(arm64_only_base).id
+
+
+@pytest.fixture
 def shell_less_base(docker_client):
     """An image with no /bin/sh: its first RUN step fails."""
     buf = io.BytesIO()

@@ -11,8 +11,9 @@ import pytest
 
 import build
 from rlambda import job
-from rlambda.build import render
-from rlambda.build.builder import build_recipe_image
+from rlambda.build import builder, engine, render
+from rlambda.build.builder import build_base_image, build_recipe_image
+from rlambda.build.tags import REPOSITORY
 from rlambda.build.target import Target, resolve
 from rlambda.ci import summary
 from rlambda.local.events import run_events
@@ -75,6 +76,50 @@ def test_recipe_builds_and_its_events_pass(
     assert labels["io.rlambda.recipe"] == name
     assert image.readable_tag == f"r-{r_version}-{name}-debian-x86_64"
     assert image.content_tag.startswith("content-")
+
+
+def test_a_new_runtime_client_compiles_no_package(
+    local_pins, local_mirror, r_image, docker_client, monkeypatch, tmp_path
+):
+    """A recipe's packages compile on the base's r-only stage (R without the runtime client):
+    a base with a changed runtime client finds them in Docker's layer cache, and the recipe
+    on it still answers its events."""
+    xml_extract = target(local_pins, local_mirror, "xml-extract")
+    before = build_recipe_image(xml_extract, r_image, docker_client)
+
+    probe = tmp_path / "zz-probe.R"
+    probe.write_text("# a runtime client change that changes no behaviour\n")
+    real = builder.project_files
+
+    def with_probe(include_runtime: bool = True) -> dict[str, Path]:
+        extra = {"runtime/R/zz-probe.R": probe} if include_runtime else {}
+        return {**real(include_runtime), **extra}
+
+    monkeypatch.setattr(builder, "project_files", with_probe)
+    new_base = build_base_image(xml_extract.with_recipe(None), docker_client)
+    after = None
+    try:
+        assert new_base.built and new_base.content_hash != r_image.content_hash
+        # Only the runtime client's layers differ between the two bases: one r-only stage.
+        r_only = builder.r_only_image(docker_client, xml_extract, new_base)
+        assert r_only == builder.r_only_image(docker_client, xml_extract, r_image)
+        after = build_recipe_image(xml_extract, new_base, docker_client)
+        assert after.built and after.content_hash != before.content_hash
+        assert after.log_path is not None
+        log = after.log_path.read_text()
+        install = log[log.index("R CMD INSTALL") :].split("\nStep ", 1)[0]
+        assert "Using cache" in install, install
+        outcomes = run_events(
+            after.image_id, load_recipe(find_recipe("xml-extract")).events_dir, timeout_s=60
+        )
+        assert outcomes and all(o.passed for o in outcomes), [(o.name, o.got) for o in outcomes]
+    finally:
+        # The readable tags go back to the session's images; the probe's images are dropped.
+        engine.tag(docker_client, r_image.image_id, REPOSITORY, [r_image.readable_tag])
+        engine.tag(docker_client, before.image_id, REPOSITORY, [before.readable_tag])
+        dropped = [new_base.content_tag, builder.r_only_tag(new_base.content_tag)]
+        for tag in ([after.content_tag] if after else []) + dropped:
+            docker_client.images.remove(f"{REPOSITORY}:{tag}")
 
 
 def test_compiled_package_gets_its_runtime_library(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker.errors
+from docker.models.images import Image
 
 import docker
 from rlambda.errors import JobError, UsageError
@@ -29,14 +30,27 @@ def connect() -> docker.DockerClient:
 
 
 def base_identity(client: docker.DockerClient, ref: str, platform: str) -> str:
-    """The image ID of `ref`, pulling it if it is not present. Fails clearly if neither works."""
+    """The image ID of `ref` for `platform` (os/arch), pulling it if no local image of that
+    platform is there. Fails clearly if neither works.
+
+    The engine keeps one image per name: after pulling an image index (al2023 and al2 pin the
+    index for both architectures) for arm64, the same name gives the arm64 image when asked
+    for x86_64. The architecture is therefore checked, never assumed from the name.
+    """
+    local = find_image_object(client, ref)
+    if local is not None and image_platform(local) == platform:
+        return local.id
     try:
-        return client.images.get(ref).id
-    except docker.errors.ImageNotFound:
-        pass
-    try:
-        return client.images.pull(ref, platform=platform).id
+        pulled = client.images.pull(ref, platform=platform)
     except docker.errors.APIError as e:
+        if local is not None:
+            raise UsageError(
+                f"base image {ref} is present locally only for {image_platform(local)}, not"
+                f" {platform}, and cannot be pulled: {e.explanation or e}.\n"
+                f"Pull it for that platform where the registry is reachable (docker pull"
+                f" --platform {platform} {ref}), or pin a per-architecture manifest digest"
+                " (python build.py update resolves them from the image index)."
+            ) from None
         raise UsageError(
             f"base image {ref} is not present locally and cannot be pulled:"
             f" {e.explanation or e}.\n"
@@ -44,13 +58,29 @@ def base_identity(client: docker.DockerClient, ref: str, platform: str) -> str:
             " with a local image of the same family (scripts/make-debian-base.sh makes"
             " rlambda-local/debian:bookworm)."
         ) from None
+    if image_platform(pulled) != platform:
+        raise UsageError(
+            f"base image {ref} is {image_platform(pulled)}, not {platform}: pin the"
+            f" {platform} manifest of it in VERSIONS.toml (python build.py update)."
+        )
+    return pulled.id
+
+
+def image_platform(image: Image) -> str:
+    """os/architecture as Docker records them (linux/amd64, linux/arm64)."""
+    return f"{image.attrs.get('Os', '')}/{image.attrs.get('Architecture', '')}"
+
+
+def find_image_object(client: docker.DockerClient, ref: str) -> Image | None:
+    try:
+        return client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        return None
 
 
 def find_image(client: docker.DockerClient, ref: str) -> str | None:
-    try:
-        return client.images.get(ref).id
-    except docker.errors.ImageNotFound:
-        return None
+    image = find_image_object(client, ref)
+    return None if image is None else image.id
 
 
 @dataclass
@@ -77,8 +107,10 @@ def build(
     platform: str,
     log_path: Path,
     no_cache: bool = False,
+    stage: str | None = None,
 ) -> str:
-    """Build the context and return the image ID. Tags nothing: the caller tags on success.
+    """Build the context (up to `stage`, if given) and return the image ID. Tags nothing: the
+    caller tags on success.
 
     The engine's whole output goes to `log_path`; on failure its path is in the error.
     """
@@ -97,6 +129,7 @@ def build(
                 buildargs=buildargs,
                 labels=labels,
                 platform=platform,
+                target=stage,
             )
             for item in stream:
                 if "stream" in item:
