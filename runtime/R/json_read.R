@@ -302,9 +302,20 @@ json_escape_map <- c(r = "\r", n = "\n", "\\" = "\\", "/" = "/", "\"" = "\"", f 
 # followed by any \u escape is combined with it, a lone one becomes '?' and swallows the next
 # character, \u0000 ends the string because R strings stop at NUL).
 json_unescape <- function(x) {
-  if (!grepl("\\u", x, fixed = TRUE)) {
-    m <- gregexpr("\\\\.", x, useBytes = TRUE)
-    regmatches(x, m) <- list(json_escape_map[substring(regmatches(x, m)[[1L]], 2L)])
+  m <- gregexpr("\\\\(?:u[0-9a-fA-F]{4}|.)", x, perl = TRUE, useBytes = TRUE)
+  esc <- regmatches(x, m)[[1L]]
+  u <- startsWith(esc, "\\u")
+  cp <- strtoi(substr(esc[u], 3L, 6L), 16L)
+  # Surrogates and \u0000 take yajl's byte-by-byte decoding below; the rest, all at once.
+  if (!any(cp == 0L | bitwAnd(cp, 0xF800L) == 0xD800L)) {
+    out <- character(length(esc))
+    out[!u] <- json_escape_map[substring(esc[!u], 2L)]
+    if (any(u)) {
+      uc <- unique(cp)
+      out[u] <- vapply(uc, function(c) rawToChar(utf8_bytes(c)), "")[match(cp, uc)]
+    }
+    Encoding(out) <- "bytes"
+    regmatches(x, m) <- list(out)
     return(x)
   }
   b <- charToRaw(x)
