@@ -10,6 +10,7 @@ behaviour in the image tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -101,7 +102,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def managed_instance(tmp_path: Path, workers: int) -> Iterator[tuple[ConcurrentApi, Path]]:
+def managed_instance(
+    tmp_path: Path, workers: int
+) -> Iterator[tuple[ConcurrentApi, Path, subprocess.Popen[bytes]]]:
     (tmp_path / "app.R").write_text(HANDLERS)
     log = tmp_path / "stdout.log"
     api = ConcurrentApi()
@@ -120,9 +123,10 @@ def managed_instance(tmp_path: Path, workers: int) -> Iterator[tuple[ConcurrentA
             [str(RUNTIME / "bootstrap"), "app.slow"], env=env, stdout=out, start_new_session=True
         )
     try:
-        yield api, log
+        yield api, log, proc
     finally:
-        os.killpg(proc.pid, 9)  # the bootstrap, the supervisor and its workers
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 9)  # the bootstrap, the supervisor and its workers
         proc.wait(timeout=10)
         api.shutdown()
         api.server_close()
@@ -137,7 +141,7 @@ def wait_for_pollers(api: ConcurrentApi, n: int, timeout: float = 20) -> None:
 
 
 def test_n_workers_serve_n_invokes_at_once_with_json_logs(tmp_path: Path) -> None:
-    with managed_instance(tmp_path, workers=4) as (api, log):
+    with managed_instance(tmp_path, workers=4) as (api, log, _):
         wait_for_pollers(api, 4)  # init happened once, then four loops asked for work
         started = time.monotonic()
         ids = [api.submit({"sleep": 1}) for _ in range(4)]
@@ -157,7 +161,7 @@ def test_n_workers_serve_n_invokes_at_once_with_json_logs(tmp_path: Path) -> Non
 
 
 def test_a_worker_that_dies_is_reported_and_replaced(tmp_path: Path) -> None:
-    with managed_instance(tmp_path, workers=2) as (api, log):
+    with managed_instance(tmp_path, workers=2) as (api, log, _):
         wait_for_pollers(api, 2)
         quitting = api.submit({"quit": True})
         [(kind, error)] = api.wait([quitting], timeout=10).values()
@@ -176,3 +180,28 @@ def test_a_worker_that_dies_is_reported_and_replaced(tmp_path: Path) -> None:
         if line.startswith("{") and "Runtime.ExitError" in line
     ]
     assert report["requestId"] == quitting and report["level"] == "ERROR"
+
+
+def session_processes(sid: int) -> list[int]:
+    """The processes left in session `sid` (the bootstrap's: start_new_session)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # Fields after the command's closing parenthesis: state ppid pgrp session ...
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid and fields[0] != "Z":
+                pids.append(int(stat.parent.name))
+    return pids
+
+
+def test_sigterm_ends_the_supervisor_and_every_worker(tmp_path: Path) -> None:
+    """Lambda sends SIGTERM before it shuts an environment down: no worker is left polling."""
+    with managed_instance(tmp_path, workers=3) as (api, _, proc):
+        wait_for_pollers(api, 3)
+        assert len(session_processes(proc.pid)) >= 5  # the shell, R, three workers
+        proc.send_signal(15)
+        assert proc.wait(timeout=10) == 143  # R's status: ended by SIGTERM
+        deadline = time.monotonic() + 5
+        while (left := session_processes(proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert left == [], f"still running after SIGTERM: {left}"

@@ -11,7 +11,11 @@ import pytest
 from rlambda.build.fetch import cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = [*sorted((ROOT / "scripts").glob("*.sh")), ROOT / ".ci" / "run"]
+SCRIPTS = [
+    *sorted((ROOT / "scripts").glob("*.sh")),
+    ROOT / ".ci" / "run",
+    ROOT / "runtime" / "bootstrap",
+]
 
 
 def test_scripts_are_shellcheck_clean() -> None:

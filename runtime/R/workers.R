@@ -37,6 +37,7 @@ run_workers <- function(client, h, n) {
     })
   }
   jobs <- lapply(seq_len(n), start)
+  write_worker_pids(base_state, jobs)
   rt_debug("serving ", n, " invokes at once: workers ",
            paste(vapply(jobs, `[[`, 0L, "pid"), collapse = ", "))
   repeat {
@@ -56,8 +57,17 @@ run_workers <- function(client, h, n) {
       }
       tempdir(check = TRUE)  # quit() in a forked worker removes the session's tempdir
       jobs[[slot]] <- start(slot)
+      write_worker_pids(base_state, jobs)
     }
   }
+}
+
+# The bootstrap passes SIGTERM on to these pids too (R itself cannot catch a signal).
+write_worker_pids <- function(base, jobs) {
+  if (!nzchar(base)) return(invisible(FALSE))
+  pids <- vapply(jobs, `[[`, 0L, "pid")
+  invisible(!inherits(try(writeLines(as.character(pids), paste0(base, ".pids")), silent = TRUE),
+                      "try-error"))
 }
 
 worker_loop <- function(client, h) {
