@@ -111,111 +111,65 @@ json_parse_tree <- function(txt) {
     match <- integer(n)
     flat <- logical(n)
   }
-  state <- list(tok = tok, kind = kind, match = match, flat = flat, value = value)
+  state <- list(tok = tok, kind = kind, match = match, flat = flat, value = value,
+                open = open, close = close, depth = depth)
   end <- if (open[[1L]]) match[[1L]] else 1L
   if (end != n) json_syntax_error("text after the value", tok, end + 1L)
   json_tree_value(state, 1L)
 }
 
 json_tree_value <- function(s, i) {
+  if (s$open[[i]]) return(json_container(s, i))
   k <- s$kind[[i]]
-  if (k == "[") {
-    if (s$flat[[i]]) return(json_flat_array(s, i))
-    return(json_tree_array(s, i))
-  }
-  if (k == "{") {
-    if (s$flat[[i]]) return(json_flat_object(s, i))
-    return(json_tree_object(s, i))
-  }
   if (k == "s" || k == "n" || k == "l") return(s$value[[i]])
   json_syntax_error("expected a value", s$tok, i)
 }
 
-json_tree_array <- function(s, i) {
+# One array or object, its members found in one step: the tokens directly inside it are those
+# at its depth (scalars, ',' and ':') and the openers of the containers it holds, which are
+# built by recursion. Whatever a nested container holds is balanced and checked there.
+json_container <- function(s, i) {
   end <- s$match[[i]]
-  out <- vector("list", 16L)
-  len <- 0L
-  j <- i + 1L
-  if (j == end) return(list())
-  repeat {
-    k <- s$kind[[j]]
-    if (k == ":" || k == "," || k == "]" || k == "}") json_syntax_error("expected a value", s$tok, j)
-    len <- len + 1L
-    if (len > length(out)) length(out) <- 2L * length(out)
-    v <- json_tree_value(s, j)
-    if (!is.null(v)) out[[len]] <- v
-    j <- if (k == "[" || k == "{") s$match[[j]] + 1L else j + 1L
-    if (j == end) break
-    if (s$kind[[j]] != ",") json_syntax_error("expected ',' or ']'", s$tok, j)
-    j <- j + 1L
-    if (j == end) json_syntax_error("expected a value after ','", s$tok, j)
+  obj <- s$kind[[i]] == "{"
+  if (end == i + 1L) return(if (obj) structure(list(), names = character()) else list())
+  r <- (i + 1L):(end - 1L)
+  if (!s$flat[[i]]) {
+    d <- s$depth[[i]]
+    dd <- s$depth[r]
+    r <- r[(dd == d & !s$close[r]) | (s$open[r] & dd == d + 1L)]
   }
-  length(out) <- len
-  out
-}
-
-json_tree_object <- function(s, i) {
-  end <- s$match[[i]]
-  out <- vector("list", 16L)
-  keys <- character(16L)
-  len <- 0L
-  j <- i + 1L
-  if (j == end) return(structure(list(), names = character()))
-  repeat {
-    if (s$kind[[j]] != "s") json_syntax_error("expected a string key", s$tok, j)
-    if (s$kind[[j + 1L]] != ":") json_syntax_error("expected ':'", s$tok, j + 1L)
-    k <- s$kind[[j + 2L]]
-    if (k == ":" || k == "," || k == "]" || k == "}") {
-      json_syntax_error("expected a value", s$tok, j + 2L)
+  k <- s$kind[r]
+  n <- length(r)
+  if (obj) {
+    pos <- (seq_len(n) - 1L) %% 4L
+    at <- r[pos == 2L]
+    if ((n + 1L) %% 4L != 0L || any(k[pos == 0L] != "s") || any(k[pos == 1L] != ":") ||
+        any(k[pos == 2L] == ":" | k[pos == 2L] == ",") || any(k[pos == 3L] != ",")) {
+      json_syntax_error("expected \"key\": value pairs separated by ','", s$tok,
+                        json_first_bad(r, k, c("s", ":", "v", ","), end))
     }
-    len <- len + 1L
-    if (len > length(out)) {
-      length(out) <- 2L * length(out)
-      length(keys) <- length(out)
+  } else {
+    odd <- seq.int(1L, n, by = 2L)
+    at <- r[odd]
+    if (n %% 2L == 0L || any(k[odd] == ":" | k[odd] == ",") || any(k[-odd] != ",")) {
+      json_syntax_error("expected values separated by ','", s$tok,
+                        json_first_bad(r, k, c("v", ","), end))
     }
-    keys[[len]] <- s$value[[j]]
-    v <- json_tree_value(s, j + 2L)
-    if (!is.null(v)) out[[len]] <- v
-    j <- if (k == "[" || k == "{") s$match[[j + 2L]] + 1L else j + 3L
-    if (j == end) break
-    if (s$kind[[j]] != ",") json_syntax_error("expected ',' or '}'", s$tok, j)
-    j <- j + 1L
-    if (j == end) json_syntax_error("expected a key after ','", s$tok, j)
   }
-  length(out) <- len
-  names(out) <- keys[seq_len(len)]
+  out <- s$value[at]
+  nested <- s$open[at]
+  if (any(nested)) out[nested] <- lapply(at[nested], json_container, s = s)
+  if (obj) names(out) <- unlist(s$value[r[pos == 0L]], use.names = FALSE)
   out
 }
 
-# [scalar, scalar, ...] in one step.
-json_flat_array <- function(s, i) {
-  end <- s$match[[i]]
-  if (end == i + 1L) return(list())
-  idx <- (i + 1L):(end - 1L)
-  k <- s$kind[idx]
-  at <- seq.int(1L, length(idx), by = 2L)
-  vals <- k[at]
-  seps <- k[-at]
-  if (length(idx) %% 2L == 0L || any(seps != ",") || any(vals == ":" | vals == ",")) {
-    json_syntax_error("expected values separated by ','", s$tok, i)
-  }
-  s$value[idx[at]]
-}
-
-# {"key": scalar, ...} in one step.
-json_flat_object <- function(s, i) {
-  end <- s$match[[i]]
-  if (end == i + 1L) return(structure(list(), names = character()))
-  idx <- (i + 1L):(end - 1L)
-  k <- s$kind[idx]
-  pos <- (seq_along(idx) - 1L) %% 4L
-  ok <- (length(idx) + 1L) %% 4L == 0L &&
-    all(k[pos == 0L] == "s") && all(k[pos == 1L] == ":") &&
-    !any(k[pos == 2L] == ":" | k[pos == 2L] == ",") && all(k[pos == 3L] == ",")
-  if (!ok) json_syntax_error("expected \"key\": value pairs separated by ','", s$tok, i)
-  out <- s$value[idx[pos == 2L]]
-  names(out) <- unlist(s$value[idx[pos == 0L]], use.names = FALSE)
-  out
+# For the error message: the first token not where the pattern (a cycle of kinds, "v" any
+# value) wants it, or the closing bracket if the members stop early.
+json_first_bad <- function(r, k, cycle, end) {
+  want <- rep_len(cycle, length(r))
+  ok <- ifelse(want == "v", !(k %in% c(":", ",")), k == want)
+  bad <- which(!ok)
+  if (length(bad)) r[[bad[[1L]]]] else end
 }
 
 # Scalar tokens as a list of R values, as jsonlite's parser makes them (other tokens: NULL).
