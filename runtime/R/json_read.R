@@ -9,9 +9,9 @@
 # testthat suite compares the two on hand-picked and on randomly generated documents.
 #
 # The document is cut into tokens by one regular expression (gregexpr, in C), all scalars are
-# converted at once, and brackets are paired by depth with vectorised operations; arrays and
-# objects that hold only scalars are then built in one step, so an R function call is paid
-# per nested container, not per value. (Rewriting the tokens as an R call of nested list()s
+# converted at once, and brackets are paired by depth with vectorised operations; each array
+# or object is then built in one step from the tokens at its depth, so an R function call is
+# paid per container, not per value. (Rewriting the tokens as an R call of nested list()s
 # for R's own parser to build was tried: no faster for small events, 2-3x slower for long
 # arrays.)
 
