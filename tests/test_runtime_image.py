@@ -100,6 +100,39 @@ def test_raw_event_and_text(function_image, emulator):
         assert greeting.content_type == "application/json"
 
 
+def test_event_json_is_read_and_written_without_loading_jsonlite(function_image, emulator):
+    """A handler taking `event`: jsonlite's R values (a vector with NA, a data frame with the
+    union of the records' keys, a matrix), jsonlite's bytes back, and neither jsonlite nor
+    methods loaded in the runtime's R."""
+    event = {
+        "values": [1, 2.5, None],
+        "rows": [{"a": 1}, {"b": "Zoë"}],
+        "grid": [[1, 2], [3, 4]],
+        "text": "</script>\n\u0001",
+        "big": 2147483648,
+    }
+    with function(emulator, function_image, "app.namespaces") as server:
+        result = server.invoke(json.dumps(event).encode())
+    body = json.loads(result.body)
+    assert body["event"] == {
+        "values": [1, 2.5, None],
+        "rows": [{"a": 1, "b": None}, {"a": None, "b": "Zoë"}],
+        "grid": [[1, 2], [3, 4]],
+        "text": "</script>\n\u0001",
+        "big": 2147483648,
+    }
+    assert body["classes"] == {
+        "values": "numeric",
+        "rows": "data.frame",
+        "grid": "matrix",
+        "text": "character",
+        "big": "numeric",
+    }
+    assert b'"text":"<\\/script>\\n\\u0001"' in result.body  # jsonlite's escapes
+    assert "base" in body["loaded"]
+    assert "jsonlite" not in body["loaded"] and "methods" not in body["loaded"], body["loaded"]
+
+
 def test_context(function_image, emulator):
     with function(emulator, function_image, "app.describe", memory_mb=256) as server:
         body = json.loads(server.invoke(b"{}", trace_id="Root=1-abc;Sampled=1").body)

@@ -2,8 +2,7 @@
 # headers of /next) and about the function (its environment variables).
 #
 # It is an environment, so that the two JSON-valued fields, client_context and identity, are
-# parsed only if the handler reads them: most invokes carry neither, and parsing would load
-# jsonlite for a handler that may not otherwise need it.
+# parsed only if the handler reads them: most invokes carry neither.
 
 make_context <- function(headers, env = Sys.getenv(), now_ms = function() epoch_ms()) {
   h <- function(name) {

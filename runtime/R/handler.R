@@ -99,7 +99,7 @@ eval_exprs <- function(exprs, env) {
 
 # How a handler wants its input, read from its formal arguments:
 #   event      the whole event, parsed from JSON
-#   raw_event  the payload as a string, unparsed (jsonlite is then never loaded for input)
+#   raw_event  the payload as a string, unparsed
 #   request    the normalised HTTP request of an API Gateway / function URL / ALB event
 #   context    the invocation context (request id, deadline, remaining_time_ms(), ...)
 #   stream     a response stream: the handler writes to it instead of returning a value

@@ -1,9 +1,10 @@
-# JSON at two speeds.
+# JSON without jsonlite for the common case.
 #
 # The runtime's own small documents (error bodies, JSON log lines) are written here in base R,
-# so that reporting an error never depends on jsonlite being loadable. Events and results use
-# jsonlite, loaded on first use only: loading it pulls in 'methods' (~60 ms on top of R's
-# ~40 ms start), which a handler that never touches JSON should not pay.
+# so that reporting an error never depends on jsonlite being loadable. Events and results are
+# read and written in base R too (json_read.R, json_write.R), with jsonlite's results: loading
+# jsonlite pulls in 'methods', +22 MiB of resident memory and ~60 ms (issue 13). jsonlite is
+# loaded only for large events and for values the base writer does not know.
 
 #' Mark a string as already-serialised JSON: the runtime sends it unchanged.
 json <- function(x) {
@@ -86,8 +87,11 @@ json_write <- function(x) {
   if (length(x) == 1L) vals else paste0("[", paste(vals, collapse = ","), "]")
 }
 
-# jsonlite on demand. requireNamespace() loads without attaching, so the handler's search path
-# stays as the handler left it.
+# jsonlite on demand, only where the base-R layer (json_read.R, json_write.R) hands over.
+# requireNamespace() loads without attaching, so the handler's search path stays as the
+# handler left it.
+jsonlite_installed <- function() nzchar(system.file(package = "jsonlite"))
+
 jsonlite_ns <- function() {
   if (!requireNamespace("jsonlite", quietly = TRUE)) {
     stop(runtime_condition(
@@ -98,19 +102,39 @@ jsonlite_ns <- function() {
   asNamespace("jsonlite")
 }
 
-# Parse an event. jsonlite's defaults (arrays of scalars become vectors, arrays of records
-# data frames) give R values a handler can use directly. An empty payload is NULL.
+# Documents above this many bytes are parsed by jsonlite when it is installed: its C parser is
+# much faster on them (see BENCHMARKS.md, "The runtime's JSON layer"), and its results are the
+# same (the testthat suite checks it). Below it, and always without jsonlite, base R parses.
+json_read_jsonlite_above <- 100000L
+
+# Parse an event with jsonlite::fromJSON()'s defaults: arrays of scalars become vectors, arrays
+# of records data frames. An empty payload is NULL.
 from_json <- function(txt) {
   if (!nzchar(txt)) return(NULL)
-  jsonlite_ns()$fromJSON(txt)
+  if (nchar(txt, "bytes") > json_read_jsonlite_above && jsonlite_installed()) {
+    return(jsonlite_ns()$fromJSON(txt))
+  }
+  json_read(txt)
 }
 
 # Serialise a result: length-one vectors unboxed (wrap in I() to keep an array), NULL and NA as
-# null, data frames as an array of records, full double precision.
-# The result is one string marked UTF-8 (jsonlite writes UTF-8 but leaves it unmarked).
+# null, data frames as an array of records, 15 significant digits. Written in base R; a value
+# the base writer does not know (json_write.R) goes to jsonlite's toJSON() with the same
+# options, or, without jsonlite, is refused. The result is one string marked UTF-8 (jsonlite
+# writes UTF-8 but leaves it unmarked).
 to_json <- function(x) {
-  txt <- jsonlite_ns()$toJSON(x, auto_unbox = TRUE, null = "null", na = "null",
-                               dataframe = "rows", digits = NA, POSIXt = "ISO8601", UTC = TRUE)
+  txt <- json_write_value(x)
+  if (is.null(txt)) {
+    if (!jsonlite_installed()) {
+      stop(runtime_condition("Runtime.MarshalError", paste0(
+        "cannot serialise a value of class ", paste(class(x), collapse = "/"),
+        " without the R package 'jsonlite' (not installed): return lists, vectors, factors, ",
+        "dates, data frames or matrices, or serialise it yourself and return json(text)")))
+    }
+    txt <- jsonlite_ns()$toJSON(x, auto_unbox = TRUE, null = "null", na = "null",
+                                dataframe = "rows", digits = NA, POSIXt = "ISO8601",
+                                UTC = TRUE)
+  }
   txt <- as.character(txt)
   Encoding(txt) <- "UTF-8"
   txt

@@ -8,8 +8,9 @@
 #                         that parse the response as JSON (Step Functions, the SDKs, API
 #                         Gateway non-proxy integrations) need that
 #   NULL                  null
-#   anything else         JSON via jsonlite: length-one vectors unboxed, NA and NULL as null,
-#                         data frames as arrays of records
+#   anything else         JSON as jsonlite writes it (to_json(): base R, jsonlite only for
+#                         classes the base writer does not know): length-one vectors unboxed,
+#                         NA and NULL as null, data frames as arrays of records
 
 serialise_result <- function(value, http_kind = NULL) {
   out <- if (inherits(value, "lambda_http_response")) {

@@ -1,5 +1,4 @@
 # Handlers for the end-to-end tests of the runtime client baked into a base R image.
-# The base image has no CRAN packages, so nothing here parses JSON input.
 
 constant <- function() list(answer = 42L, ok = TRUE)
 
@@ -37,4 +36,11 @@ pid <- function() Sys.getpid()
 naps <- function(raw_event) {
   Sys.sleep(as.numeric(raw_event))  # raw_event seconds
   list(pid = Sys.getpid())
+}
+
+# The event back, with what R loaded to read and write it (the runtime's base-R JSON layer
+# loads neither jsonlite nor methods).
+namespaces <- function(event) {
+  list(event = event, classes = lapply(event, function(v) class(v)[[1L]]),
+       loaded = sort(loadedNamespaces()))
 }
