@@ -96,20 +96,33 @@ http_read_response <- function(con) {
   list(status = as.integer(m[[3L]]), headers = headers, body = body, keep_alive = keep_alive)
 }
 
-# Header names are case-insensitive: they are returned lower-cased, as a named list.
+# Header names are case-insensitive: they are returned lower-cased, as a named list; a repeated
+# header's values joined with ", ". The lines are parsed together once they are all read: per
+# line, trimws() alone compiled two regular expressions, ~10% of a warm invoke's time in R.
 http_read_headers <- function(con) {
-  headers <- list()
+  lines <- character()
   repeat {
     line <- readLines(con, n = 1L, warn = FALSE)
     if (length(line) == 0L) stop("connection closed inside the HTTP headers")
     if (!nzchar(line)) break
-    colon <- regexpr(":", line, fixed = TRUE)
-    if (colon < 1L) next
-    name <- tolower(substr(line, 1L, colon - 1L))
-    value <- trimws(substr(line, colon + 1L, nchar(line)))
-    headers[[name]] <- if (is.null(headers[[name]])) value else paste(headers[[name]], value, sep = ", ")
+    lines[[length(lines) + 1L]] <- line
   }
-  headers
+  http_parse_headers(lines)
+}
+
+http_parse_headers <- function(lines) {
+  colon <- regexpr(":", lines, fixed = TRUE)
+  lines <- lines[colon > 0L]
+  colon <- colon[colon > 0L]
+  if (!length(lines)) return(list())
+  names <- tolower(substr(lines, 1L, colon - 1L))
+  # Optional white space around a value (RFC 9110, 5.6.3): spaces and tabs.
+  values <- sub("[ \t]+$", "", sub("^[ \t]+", "", substr(lines, colon + 1L, nchar(lines))))
+  if (anyDuplicated(names)) {
+    values <- vapply(split(values, factor(names, unique(names))), paste, "", collapse = ", ")
+    names <- names(values)
+  }
+  structure(as.list(unname(values)), names = names)
 }
 
 http_read_exactly <- function(con, n) {

@@ -14,6 +14,16 @@ test_that("a Content-Length response is read whole and the connection kept alive
   expect_true(resp$keep_alive)
 })
 
+test_that("header values lose the white space around them; a line without a colon is skipped", {
+  con <- response_connection(paste0(
+    "HTTP/1.1 200 OK\r\nX-Spaces:   padded \t\r\nX-Tight:tight\r\nnot a header\r\n",
+    "X-Inner: a  b\r\nX-Empty:\r\nContent-Length: 0\r\n\r\n"))
+  on.exit(close(con))
+  headers <- rt$http_read_response(con)$headers
+  expect_identical(headers, list("x-spaces" = "padded", "x-tight" = "tight", "x-inner" = "a  b",
+                                 "x-empty" = "", "content-length" = "0"))
+})
+
 test_that("a chunked response is reassembled, trailers skipped", {
   con <- response_connection(paste0(
     "HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n",
