@@ -42,25 +42,9 @@ as_utf8 <- function(x) {
 
 utf8_raw <- function(x) charToRaw(as_utf8(paste(x, collapse = "")))
 
-# Escape strings into JSON string literals (quotes included); NA becomes null.
-json_quote <- function(x) {
-  x <- as_utf8(x)
-  na <- is.na(x)
-  for (pair in list(c("\\", "\\\\"), c("\"", "\\\""), c("\n", "\\n"), c("\r", "\\r"),
-                    c("\t", "\\t"))) {
-    x <- gsub(pair[[1L]], pair[[2L]], x, fixed = TRUE, useBytes = TRUE)
-  }
-  # The remaining control characters are rare: only pay for the loop when one is present.
-  if (any(grepl("[\001-\037]", x, useBytes = TRUE))) {
-    for (code in c(1:8, 11L, 12L, 14:31)) {
-      x <- gsub(rawToChar(as.raw(code)), sprintf("\\u%04x", code), x,
-                fixed = TRUE, useBytes = TRUE)
-    }
-  }
-  out <- paste0("\"", x, "\"")
-  out[na] <- "null"
-  out
-}
+# Escape strings into JSON string literals (quotes included); NA becomes null. Bytes that are
+# not UTF-8 are escaped first (as_utf8()), so this never fails: error reports depend on it.
+json_quote <- function(x) json_escape(as_utf8(x))
 
 # A minimal writer for the runtime's own documents: NULL, atomic vectors (length one becomes a
 # scalar, any other length an array), named lists (objects) and unnamed lists (arrays).
