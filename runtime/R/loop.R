@@ -169,8 +169,9 @@ finish_stream <- function(client, stream, outcome, http_kind) {
 # reads this file to learn whether an invoke, or init, was in flight and reports it. A file
 # rather than a pipe keeps the shell trivial; writing ~40 bytes per invoke costs microseconds.
 # The state file is rewritten twice per invoke, through one connection kept open: opening it
-# for each write (cat(file = path)) cost ~200 us a write on the host, about 40% of a warm echo
-# invoke's time in R; seek, write and truncate on an open connection ~20 us. The bytes reach
+# for each write (cat(file = path)) cost ~200 us a write on the host, seek, write and truncate
+# on an open connection ~20 us (with the header parsing of http.R, an echo invoke went from
+# 1.22 to 0.92 ms: bench/runtime_loop.py, BENCHMARKS.md). The bytes reach
 # the kernel at flush(), so they outlive an R that dies. A forked worker has a file (path) of
 # its own, and so a connection of its own.
 write_state <- function(what) {
