@@ -128,8 +128,8 @@ class Service:
         for spec in self.functions.values():
             self._runtime(spec, 0).image_config()  # ImageNotFoundError names the image
         isolated = [spec for spec in self.functions.values() if not spec.host_network]
-        for spec in isolated[:1]:
-            self._runtime(spec, 0).relay_binary()  # the containers' network relay (one for all)
+        if isolated:
+            self._runtime(isolated[0], 0).relay_binary()  # the network relay: one for all
         total_mb = int(client.info().get("MemTotal") or 0) // (1024 * 1024)
         wanted = sum(self.concurrency * spec.memory_mb for spec in self.functions.values())
         if total_mb and wanted > total_mb:
