@@ -144,3 +144,28 @@ test_that("the body stream reads, re-reads and reads lines as Rook's does", {
   input$rewind()
   expect_equal(input$read_lines(), c("a", "b"))
 })
+
+test_that("the Rook request carries every header as HTTP_*, and cookies as one Cookie header", {
+  request <- rt$as_http_request(v2("GET", "/echo", qs = "q=1",
+                                   headers = list("X-Multi-Part" = "a", "Host" = "h.example:8443"),
+                                   cookies = c("s=1", "t=2")))
+  req <- rt$plumber_rook_request(request)
+  expect_equal(req$HTTP_X_MULTI_PART, "a")
+  expect_equal(req$HTTP_COOKIE, "s=1; t=2")
+  expect_equal(req$SERVER_NAME, "h.example")
+  expect_equal(req$QUERY_STRING, "?q=1")
+  expect_equal(req$REQUEST_METHOD, "GET")
+  expect_equal(req$HEADERS[["x-multi-part"]], "a")
+  expect_equal(rawToChar(req$rook.input$read()), "")
+})
+
+test_that("repeated response headers become one header; Set-Cookie ones cookies", {
+  out <- list(status = 201L, body = c("a", "b"),
+              headers = list("X-A" = "1", "Set-Cookie" = "c=1", "X-A" = "2", "X-B" = 3,
+                             "set-cookie" = "d=2"))
+  resp <- rt$plumber_response(out)
+  expect_equal(resp$status, 201L)
+  expect_equal(resp$body, "ab")
+  expect_equal(resp$headers, list("X-A" = c("1", "2"), "X-B" = "3"))
+  expect_equal(resp$cookies, c("c=1", "d=2"))
+})
