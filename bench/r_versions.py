@@ -67,7 +67,11 @@ def function_image(
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-        tar.add(RUNTIME, arcname="runtime", filter=lambda t: None if "r-env.sh" in t.name else t)
+        tar.add(
+            RUNTIME,
+            arcname="runtime",
+            filter=lambda t: None if t.name.endswith(("r-env.sh", "runtime.rds")) else t,
+        )
     buf.seek(0)
     image, _ = client.images.build(fileobj=buf, custom_context=True, rm=True)
     return image.id

@@ -56,7 +56,7 @@ def bootstrap(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     """A copy of runtime/, started through Rscript, or (after `bootstrap --write-r-env`, as
     the image build does) by exec'ing R's binary directly."""
     copy = tmp_path_factory.mktemp(request.param) / "runtime"
-    shutil.copytree(RUNTIME, copy, ignore=shutil.ignore_patterns("r-env.sh"))
+    shutil.copytree(RUNTIME, copy, ignore=shutil.ignore_patterns("r-env.sh", "runtime.rds"))
     if request.param == "direct":
         subprocess.run([str(copy / "bootstrap"), "--write-r-env"], check=True, timeout=60)
         assert "RLAMBDA_R_BINARY=" in (copy / "r-env.sh").read_text()
@@ -134,6 +134,23 @@ def test_raw_event_handler_never_loads_jsonlite(bootstrap: Path) -> None:
     with runtime("basic.loaded", bootstrap=bootstrap) as server:
         # No JSON in, a string out: R has loaded nothing but base (not even the JIT's compiler).
         assert server.invoke(b"{}").body == b'"base"'
+
+
+def test_the_saved_runtime_is_loaded_until_an_r_file_changes(tmp_path: Path) -> None:
+    """bootstrap --write-r-env saves the sourced runtime as runtime.rds, which main.R loads
+    instead of sourcing R/, unless an R file is newer than it."""
+    copy = tmp_path / "runtime"
+    shutil.copytree(RUNTIME, copy, ignore=shutil.ignore_patterns("r-env.sh", "runtime.rds"))
+    marker = copy / "R" / "zz_marker.R"
+    marker.write_text("rlambda_marker <- TRUE\n")
+    subprocess.run([str(copy / "bootstrap"), "--write-r-env"], check=True, timeout=60)
+    marker.unlink()  # from now on only runtime.rds has it
+    with runtime("basic.marker", bootstrap=copy / "bootstrap") as server:
+        assert ok_json(server.invoke(b"{}")) is True
+    later = (copy / "runtime.rds").stat().st_mtime + 10
+    os.utime(copy / "R" / "loop.R", (later, later))  # as an edit would
+    with runtime("basic.marker", bootstrap=copy / "bootstrap") as server:
+        assert ok_json(server.invoke(b"{}")) is False
 
 
 def test_context_and_trace_id_per_invoke() -> None:

@@ -84,3 +84,7 @@ bad_bytes <- function(raw_event) {
   log_info("got ", raw_event)
   stop("cannot parse: ", raw_event)
 }
+
+# Whether the runtime's environment holds `rlambda_marker`, which a test puts in runtime.rds
+# only (tests/test_runtime_r.py): which of the two ways main.R loaded the runtime.
+marker <- function() exists("rlambda_marker", envir = environment(http_response), inherits = FALSE)
