@@ -138,19 +138,28 @@ def test_raw_event_handler_never_loads_jsonlite(bootstrap: Path) -> None:
 
 def test_the_saved_runtime_is_loaded_until_an_r_file_changes(tmp_path: Path) -> None:
     """bootstrap --write-r-env saves the sourced runtime as runtime.rds, which main.R loads
-    instead of sourcing R/, unless an R file is newer than it."""
+    instead of sourcing R/, unless an R file (or R/ itself) is newer than it."""
     copy = tmp_path / "runtime"
     shutil.copytree(RUNTIME, copy, ignore=shutil.ignore_patterns("r-env.sh", "runtime.rds"))
     marker = copy / "R" / "zz_marker.R"
     marker.write_text("rlambda_marker <- TRUE\n")
     subprocess.run([str(copy / "bootstrap"), "--write-r-env"], check=True, timeout=60)
-    marker.unlink()  # from now on only runtime.rds has it
-    with runtime("basic.marker", bootstrap=copy / "bootstrap") as server:
-        assert ok_json(server.invoke(b"{}")) is True
-    later = (copy / "runtime.rds").stat().st_mtime + 10
-    os.utime(copy / "R" / "loop.R", (later, later))  # as an edit would
-    with runtime("basic.marker", bootstrap=copy / "bootstrap") as server:
-        assert ok_json(server.invoke(b"{}")) is False
+    saved = (copy / "runtime.rds").stat().st_mtime
+
+    def marker_seen() -> bool:
+        with runtime("basic.marker", bootstrap=copy / "bootstrap") as server:
+            return ok_json(server.invoke(b"{}"))
+
+    # From here on only runtime.rds defines the marker: emptied, the file keeps its old time.
+    marker.write_text("\n")
+    os.utime(marker, (saved - 10, saved - 10))
+    assert marker_seen() is True
+    os.utime(copy / "R" / "loop.R", (saved + 10, saved + 10))  # as an edit would
+    assert marker_seen() is False
+    os.utime(copy / "R" / "loop.R", (saved - 10, saved - 10))
+    assert marker_seen() is True
+    marker.unlink()  # a file removed: R/ itself is newer
+    assert marker_seen() is False
 
 
 def test_context_and_trace_id_per_invoke() -> None:
