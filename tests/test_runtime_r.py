@@ -51,12 +51,18 @@ def test_testthat_suite_passes() -> None:
 # ---- end to end ------------------------------------------------------------------------
 
 
+def copy_runtime(parent: Path) -> Path:
+    """runtime/ copied into `parent`, without what `bootstrap --write-r-env` writes."""
+    copy = parent / "runtime"
+    shutil.copytree(RUNTIME, copy, ignore=shutil.ignore_patterns("r-env.sh", "runtime.rds"))
+    return copy
+
+
 @pytest.fixture(scope="module", params=["rscript", "direct"])
 def bootstrap(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of runtime/, started through Rscript, or (after `bootstrap --write-r-env`, as
     the image build does) by exec'ing R's binary directly."""
-    copy = tmp_path_factory.mktemp(request.param) / "runtime"
-    shutil.copytree(RUNTIME, copy, ignore=shutil.ignore_patterns("r-env.sh", "runtime.rds"))
+    copy = copy_runtime(tmp_path_factory.mktemp(request.param))
     if request.param == "direct":
         subprocess.run([str(copy / "bootstrap"), "--write-r-env"], check=True, timeout=60)
         assert "RLAMBDA_R_BINARY=" in (copy / "r-env.sh").read_text()
@@ -139,8 +145,7 @@ def test_raw_event_handler_never_loads_jsonlite(bootstrap: Path) -> None:
 def test_the_saved_runtime_is_loaded_until_an_r_file_changes(tmp_path: Path) -> None:
     """bootstrap --write-r-env saves the sourced runtime as runtime.rds, which main.R loads
     instead of sourcing R/, unless an R file (or R/ itself) is newer than it."""
-    copy = tmp_path / "runtime"
-    shutil.copytree(RUNTIME, copy, ignore=shutil.ignore_patterns("r-env.sh", "runtime.rds"))
+    copy = copy_runtime(tmp_path)
     marker = copy / "R" / "zz_marker.R"
     marker.write_text("rlambda_marker <- TRUE\n")
     subprocess.run([str(copy / "bootstrap"), "--write-r-env"], check=True, timeout=60)
