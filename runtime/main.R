@@ -3,11 +3,12 @@
 #
 # The package is not installed: its R files are sys.source()d into one environment (parent:
 # base) and its exports attached as "rlambda"; handlers see the same functions either way.
-# Sourcing the ~19 files costs ~10 ms of a cold start. `bootstrap --write-r-env`, run when the
-# image is built, saves that environment as runtime.rds (main.R --save-runtime), which loads in
-# less than half that: under AWS's RIE the cold first invoke went from 1.17x to 1.10x the
-# floor's (bench/rie_runtime.py, BENCHMARKS.md). An R file, or R/ itself (a file added or
-# removed), newer than runtime.rds means it is stale: the files are sourced.
+# Sourcing the ~19 files costs ~10 ms of a cold start (timed by hand on the host).
+# `bootstrap --write-r-env`, run when the image is built, saves that environment as runtime.rds
+# (main.R --save-runtime), which loads in less than half that: under AWS's RIE the cold first
+# invoke went from 1.17x to 1.10x the floor's (bench/rie_runtime.py, BENCHMARKS.md). An R
+# file, or R/ itself (a file added or removed), newer than runtime.rds means it is stale: the
+# files are sourced.
 local({
   file_arg <- grep("^--file=", commandArgs(FALSE), value = TRUE)
   # Rscript writes spaces in the script path as "~+~".
