@@ -6,7 +6,9 @@ Each function runs in a container with AWS's Runtime Interface Emulator as its e
 - ours: this checkout's runtime/ on the given base R image, handler `function(event) event`
   (JSON in and out through jsonlite, loaded at init);
 - floor: bench/floor_bootstrap.py, a Runtime API loop in Python's standard library that
-  echoes the event through json.loads/json.dumps, on the Debian stand-in with Debian's python3.
+  echoes the event through json.loads/json.dumps, on the Debian stand-in with Debian's python3;
+- R floor: bench/floor_bootstrap.R on the same base R image, a Runtime API loop in base R that
+  sends the event's bytes back without parsing them: what R itself costs at the least.
 
 Figures, medians over --rounds containers (alternating ours / floor, so that other load on the
 machine falls on both alike):
@@ -40,7 +42,7 @@ from bench.local_lambda import percentile
 from bench.managed_instances import INVOKE_PATH, free_port
 from bench.r_runtime import process_tree
 from bench.r_versions import function_image
-from bench.under_rie import floor_image
+from bench.under_rie import floor_image, r_floor_image
 
 DEBIAN_BASE = "rlambda-local/debian:bookworm"
 ECHO_R = b"echo <- function(event) event\n"
@@ -133,6 +135,7 @@ def main(argv: list[str]) -> int:
             ["/var/runtime/bootstrap", "app.echo"],
         ),
         "floor": (floor_image(client), ["/var/runtime/bootstrap"]),
+        "R floor": (r_floor_image(client, args.base), ["/var/runtime/bootstrap"]),
     }
     results: dict[str, dict[str, list]] = {
         k: {"cold": [], "docker_run": [], "p50": [], "p99": [], "rate": [], "rss": []}
@@ -158,8 +161,8 @@ def main(argv: list[str]) -> int:
         f"{args.rounds} containers, {args.invokes} warm invokes each"
     )
     print()
-    print("| figure | ours | floor | ratio |")
-    print("|---|---|---|---|")
+    print("| figure | ours | floor | ratio | R floor (no JSON) | ratio |")
+    print("|---|---|---|---|---|---|")
     rows = [
         (
             "cold first invoke (RIE's first REPORT Duration: runtime start to answer), ms",
@@ -177,8 +180,11 @@ def main(argv: list[str]) -> int:
         (f"runtime RSS after {args.invokes + 1} small JSON invokes, MiB", "rss", "{:.1f}"),
     ]
     for label, key, fmt in rows:
-        ours, floor = med["ours"][key], med["floor"][key]
-        print(f"| {label} | {fmt.format(ours)} | {fmt.format(floor)} | {ours / floor:.2f}x |")
+        ours, floor, r_floor = med["ours"][key], med["floor"][key], med["R floor"][key]
+        print(
+            f"| {label} | {fmt.format(ours)} | {fmt.format(floor)} | {ours / floor:.2f}x "
+            f"| {fmt.format(r_floor)} | {r_floor / floor:.2f}x |"
+        )
     print()
     print(f"command: .venv/bin/python bench/rie_runtime.py {' '.join(argv)}")
     return 0

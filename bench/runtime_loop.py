@@ -5,8 +5,8 @@ sockets) hands out the same small JSON event --invokes times and times each roun
 the event's last byte sent to the response's arrival. The handler is `function(event) event`.
 Several runtime directories (--runtime, repeatable: another checkout's runtime/, e.g. from
 `git worktree add`) run in turns, --rounds times, so that the machine's load falls on all
-alike; bench/floor_bootstrap.py (Python's standard library) runs beside them as the floor.
-Needs R on the host (Rscript).
+alike; bench/floor_bootstrap.py (Python's standard library) runs beside them as the floor, and
+bench/floor_bootstrap.R (base R, no JSON) as R's own floor. Needs R on the host (Rscript).
 
     .venv/bin/python bench/runtime_loop.py [--runtime DIR ...] [--rounds 3] [--invokes 3000]
 """
@@ -28,6 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FLOOR = REPO / "bench" / "floor_bootstrap.py"
+R_FLOOR = REPO / "bench" / "floor_bootstrap.R"
 EVENT = json.dumps({"name": "bench", "values": [1, 2, 3], "nested": {"ok": True}}).encode()
 ACCEPTED = (
     b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n"
@@ -120,6 +121,15 @@ def main() -> None:
         (task_root / "app.R").write_text("echo <- function(event) event\n")
         commands = {str(r): [str(r / "bootstrap"), "app.echo"] for r in runtimes}
         commands["floor (bench/floor_bootstrap.py)"] = [sys.executable, str(FLOOR)]
+        # As the bootstrap runs R: base only, the JIT off.
+        commands["R floor (bench/floor_bootstrap.R)"] = [
+            "env",
+            "R_ENABLE_JIT=0",
+            "Rscript",
+            "--no-init-file",
+            "--default-packages=base",
+            str(R_FLOOR),
+        ]
         results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
         for _ in range(args.rounds):
             for name, command in commands.items():

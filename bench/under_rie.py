@@ -39,6 +39,7 @@ from bench.local_lambda import percentile
 from rlambda.local.aws_rie import AwsRie, load_pin, runtime_pids
 
 FLOOR = Path(__file__).resolve().parent / "floor_bootstrap.py"
+R_FLOOR = Path(__file__).resolve().parent / "floor_bootstrap.R"
 DEBIAN_BASE = "rlambda-local/debian:bookworm"
 EVENT = json.dumps({"name": "bench", "values": [1, 2, 3], "nested": {"ok": True}}).encode()
 
@@ -63,9 +64,33 @@ def floor_image(client: docker.DockerClient) -> str:
         "RUN chmod 755 /var/runtime/bootstrap\n"
         'ENTRYPOINT ["/var/runtime/bootstrap"]\n'
     )
+    return build_image(client, dockerfile, {"bootstrap": FLOOR.read_bytes()})
+
+
+def r_floor_image(client: docker.DockerClient, base: str) -> str:
+    """R's own floor: bench/floor_bootstrap.R on the R image `base`, R started as the runtime's
+    bootstrap starts it (base package only, the JIT off)."""
+    bootstrap = (
+        "#!/bin/sh\n"
+        "R_ENABLE_JIT=0 exec Rscript --no-init-file --default-packages=base /var/runtime/floor.R\n"
+    )
+    dockerfile = (
+        f"FROM {base}\n"
+        "RUN rm -rf /var/runtime\n"
+        "COPY floor.R bootstrap /var/runtime/\n"
+        "RUN chmod 755 /var/runtime/bootstrap\n"
+        'ENTRYPOINT ["/var/runtime/bootstrap"]\n'
+    )
+    return build_image(
+        client, dockerfile, {"floor.R": R_FLOOR.read_bytes(), "bootstrap": bootstrap.encode()}
+    )
+
+
+def build_image(client: docker.DockerClient, dockerfile: str, files: dict[str, bytes]) -> str:
+    """An image built from `dockerfile` with `files` (name: bytes) as the whole context."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in (("Dockerfile", dockerfile.encode()), ("bootstrap", FLOOR.read_bytes())):
+        for name, data in {"Dockerfile": dockerfile.encode(), **files}.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
