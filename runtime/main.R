@@ -25,6 +25,7 @@ local({
     rt
   }
   if (save) {
+    rt$saved_exports <- rt$save_exports()
     saveRDS(rt, saved, compress = FALSE)  # ~160 KB; compressed loads no faster
     return(invisible())
   }

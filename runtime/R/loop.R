@@ -180,14 +180,14 @@ write_state <- function(what) {
   # Best effort: a state file that cannot be written must not take the loop down with it. A
   # connection the handler closed (closeAllConnections()) is opened again once.
   for (attempt in 1:2) {
-    done <- tryCatch(suppressWarnings({
+    done <- tryCatch({
       con <- state_connection(path)
       seek(con, 0, rw = "write")
       writeBin(charToRaw(what), con)
       truncate(con)
       flush(con)
       TRUE
-    }), error = function(e) FALSE)
+    }, warning = function(w) FALSE, error = function(e) FALSE)
     if (done) return(invisible(TRUE))
     close_state()
   }
