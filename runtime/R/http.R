@@ -21,6 +21,7 @@ http_client <- function(address) {
 http_close <- function(client) {
   if (!is.null(client$con)) try(close(client$con), silent = TRUE)
   client$con <- NULL
+  client$ahead <- FALSE  # a request sent ahead is lost with its connection
   invisible()
 }
 
@@ -52,9 +53,14 @@ http_request_head <- function(client, method, path, headers) {
 # One request and its response. `body` is a raw vector (or NULL). A kept-alive connection the
 # server has closed meanwhile fails on first use; such a request is retried once on a fresh
 # connection (the server cannot have acted on a request it never read).
-http_request <- function(client, method, path, body = NULL, headers = character()) {
+#
+# `ahead`: a second request (its bytes, from http_request_head()) written in the same write,
+# whose response is left unread for http_receive(): HTTP/1.1 pipelining, which the Runtime API
+# servers (AWS's Go server, ours) answer in order.
+http_request <- function(client, method, path, body = NULL, headers = character(),
+                         ahead = NULL) {
   if (!is.null(body)) headers <- c(headers, "Content-Length" = length(body))
-  payload <- c(http_request_head(client, method, path, headers), body)
+  payload <- c(http_request_head(client, method, path, headers), body, ahead)
   for (attempt in 1:2) {
     resp <- tryCatch({
       con <- http_connection(client)
@@ -70,7 +76,17 @@ http_request <- function(client, method, path, body = NULL, headers = character(
            if (inherits(resp, "error")) conditionMessage(resp) else "connection closed")
     }
   }
-  if (!isTRUE(resp$keep_alive)) http_close(client)
+  if (!isTRUE(resp$keep_alive)) http_close(client) else client$ahead <- !is.null(ahead)
+  resp
+}
+
+# The response to the request sent `ahead` by http_request(); NULL, the connection closed, if
+# none was sent or none came (the server closed the connection, or it failed).
+http_receive <- function(client) {
+  if (!isTRUE(client$ahead)) return(NULL)
+  client$ahead <- FALSE
+  resp <- tryCatch(http_read_response(client$con), error = function(e) NULL)
+  if (is.null(resp) || !isTRUE(resp$keep_alive)) http_close(client)
   resp
 }
 

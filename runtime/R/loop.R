@@ -25,7 +25,7 @@ start_lambda <- function(handler = NULL, max_invokes = Inf) {
   collect_every <- gc_interval()
   n <- 0
   while (n < max_invokes) {
-    invoke_once(client, h)
+    invoke_once(client, h, next_too = n + 1 < max_invokes)
     n <- n + 1
     collect_between_invokes(n, collect_every)
   }
@@ -87,7 +87,9 @@ report_init_error <- function(client, cond) {
   if (inherits(resp, "error")) log_error("could not report the init error: ", conditionMessage(resp))
 }
 
-invoke_once <- function(client, h) {
+# `next_too`: the GET /next for the invoke after this one goes with this one's answer (see
+# api_post()); FALSE for the last one a caller wants.
+invoke_once <- function(client, h, next_too = FALSE) {
   next_resp <- api_next(client)
   headers <- next_resp$headers
   request_id <- headers[["lambda-runtime-aws-request-id"]]
@@ -118,32 +120,32 @@ invoke_once <- function(client, h) {
   if (stream_started(stream)) {
     finish_stream(client, stream, outcome, http_kind)
   } else if (outcome$ok) {
-    send_result(client, request_id, outcome$value, http_kind)
+    send_result(client, request_id, outcome$value, http_kind, next_too)
   } else {
-    send_error(client, request_id, outcome$error, outcome$trace)
+    send_error(client, request_id, outcome$error, outcome$trace, next_too)
   }
   invisible()
 }
 
-send_result <- function(client, request_id, value, http_kind) {
+send_result <- function(client, request_id, value, http_kind, next_too = FALSE) {
   out <- tryCatch(serialise_result(value, http_kind), error = function(e) e)
-  if (inherits(out, "error")) return(send_error(client, request_id, out))
-  resp <- api_post_response(client, request_id, out$body, out$type)
+  if (inherits(out, "error")) return(send_error(client, request_id, out, next_too = next_too))
+  resp <- api_post_response(client, request_id, out$body, out$type, next_too)
   if (resp$status == 413L) {
-    # The server's limit can be lower than ours; report it as the same error.
-    cond <- runtime_condition("Function.ResponseSizeTooLarge", sprintf(
-      "the Runtime API refused the %d-byte response as too large", length(out$body)))
-    return(send_error(client, request_id, cond))
-  }
-  if (resp$status != 202L) {
+    # A server whose limit is lower than ours (serialise_result() checks Lambda's): Lambda
+    # and AWS's RIE then fail the invoke as Function.ResponseSizeTooLarge themselves, and so
+    # does our emulator, so there is nothing left to report to them.
+    log_error("the Runtime API refused the ", length(out$body), "-byte response as too large ",
+              "(413): the invoke fails with Function.ResponseSizeTooLarge")
+  } else if (resp$status != 202L) {
     log_error("POST response answered ", resp$status, ": ", rawToChar(resp$body))
   }
 }
 
-send_error <- function(client, request_id, cond, trace = character()) {
+send_error <- function(client, request_id, cond, trace = character(), next_too = FALSE) {
   body <- error_body(cond, trace)
   log_error_body(body)
-  resp <- api_post_error(client, request_id, body)
+  resp <- api_post_error(client, request_id, body, next_too)
   if (resp$status != 202L) {
     log_error("POST error answered ", resp$status, ": ", rawToChar(resp$body))
   }
