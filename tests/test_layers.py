@@ -7,6 +7,7 @@ the emulator as Lambda would run an OS-only runtime.
 """
 
 import json
+import os
 import subprocess
 import zipfile
 from pathlib import Path
@@ -126,7 +127,7 @@ def bullseye_base(docker_client):
     subprocess.run(
         [str(ROOT / "scripts" / "make-debian-base.sh"), BULLSEYE],
         check=True,
-        env={"DEBIAN_SUITE": "bullseye", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        env={**os.environ, "DEBIAN_SUITE": "bullseye"},
     )
     return BULLSEYE
 
