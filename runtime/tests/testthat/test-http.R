@@ -69,6 +69,22 @@ test_that("a closed connection before the status line is NULL; a short body is a
   close(con)
 })
 
+test_that("the status line gives the version and the code; anything else is malformed", {
+  read <- function(text) {
+    con <- response_connection(paste0(text, "\r\nContent-Length: 0\r\n\r\n"))
+    on.exit(close(con))
+    rt$http_read_response(con)
+  }
+  expect_equal(read("HTTP/1.1 200")$status, 200L)  # the reason phrase is optional
+  not_found <- read("HTTP/1.0 404 Not Found")
+  expect_equal(not_found$status, 404L)
+  expect_false(not_found$keep_alive)
+  for (line in c("HTTP/2 200 OK", "HTTP/1.2 200 OK", "HTTP/1.1 20x OK", "HTTP/1.1 2000 OK",
+                 "HTTP/1.1 099 Low", "HTTP/1.1 600 High", "http/1.1 200 OK", "HTTP/1.1  200 OK")) {
+    expect_error(read(line), "malformed HTTP status line", info = line)
+  }
+})
+
 test_that("requests carry Host and the header lines; the address is parsed", {
   client <- rt$http_client("127.0.0.1:9001")
   expect_equal(client$host, "127.0.0.1")
@@ -105,6 +121,55 @@ local_server <- function() {
   }
   stop("no free port for a test server")
 }
+
+next_event <- paste0("HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: id2\r\n",
+                     "Content-Length: 2\r\n\r\n{}")
+posted_then_next <- paste0("^POST /2018-06-01/runtime/invocation/id1/response HTTP/1.1\r\n",
+                           ".*\r\n\r\n1GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n",
+                           "Host: [^\r]*\r\n\r\n$")
+
+test_that("GET /next goes in the same write as the answer, and api_next() reads its reply", {
+  srv <- local_server()
+  on.exit(close(srv$socket))
+  client <- rt$http_client(paste0("127.0.0.1:", srv$port))
+  on.exit(rt$http_close(client), add = TRUE)
+  rt$http_connection(client)
+  peer <- socketAccept(srv$socket, blocking = TRUE, open = "r+b", timeout = 5)
+  on.exit(close(peer), add = TRUE)
+  # Both replies are waiting before the requests go: one R process plays both ends.
+  writeBin(charToRaw(paste0("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", next_event)),
+           peer)
+  expect_equal(rt$api_post_response(client, "id1", charToRaw("1"), next_too = TRUE)$status, 202L)
+  expect_equal(rt$api_next(client)$headers[["lambda-runtime-aws-request-id"]], "id2")
+  # Everything the server read: the POST and one GET, nothing sent again.
+  expect_match(rawToChar(readBin(peer, "raw", 4096L)), posted_then_next)
+})
+
+test_that("a GET sent ahead on a connection the server then closed is sent again", {
+  skip_on_os("windows")  # the server is a forked R (parallel::mcparallel)
+  srv <- local_server()
+  on.exit(close(srv$socket))
+  server <- parallel::mcparallel({
+    first <- socketAccept(srv$socket, blocking = TRUE, open = "r+b", timeout = 10)
+    writeBin(charToRaw("HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
+             first)
+    got <- rawToChar(readBin(first, "raw", 4096L))
+    close(first)
+    second <- socketAccept(srv$socket, blocking = TRUE, open = "r+b", timeout = 10)
+    again <- readLines(second, n = 2L)
+    writeBin(charToRaw(next_event), second)
+    Sys.sleep(0.2)  # until the client has read it
+    close(second)
+    list(first = got, second = again)
+  })
+  client <- rt$http_client(paste0("127.0.0.1:", srv$port))
+  on.exit(rt$http_close(client), add = TRUE)
+  expect_equal(rt$api_post_response(client, "id1", charToRaw("1"), next_too = TRUE)$status, 202L)
+  expect_equal(rt$api_next(client)$headers[["lambda-runtime-aws-request-id"]], "id2")
+  read <- parallel::mccollect(server)[[1L]]
+  expect_match(read$first, posted_then_next)
+  expect_equal(read$second[[1L]], "GET /2018-06-01/runtime/invocation/next HTTP/1.1")
+})
 
 test_that("a streamed upload reaches a real socket on this R", {
   srv <- local_server()
