@@ -25,7 +25,8 @@ start_lambda <- function(handler = NULL, max_invokes = Inf) {
   collect_every <- gc_interval()
   n <- 0
   while (n < max_invokes) {
-    invoke_once(client, h, next_too = n + 1 < max_invokes)
+    last <- n + 1 >= max_invokes
+    invoke_once(client, h, next_too = !last && !collection_due(n + 1, collect_every))
     n <- n + 1
     collect_between_invokes(n, collect_every)
   }
@@ -39,8 +40,10 @@ start_lambda <- function(handler = NULL, max_invokes = Inf) {
 # live, but the process's resident size follows the high-water mark of that old garbage: it
 # climbed ~4 MB between invoke 100 and 10,000 of a hello-world handler. A full collection
 # between invokes, when the runtime holds nothing of the last one, caps it. It is done after
-# the response has gone, so it lands on no invoke's latency, only on one billed duration in
-# RLAMBDA_GC_EVERY (default 1000): ~2 ms with base R's heap, ~20 ms once jsonlite and methods
+# the response has gone and before GET /next (that invoke's GET does not go ahead with its
+# answer: Lambda may freeze the sandbox once /next is asked, and a collection cut short there
+# would end on the next invoke), so it lands on no invoke's latency, only on one billed
+# duration in RLAMBDA_GC_EVERY (default 1000): ~2 ms with base R's heap, ~20 ms once jsonlite and methods
 # are loaded (each full collection marks every namespace; the runtime's own JSON is base R, so
 # that happens only when the handler, a large event or an unusual result loads them). 0 leaves
 # it all to R.
@@ -58,10 +61,12 @@ gc_interval <- function(value = Sys.getenv("RLAMBDA_GC_EVERY")) {
 }
 
 collect_between_invokes <- function(n, every) {
-  if (every <= 0L || n %% every != 0) return(invisible(FALSE))
+  if (!collection_due(n, every)) return(invisible(FALSE))
   gc(full = TRUE)
   invisible(TRUE)
 }
+
+collection_due <- function(n, every) every > 0L && n %% every == 0
 
 handler_from_environment <- function() {
   args <- commandArgs(trailingOnly = TRUE)
@@ -88,7 +93,7 @@ report_init_error <- function(client, cond) {
 }
 
 # `next_too`: the GET /next for the invoke after this one goes with this one's answer (see
-# api_post()); FALSE for the last one a caller wants.
+# api_post()); FALSE for the last one a caller wants, and before a collection.
 invoke_once <- function(client, h, next_too = FALSE) {
   next_resp <- api_next(client)
   headers <- next_resp$headers

@@ -74,7 +74,7 @@ worker_loop <- function(client, h) {
   collect_every <- gc_interval()
   n <- 0
   repeat {
-    invoke_once(client, h, next_too = TRUE)
+    invoke_once(client, h, next_too = !collection_due(n + 1, collect_every))
     n <- n + 1
     collect_between_invokes(n, collect_every)
   }
