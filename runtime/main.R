@@ -26,7 +26,7 @@ local({
   }
   if (save) {
     rt$saved_exports <- rt$save_exports()
-    saveRDS(rt, saved, compress = FALSE)  # ~160 KB; compressed loads no faster
+    saveRDS(rt, saved, compress = FALSE)  # ~180 KB; compressed loads no faster
     return(invisible())
   }
 
