@@ -26,7 +26,7 @@ attach_lazily <- function(packages = default_packages) {
   invisible()
 }
 
-# The names a package of R's own exports (character(0): none), NULL if R has no such package.
+# What one of R's own packages exports (character(0): nothing), NULL if R has no such package.
 # R's own packages live in .Library; looking there directly skips find.package()'s search.
 package_exports <- function(pkg) {
   info <- tryCatch(readRDS(file.path(.Library, pkg, "Meta", "nsInfo.rds")),

@@ -39,11 +39,11 @@ start_lambda <- function(handler = NULL, max_invokes = Inf) {
 # collection, which R runs only every ~100 minor ones (~3,000 small invokes). Nothing stays
 # live, but the process's resident size follows the high-water mark of that old garbage: it
 # climbed ~4 MB between invoke 100 and 10,000 of a hello-world handler. A full collection
-# between invokes, when the runtime holds nothing of the last one, caps it. It is done after
-# the response has gone and before GET /next (that invoke's GET does not go ahead with its
-# answer: Lambda may freeze the sandbox once /next is asked, and a collection cut short there
-# would end on the next invoke), so it lands on no invoke's latency, only on one billed
-# duration in RLAMBDA_GC_EVERY (default 1000): ~2 ms with base R's heap, ~20 ms once jsonlite and methods
+# between invokes, when the runtime holds nothing of the last one, caps it. It is done after the
+# response has gone and before GET /next (that invoke's GET does not go ahead with its answer:
+# Lambda may freeze the sandbox once /next is asked, and a collection cut short there would end
+# on the next invoke), so it lands on no invoke's latency, only on one billed duration in
+# RLAMBDA_GC_EVERY (default 1000): ~2 ms with base R's heap, ~20 ms once jsonlite and methods
 # are loaded (each full collection marks every namespace; the runtime's own JSON is base R, so
 # that happens only when the handler, a large event or an unusual result loads them). 0 leaves
 # it all to R.
