@@ -48,9 +48,13 @@ format_log_line <- function(level, message, request_id = rt_state$request_id,
 emit_log_line <- function(line) {
   # stdout, like print() output from the handler, so the two keep their order. A log line
   # that cannot be written (stdout closed by the handler, say) must not end the runtime.
+  # One string, so one write(): cat() writes each argument apart, and with workers
+  # (AWS_LAMBDA_MAX_CONCURRENCY) another process's line could land between a line and its
+  # newline (seen in tests/test_runtime_workers.py). A pipe keeps a write of up to 4096
+  # bytes whole (PIPE_BUF).
   try({
     capture_output_flush(suspend = TRUE)
-    cat(line, "\n", sep = "", file = stdout())
+    cat(paste0(line, "\n"), file = stdout())
     flush(stdout())
   }, silent = TRUE)
   capture_output_resume()
@@ -145,5 +149,5 @@ log_error_body <- function(body) {
 rt_debug <- function(...) {
   if (!isTRUE(rt_state$debug)) return(invisible())
   line <- format_log_line("DEBUG", paste0("[rlambda] ", ...))
-  cat(line, "\n", sep = "", file = stderr())
+  cat(paste0(line, "\n"), file = stderr())  # one write(), as in emit_log_line()
 }
