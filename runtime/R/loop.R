@@ -22,6 +22,15 @@ start_lambda <- function(handler = NULL, max_invokes = Inf) {
   rt_debug("init done in ", format(round(proc.time()[["elapsed"]] * 1000)), " ms since R started")
   workers <- max_concurrency()
   if (workers > 1L) return(run_workers(client, h, workers))
+  n <- serve_invokes(client, h, max_invokes)
+  http_close(client)
+  invisible(n)
+}
+
+# Invokes one after another, `max_invokes` of them (by default forever: a forked worker's loop).
+# Each one's GET /next goes with its answer, but for the last and for one a full collection
+# follows (see collect_between_invokes()). Returns how many were served.
+serve_invokes <- function(client, h, max_invokes = Inf) {
   collect_every <- gc_interval()
   n <- 0
   while (n < max_invokes) {
@@ -30,8 +39,7 @@ start_lambda <- function(handler = NULL, max_invokes = Inf) {
     n <- n + 1
     collect_between_invokes(n, collect_every)
   }
-  http_close(client)
-  invisible(n)
+  n
 }
 
 # R's collector is generational. A minor collection promotes whatever is in use at that moment

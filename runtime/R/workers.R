@@ -33,7 +33,7 @@ run_workers <- function(client, h, n) {
     if (nzchar(state)) try(cat("", file = state), silent = TRUE)
     parallel::mcparallel({
       Sys.setenv(RLAMBDA_STATE_FILE = state)
-      worker_loop(client, h)
+      serve_invokes(client, h)
     })
   }
   jobs <- lapply(seq_len(n), start)
@@ -68,16 +68,6 @@ write_worker_pids <- function(base, jobs) {
   pids <- vapply(jobs, `[[`, 0L, "pid")
   invisible(!inherits(try(writeLines(as.character(pids), paste0(base, ".pids")), silent = TRUE),
                       "try-error"))
-}
-
-worker_loop <- function(client, h) {
-  collect_every <- gc_interval()
-  n <- 0
-  repeat {
-    invoke_once(client, h, next_too = !collection_due(n + 1, collect_every))
-    n <- n + 1
-    collect_between_invokes(n, collect_every)
-  }
 }
 
 # A worker has ended. If an invoke was in flight, it gets the error its caller would otherwise
