@@ -124,9 +124,11 @@ local_server <- function() {
 
 next_event <- paste0("HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: id2\r\n",
                      "Content-Length: 2\r\n\r\n{}")
-posted_then_next <- paste0("^POST /2018-06-01/runtime/invocation/id1/response HTTP/1.1\r\n",
-                           ".*\r\n\r\n1GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n",
-                           "Host: [^\r]*\r\n\r\n$")
+# What the server reads: invoke id1's response, `body`, then the GET for the next event.
+posted_then_next <- function(body) {
+  paste0("^POST /2018-06-01/runtime/invocation/id1/response HTTP/1.1\r\n.*\r\n\r\n", body,
+         "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: [^\r]*\r\n\r\n$")
+}
 
 test_that("GET /next goes in the same write as the answer, and api_next() reads its reply", {
   srv <- local_server()
@@ -142,7 +144,23 @@ test_that("GET /next goes in the same write as the answer, and api_next() reads 
   expect_equal(rt$api_post_response(client, "id1", charToRaw("1"), next_too = TRUE)$status, 202L)
   expect_equal(rt$api_next(client)$headers[["lambda-runtime-aws-request-id"]], "id2")
   # Everything the server read: the POST and one GET, nothing sent again.
-  expect_match(rawToChar(readBin(peer, "raw", 4096L)), posted_then_next)
+  expect_match(rawToChar(readBin(peer, "raw", 4096L)), posted_then_next("1"))
+})
+
+test_that("a response refused with 413 is logged, and no error post follows the GET sent ahead", {
+  srv <- local_server()
+  on.exit(close(srv$socket))
+  client <- rt$http_client(paste0("127.0.0.1:", srv$port))
+  on.exit(rt$http_close(client), add = TRUE)
+  rt$http_connection(client)
+  peer <- socketAccept(srv$socket, blocking = TRUE, open = "r+b", timeout = 5)
+  on.exit(close(peer), add = TRUE)
+  writeBin(charToRaw("HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\n\r\n"), peer)
+  logged <- capture.output(rt$send_result(client, "id1", "1", NULL, next_too = TRUE))
+  expect_match(paste(logged, collapse = "\n"),
+               "refused the 3-byte response as too large (413)", fixed = TRUE)
+  # The server read the POST and the GET that went with it, and nothing else (no /error).
+  expect_match(rawToChar(readBin(peer, "raw", 4096L)), posted_then_next("\"1\""))
 })
 
 test_that("a GET sent ahead on a connection the server then closed is sent again", {
@@ -167,7 +185,7 @@ test_that("a GET sent ahead on a connection the server then closed is sent again
   expect_equal(rt$api_post_response(client, "id1", charToRaw("1"), next_too = TRUE)$status, 202L)
   expect_equal(rt$api_next(client)$headers[["lambda-runtime-aws-request-id"]], "id2")
   read <- parallel::mccollect(server)[[1L]]
-  expect_match(read$first, posted_then_next)
+  expect_match(read$first, posted_then_next("1"))
   expect_equal(read$second[[1L]], "GET /2018-06-01/runtime/invocation/next HTTP/1.1")
 })
 
