@@ -30,21 +30,22 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-from rlambda import job, pins, recipes
-from rlambda.build import engine, render, sbom, versions
+from rlambda import job, recipes, update
+from rlambda.build import engine, render, sbom
 from rlambda.build.layer import LayerOptions
-from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES, family_choices
-from rlambda.build.target import Target, resolve
 from rlambda.ci import matrix
 from rlambda.errors import JobError, UsageError, report
 from rlambda.local import events
 from rlambda.local.service import cli as serve
+from rlambda.pins import versions
+from rlambda.pins.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES, family_choices
 from rlambda.registry import (
     add_build_deploy_arguments,
     add_push_arguments,
     build_deploy_plan,
     push_options,
 )
+from rlambda.target import Target, resolve
 
 
 def add_variant_arguments(parser: argparse.ArgumentParser, *, r_required: bool) -> None:
@@ -160,8 +161,9 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     add_build_deploy_arguments(parser)
 
 
-def build_target(args: argparse.Namespace) -> Target:
-    """The one place a build's arguments become a Target: every input is checked here."""
+def build_job(args: argparse.Namespace) -> job.Job:
+    """The one place a build's arguments become a Target and a Job: every input is checked
+    here."""
     if not args.test and (args.emulator != "ours" or args.max_concurrency is not None):
         raise UsageError("--emulator and --max-concurrency choose how --test runs: add --test")
     pins_ = versions.load(args.versions_file)
@@ -174,23 +176,29 @@ def build_target(args: argparse.Namespace) -> Target:
         base_image=args.base_image,
         recipe=args.recipe,
         no_cache=args.no_cache,
-        test=events.FunctionSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
-        if args.test
-        else None,
-        push=push_options(args, recipe=args.recipe) if args.push else None,
     )
-    if target.r.version != args.r:
-        print(f"==> --r {args.r} resolved to R {target.r.version}", file=sys.stderr)
-    return target
+    test = None
+    if args.test:
+        test = events.TestSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
+    push = push_options(args, recipe=args.recipe) if args.push else None
+    planned = job.plan(target, test=test, push=push)
+    say_resolved(args.r, target)
+    return planned
+
+
+def say_resolved(asked: str, target: Target) -> None:
+    if target.r.version != asked:
+        print(f"==> --r {asked} resolved to R {target.r.version}", file=sys.stderr)
 
 
 def run_build(args: argparse.Namespace) -> int:
     layer = layer_options(args)
-    target = build_target(args)
+    planned = build_job(args)
+    target = planned.target
     # --deploy is checked too (flags, the function, its role) before anything is built.
     events_dir = target.recipe.recipe.events_dir if target.recipe else None
     deploy = build_deploy_plan(args, events_dir)
-    return job.run(target, as_json=args.json, deploy=deploy, layer=layer)
+    return job.run(planned, as_json=args.json, deploy=deploy, layer=layer)
 
 
 def layer_options(args: argparse.Namespace) -> LayerOptions | None:
@@ -218,8 +226,7 @@ def run_render(args: argparse.Namespace) -> int:
             print(path)
         return 0
     target = resolve(pinned, r_version=args.r, family_name=args.family, arch=args.arch)
-    if target.r.version != args.r:
-        print(f"==> --r {args.r} resolved to R {target.r.version}", file=sys.stderr)
+    say_resolved(args.r, target)
     print(render.write_one(target))
     return 0
 
@@ -287,9 +294,9 @@ COMMANDS: dict[str, tuple[str, Callable, Callable, Callable | None]] = {
     "lock": ("resolve and lock a recipe's CRAN packages", add_lock_arguments, run_lock, None),
     "update": (
         "pin R releases, runtime packages, base digests",
-        pins.add_arguments,
-        pins.run,
-        pins.parser,
+        update.add_arguments,
+        update.run,
+        update.parser,
     ),
     "matrix": ("the CI build matrix, as JSON", matrix.add_arguments, matrix.run, matrix.parser),
     "test": (

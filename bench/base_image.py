@@ -23,10 +23,10 @@ import docker
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rlambda.build import versions  # noqa: E402
-from rlambda.build.fetch import cache_dir  # noqa: E402
-from rlambda.build.tags import REPOSITORY, readable_tag  # noqa: E402
-from rlambda.pins import pin_package  # noqa: E402
+from rlambda.pins import versions  # noqa: E402
+from rlambda.sources.fetch import cache_dir  # noqa: E402
+from rlambda.target.tags import REPOSITORY, readable_tag  # noqa: E402
+from rlambda.update import pin_package  # noqa: E402
 
 BASE = "rlambda-local/debian:bookworm"
 

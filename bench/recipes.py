@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.base_image import BASE, local_pins, serve_mirror  # noqa: E402
-from rlambda.build import versions  # noqa: E402
 from rlambda.build.builder import build_base_image, build_recipe_image  # noqa: E402
-from rlambda.build.target import resolve  # noqa: E402
+from rlambda.pins import versions  # noqa: E402
+from rlambda.target import resolve  # noqa: E402
 
 RECIPES = "hello,json-api,xml-extract,s3-summary"
 

@@ -1,14 +1,16 @@
 """The main job, in order: base image → recipe image → test with its events → push → deploy.
 
-It takes a resolved Target (rlambda.build.target), so every input was checked before it
-starts. Nothing is pushed unless every step before it succeeded: a failing event stops the job.
-A deploy is smoke-tested with the recipe's first event; a failure rolls its alias back.
-With --push, ECR is asked first whether it holds the content tag of these inputs: then the
-job only adds the new tags (a scheduled rebuild with unchanged pins builds nothing).
+It takes a `Job`: a resolved Target (rlambda.target) and what to do with its image, so every
+input was checked before it starts. Nothing is pushed unless every step before it succeeded: a
+failing event stops the job. A deploy is smoke-tested with the recipe's first event; a failure
+rolls its alias back. With --push, ECR is asked first whether it holds the content tag of these
+inputs: then the job only adds the new tags (a scheduled rebuild with unchanged pins builds
+nothing).
 """
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import TextIO
 
 from docker import DockerClient
@@ -21,48 +23,73 @@ from rlambda.build.builder import (
     prepare_base,
     prepare_recipe,
 )
-from rlambda.build.fetch import cache_dir
 from rlambda.build.function_code import function_files
 from rlambda.build.layer import Layer, LayerOptions, build_layers
-from rlambda.build.tags import REPOSITORY, content_tag
-from rlambda.build.target import Target
-from rlambda.local.events import EventOutcome, format_table, run_events
+from rlambda.local.events import EventOutcome, TestSettings, format_table, run_events
 from rlambda.local.zip_function import run_zip_events
-from rlambda.registry import ImageFacts, PushResult, aws, publish, push_image, pushed_digest
+from rlambda.registry import ImageFacts, PushOptions, PushResult, aws, publish, pushed_digest
 from rlambda.registry.release import DeployPlan, carry_out
+from rlambda.sources.fetch import cache_dir
+from rlambda.target import SMOKE_RECIPE, RecipeTarget, Target, recipe_target
+from rlambda.target.tags import REPOSITORY, content_tag
+
+
+@dataclass(frozen=True)
+class Job:
+    """A resolved Target and what to do with its image: test it with `test`'s settings
+    (through `test_recipe`: the recipe itself, or for a base image the smoke recipe), push it."""
+
+    target: Target
+    test: TestSettings | None = None
+    test_recipe: RecipeTarget | None = None
+    push: PushOptions | None = None
+
+
+def plan(target: Target, *, test: TestSettings | None, push: PushOptions | None) -> Job:
+    """The job for `target`; the smoke recipe's lock is checked here, before anything runs."""
+    tested = None
+    if test is not None:
+        tested = target.recipe or recipe_target(SMOKE_RECIPE, target.r)
+    return Job(target, test, tested, push)
 
 
 def run(
-    target: Target,
+    job: Job,
     *,
     as_json: bool,
     deploy: DeployPlan | None = None,
     layer: LayerOptions | None = None,
 ) -> int:
+    target = job.target
     client = engine.connect()
     base_inputs = prepare_base(target, client)
     inputs = prepare_recipe(target, base_inputs.content_hash) if target.recipe else base_inputs
-    if target.push is not None and not target.no_cache:
-        digest = pushed_digest(target.push, inputs.content_hash)
+    if job.push is not None and not target.no_cache:
+        digest = pushed_digest(job.push, inputs.content_hash)
         if digest is not None:
-            return _tag_pushed(target, inputs, digest, as_json=as_json, deploy=deploy)
+            return _tag_pushed(job, inputs, digest, as_json=as_json, deploy=deploy)
 
     base = build_prepared(client, base_inputs, target)
-    image = build_prepared(client, inputs, target, base) if target.recipe else base
+    # The one way a recipe image is built (tests and benches too): its packages on the base's
+    # r-only stage, so a new runtime client compiles no package again.
+    image = build_recipe_image(target, base, client, inputs) if target.recipe else base
     _report_build(image)
 
     # With --json, stdout carries only the JSON document: the table goes to stderr.
     table_out = sys.stderr if as_json else sys.stdout
-    outcomes = test_image(target, base, image, client, table_out) if target.test else None
+    outcomes = test_image(job, base, image, client, table_out) if job.test else None
     if outcomes is not None and not all(o.passed for o in outcomes):
         print("failed: an event did not pass; nothing was pushed", file=sys.stderr)
         return 1
     layers = build_layers(target, image.image_id, layer, client) if layer else []
-    if layers and target.test and not all(o.passed for o in test_layers(target, layers, table_out)):
+    if layers and job.test and not all(o.passed for o in test_layers(job, layers, table_out)):
         print("failed: an event did not pass on the layer; nothing was pushed", file=sys.stderr)
         return 1
 
-    pushed = push_image(image.ref, target.push, client=client) if target.push else None
+    pushed = None
+    if job.push is not None:
+        facts = image_facts(target, image.image_id, image.content_hash)
+        pushed = publish(facts, job.push, client=client)
     deployed, passed = _deploy(deploy, pushed)
     if as_json:
         size = client.images.get(image.image_id).attrs["Size"]
@@ -82,6 +109,7 @@ def run(
             for x in layers
         ]
         document["sbom"] = str(sbom_file)
+        document["log"] = str(image.log_path) if image.log_path else None  # None: reused
         print(json.dumps(document, indent=2))
     else:
         for name in image.tags:
@@ -92,23 +120,30 @@ def run(
     return _deploy_status(passed)
 
 
+def image_facts(target: Target, image_id: str | None, content_hash: str) -> ImageFacts:
+    """What the push's tags are computed from: the target's own facts, never read back from
+    the image's labels (that is only for `registry.py push IMAGE`, which has no build)."""
+    recipe = target.recipe.name if target.recipe else None
+    return ImageFacts(
+        image_id, target.r.version, target.family.name, target.arch, recipe, content_hash
+    )
+
+
 def _tag_pushed(
-    target: Target, inputs: Prepared, digest: str, *, as_json: bool, deploy: DeployPlan | None
+    job: Job, inputs: Prepared, digest: str, *, as_json: bool, deploy: DeployPlan | None
 ) -> int:
     """ECR holds the content tag: these inputs were built, tested and pushed by an earlier run
     (a scheduled rebuild with unchanged pins). Nothing is built, tested or pushed again; only
     the new tags (the dated one) are added to the manifest ECR has."""
-    assert target.push is not None
+    target = job.target
+    assert job.push is not None
     print(
         f"==> ECR holds {content_tag(inputs.content_hash)} ({digest}): these inputs were built,"
         " tested and pushed before; skipping the build, the test and the push",
         file=sys.stderr,
     )
-    facts = ImageFacts(
-        None, target.r.version, target.family.name, target.arch,
-        target.recipe.name if target.recipe else None, inputs.content_hash,
-    )  # fmt: skip
-    pushed = publish(facts, target.push)
+    facts = image_facts(target, None, inputs.content_hash)
+    pushed = publish(facts, job.push)
     deployed, passed = _deploy(deploy, pushed)
     if as_json:
         document = {
@@ -155,37 +190,37 @@ def _deploy_status(passed: bool) -> int:
 
 
 def test_image(
-    target: Target,
+    job: Job,
     base: BuildResult,
     image: BuildResult,
     client: DockerClient,
     table_out: TextIO,
 ) -> list[EventOutcome]:
     """Run the recipe's events against its image; a base image through the smoke recipe."""
-    assert target.test is not None and target.test_recipe is not None
+    target, settings, tested_recipe = job.target, job.test, job.test_recipe
+    assert settings is not None and tested_recipe is not None
     tested = image
     if not target.recipe:
-        print(
-            f"==> testing the base image through recipes/{target.test_recipe.name}", file=sys.stderr
-        )
-        tested = build_recipe_image(target.with_recipe(target.test_recipe), base, client)
+        print(f"==> testing the base image through recipes/{tested_recipe.name}", file=sys.stderr)
+        tested = build_recipe_image(target.with_recipe(tested_recipe), base, client)
     outcomes = run_events(
         tested.image_id,
-        target.test_recipe.recipe.events_dir,
-        memory_mb=target.test.memory_mb,
-        timeout_s=target.test.timeout_s,
+        tested_recipe.recipe.events_dir,
+        memory_mb=settings.memory_mb,
+        timeout_s=settings.timeout_s,
         client=client,
-        emulator=target.test.emulator,
-        max_concurrency=target.test.max_concurrency,
+        emulator=settings.emulator,
+        max_concurrency=settings.max_concurrency,
     )
     print(format_table(outcomes), file=table_out)
     return outcomes
 
 
-def test_layers(target: Target, layers: list[Layer], table_out: TextIO) -> list[EventOutcome]:
+def test_layers(job: Job, layers: list[Layer], table_out: TextIO) -> list[EventOutcome]:
     """The same events as a zip function: the layers at /opt on the family's bare base."""
-    assert target.test is not None and target.test_recipe is not None
-    recipe = target.test_recipe.recipe
+    target, settings = job.target, job.test
+    assert settings is not None and job.test_recipe is not None
+    recipe = job.test_recipe.recipe
     print(f"==> testing the layers as a zip function on {target.base_ref}", file=sys.stderr)
     code = {name.removeprefix("function/"): path for name, path in function_files(recipe).items()}
     outcomes = run_zip_events(
@@ -194,8 +229,8 @@ def test_layers(target: Target, layers: list[Layer], table_out: TextIO) -> list[
         code,
         recipe.events_dir,
         recipe.handler,
-        memory_mb=target.test.memory_mb,
-        timeout_s=target.test.timeout_s,
+        memory_mb=settings.memory_mb,
+        timeout_s=settings.timeout_s,
     )
     print(format_table(outcomes), file=table_out)
     return outcomes

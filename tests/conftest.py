@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 import docker
-from rlambda.build import engine, versions
+from rlambda.build import engine
 from rlambda.build.builder import BuildResult, build_base_image
-from rlambda.build.fetch import cache_dir
-from rlambda.build.target import resolve
-from rlambda.pins import pin_package
+from rlambda.pins import versions
+from rlambda.sources.fetch import cache_dir
+from rlambda.target import resolve
+from rlambda.update import pin_package
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "reference"  # reference data kept in the repository (see its README)

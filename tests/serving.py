@@ -38,8 +38,8 @@ from botocore.config import Config
 import docker
 from rlambda.build import engine
 from rlambda.build.builder import build_recipe_image
-from rlambda.build.target import resolve
 from rlambda.local.service import FunctionSpec, Service
+from rlambda.target import resolve
 
 from .conftest import DEBIAN_BASE
 

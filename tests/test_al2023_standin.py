@@ -11,10 +11,10 @@ import urllib.request
 import pytest
 
 from rlambda.build.builder import BuildResult, build_base_image, build_recipe_image
-from rlambda.build.target import Target, resolve
 from rlambda.local.events import load_events, run_events
 from rlambda.local.standin import build_standin
 from rlambda.recipes import load_recipe, recipe_dir
+from rlambda.target import Target, resolve
 
 from .conftest import check_locale_and_time_zone, run
 

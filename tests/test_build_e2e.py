@@ -3,9 +3,9 @@ base, then run R in the image the way Lambda runs it (non-root, read-only root, 
 
 import pytest
 
-from rlambda.build import versions
 from rlambda.build.builder import BuildResult
-from rlambda.build.tags import REPOSITORY
+from rlambda.pins import versions
+from rlambda.target.tags import REPOSITORY
 
 from .conftest import build_on_local_stand_ins, check_locale_and_time_zone
 

@@ -12,8 +12,8 @@ import pytest
 import build
 from rlambda import job
 from rlambda.build import builder, engine
-from rlambda.build.tags import REPOSITORY
 from rlambda.recipes import recipe
+from rlambda.target.tags import REPOSITORY
 
 from .conftest import DEBIAN_BASE, ROOT
 
@@ -107,7 +107,7 @@ def nothing_happens(monkeypatch):
 
     monkeypatch.setattr(engine, "connect", forbidden)
     monkeypatch.setattr(builder, "fetch_verified", forbidden)
-    monkeypatch.setattr(job, "push_image", forbidden)
+    monkeypatch.setattr(job, "publish", forbidden)
 
 
 @pytest.fixture

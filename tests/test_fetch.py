@@ -4,8 +4,8 @@ import hashlib
 
 import pytest
 
-from rlambda.build.fetch import fetch_verified
 from rlambda.errors import JobError
+from rlambda.sources.fetch import fetch_verified
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import pytest
 
 from rlambda.build.builder import prepare_recipe
 from rlambda.build.function_code import function_files
-from rlambda.build.target import resolve
 from rlambda.errors import UsageError
 from rlambda.recipes import load_recipe, recipe
+from rlambda.target import resolve
 
 from .conftest import DEBIAN_BASE, ROOT
 

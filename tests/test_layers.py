@@ -18,9 +18,9 @@ import build
 from rlambda.build import layer_zip
 from rlambda.build.builder import build_recipe_image, function_files
 from rlambda.build.layer import LayerOptions, build_layers
-from rlambda.build.target import resolve
 from rlambda.errors import JobError
 from rlambda.local.zip_function import run_zip_events
+from rlambda.target import resolve
 
 from .conftest import DEBIAN_BASE, ROOT
 

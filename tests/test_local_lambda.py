@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 
 import docker
-from rlambda.build.fetch import cache_dir
 from rlambda.errors import UsageError
 from rlambda.local import events as local_lambda
 from rlambda.local.docker_launcher import (
@@ -35,6 +34,7 @@ from rlambda.local.docker_launcher import (
 from rlambda.local.events import EventFileError, load_event_file, main, run_events
 from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
 from rlambda.local.runtime_api.model import API_SOCKET_ENV, LAMBDA_DEFAULTS
+from rlambda.sources.fetch import cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 RIC_CONTEXT = ROOT / "tests" / "images" / "python-ric"

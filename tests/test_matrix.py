@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.build import versions
-from rlambda.build.platforms import ARCHITECTURES, FAMILIES
 from rlambda.ci import matrix, summary
+from rlambda.pins import versions
+from rlambda.pins.platforms import ARCHITECTURES, FAMILIES
 from rlambda.recipes import RECIPES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,7 +138,7 @@ def test_empty_selection_exits_2_unless_allowed(capsys) -> None:
         ("rlambda/recipes/sysreqs.py", ("everything", None)),
         ("build.py", ("everything", None)),
         ("rlambda/ci/matrix.py", ("nothing", None)),
-        ("rlambda/pins.py", ("nothing", None)),
+        ("rlambda/update.py", ("nothing", None)),
         ("rlambda/ci/summary.py", ("nothing", None)),
         ("images/r-4.5.0-debian-x86_64/Dockerfile", ("nothing", None)),
         ("README.md", ("nothing", None)),

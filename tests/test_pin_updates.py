@@ -1,4 +1,4 @@
-"""build.py update without --r/--package (rlambda.pins): new R releases from a mirror's
+"""build.py update without --r/--package (rlambda.update): new R releases from a mirror's
 listing, the refusal of a changed tarball, and base-image digests from a real registry server."""
 
 import hashlib
@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from rlambda import cran
-from rlambda import pins as pin_updates
-from rlambda.build import versions
+from rlambda import update as pin_updates
 from rlambda.errors import JobError, UsageError
+from rlambda.pins import versions
+from rlambda.sources import cran
 
 ROOT = Path(__file__).resolve().parent.parent
 

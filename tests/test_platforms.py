@@ -1,4 +1,4 @@
-"""The family table against the primary sources it cites (rlambda/platforms.py's docstring):
+"""The family table against the primary sources it cites (rlambda/pins/platforms.py's docstring):
 what R's configure needs, where R_HOME goes, what the final stage installs beyond ldd, and each
 package manager's flags. The same facts are exercised on the al2023 stand-in in
 test_al2023_standin.py; these tests hold the rendered Dockerfiles to them for every family."""
@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.build import render, versions
+from rlambda.build import render
 from rlambda.build.context import ROOT
-from rlambda.build.platforms import (
+from rlambda.local.standin import STANDIN_DIR, package_table
+from rlambda.pins import versions
+from rlambda.pins.platforms import (
     ARCHITECTURES,
     FAMILIES,
     RUNTIME_PACKAGES,
@@ -21,8 +23,7 @@ from rlambda.build.platforms import (
     family,
     runtime_packages,
 )
-from rlambda.build.target import variant
-from rlambda.local.standin import STANDIN_DIR, package_table
+from rlambda.target import variant
 
 PINS = versions.load()
 RENDERS = [(f, a) for f in FAMILIES for a in ARCHITECTURES]

@@ -12,13 +12,13 @@ import pytest
 import build
 from rlambda import job
 from rlambda.build import builder, engine, render
-from rlambda.build.builder import build_base_image, build_recipe_image
-from rlambda.build.tags import REPOSITORY
-from rlambda.build.target import Target, resolve
+from rlambda.build.builder import build_recipe_image
 from rlambda.ci import summary
 from rlambda.local.events import run_events
 from rlambda.recipes import load_recipe, recipe
 from rlambda.recipes import recipe_dir as find_recipe
+from rlambda.target import Target, resolve
+from rlambda.target.tags import REPOSITORY
 
 from .conftest import DEBIAN_BASE, LOCAL_R_VERSIONS
 from .registry.stand_ins import aws, moto_server  # noqa: F401  (fixtures)
@@ -79,13 +79,19 @@ def test_recipe_builds_and_its_events_pass(
 
 
 def test_a_new_runtime_client_compiles_no_package(
-    local_pins, local_mirror, r_image, docker_client, monkeypatch, tmp_path
+    local_pins, local_mirror, r_image, docker_client, monkeypatch, tmp_path, capsys
 ):
-    """A recipe's packages compile on the base's r-only stage (R without the runtime client):
-    a base with a changed runtime client finds them in Docker's layer cache, and the recipe
-    on it still answers its events."""
-    xml_extract = target(local_pins, local_mirror, "xml-extract")
-    before = build_recipe_image(xml_extract, r_image, docker_client)
+    """`build.py --recipe`, the command a user types: a recipe's packages compile on the base's
+    r-only stage (R without the runtime client), so after a change to the runtime client alone
+    the base is rebuilt, the packages come from Docker's layer cache, and the recipe on the new
+    base still answers its events."""
+    argv = [
+        *("--r", "4.5.0", "--family", "debian", "--base-image", DEBIAN_BASE),
+        *("--cran-mirror", local_mirror, "--versions-file", str(local_pins.path)),
+        *("--recipe", "xml-extract", "--json"),
+    ]
+    assert build.main(argv) == 0
+    before = json.loads(capsys.readouterr().out)
 
     probe = tmp_path / "zz-probe.R"
     probe.write_text("# a runtime client change that changes no behaviour\n")
@@ -96,30 +102,27 @@ def test_a_new_runtime_client_compiles_no_package(
         return {**real(include_runtime), **extra}
 
     monkeypatch.setattr(builder, "project_files", with_probe)
-    new_base = build_base_image(xml_extract.with_recipe(None), docker_client)
     after = None
     try:
-        assert new_base.built and new_base.content_hash != r_image.content_hash
-        # Only the runtime client's layers differ between the two bases: one r-only stage.
-        r_only = builder.r_only_image(docker_client, xml_extract, new_base)
-        assert r_only == builder.r_only_image(docker_client, xml_extract, r_image)
-        after = build_recipe_image(xml_extract, new_base, docker_client)
-        assert after.built and after.content_hash != before.content_hash
-        assert after.log_path is not None
-        log = after.log_path.read_text()
+        assert build.main([*argv, "--test"]) == 0
+        after = json.loads(capsys.readouterr().out)
+        assert after["built"] and after["image_id"] != before["image_id"]
+        assert after["test"]["passed"], after["test"]
+        log = Path(after["log"]).read_text()
         install = log[log.index("R CMD INSTALL") :].split("\nStep ", 1)[0]
         assert "Using cache" in install, install
-        outcomes = run_events(
-            after.image_id, load_recipe(find_recipe("xml-extract")).events_dir, timeout_s=60
-        )
-        assert outcomes and all(o.passed for o in outcomes), [(o.name, o.got) for o in outcomes]
     finally:
         # The readable tags go back to the session's images; the probe's images are dropped.
+        new_base = docker_client.images.get(f"{REPOSITORY}:{r_image.readable_tag}")
         engine.tag(docker_client, r_image.image_id, REPOSITORY, [r_image.readable_tag])
-        engine.tag(docker_client, before.image_id, REPOSITORY, [before.readable_tag])
-        dropped = [new_base.content_tag, builder.r_only_tag(new_base.content_tag)]
-        for tag in ([after.content_tag] if after else []) + dropped:
-            docker_client.images.remove(f"{REPOSITORY}:{tag}")
+        engine.tag(docker_client, before["image_id"], REPOSITORY, [before["image"].split(":")[1]])
+        dropped = []
+        if new_base.id != r_image.image_id:
+            dropped = [t for t in new_base.tags if ":content-" in t]
+            dropped += [f"{t}-{builder.R_ONLY_STAGE}" for t in dropped]
+        dropped += [t for t in (after or {}).get("tags", []) if ":content-" in t]
+        for tag in dropped:
+            docker_client.images.remove(tag)
 
 
 def test_compiled_package_gets_its_runtime_library(
@@ -168,7 +171,7 @@ def test_failing_event_fails_the_job_and_nothing_is_pushed(
     def no_push(*args, **kwargs):
         raise AssertionError("nothing may be pushed after a failed test")
 
-    monkeypatch.setattr(job, "push_image", no_push)
+    monkeypatch.setattr(job, "publish", no_push)
     status = build.main(
         [
             *("--r", "4.5.0", "--family", "debian", "--base-image", DEBIAN_BASE),

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.build import versions
-from rlambda.build.fetch import cache_dir, sha256_file
-from rlambda.cran import Mirror
 from rlambda.local.events import judge, load_events
 from rlambda.local.runtime_api import ProcessRuntime, RuntimeApiServer
+from rlambda.pins import versions
 from rlambda.recipes import (
     RECIPES_DIR,
     build_packages,
@@ -27,7 +25,9 @@ from rlambda.recipes import (
     lock_recipe,
     recipe_dir,
 )
-from rlambda.recipes.dcf import parse
+from rlambda.sources.cran import Mirror
+from rlambda.sources.dcf import parse
+from rlambda.sources.fetch import cache_dir, sha256_file
 
 CRAN = versions.load().cran_mirror  # what a lock records as where builds download from
 

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.build import versions
 from rlambda.errors import JobError, UsageError
-from rlambda.recipes import dcf, packages_index
+from rlambda.pins import versions
+from rlambda.recipes import packages_index
 from rlambda.recipes.lock import fetch_locked, load_lock, lock_recipe
 from rlambda.recipes.recipe import load_recipe
 from rlambda.recipes.sysreqs import build_packages
+from rlambda.sources import dcf
 
 CRAN = versions.load().cran_mirror  # what a lock records as where builds download from
 
@@ -95,7 +96,7 @@ def test_the_lock_file_is_complete_and_deterministic(
     assert loaded.resolved_from == "local mirror"  # a file:// mirror is not CRAN
     # The sha256 is of the bytes, and the tarball sits in the verified cache under it.
     tarball = mirror / alpha.path
-    from rlambda.build.fetch import sha256_file
+    from rlambda.sources.fetch import sha256_file
 
     assert alpha.sha256 == sha256_file(tarball)
     assert (cache / "sha256" / alpha.sha256).read_bytes() == tarball.read_bytes()

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.build import versions
 from rlambda.errors import UsageError
-from rlambda.recipes import dcf, packages_index, sysreqs, sysreqs_table
+from rlambda.pins import versions
+from rlambda.recipes import packages_index, sysreqs, sysreqs_table
 from rlambda.recipes.recipe import load_recipe, recipe_dir
-from rlambda.recipes.rversion import RVersion, parse_constraint, parse_constraints
+from rlambda.sources import dcf
+from rlambda.sources.rversion import RVersion, parse_constraint, parse_constraints
 
 FIXTURES = Path(__file__).resolve().parent / "recipes"
 SNAPSHOT = sysreqs_table.SNAPSHOT_DIR

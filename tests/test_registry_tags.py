@@ -4,7 +4,9 @@ import datetime
 
 import pytest
 
-from rlambda.build.tags import (
+from rlambda.errors import UsageError
+from rlambda.registry.repository import Repository
+from rlambda.target.tags import (
     Variant,
     content_tag,
     moves_forward,
@@ -13,8 +15,6 @@ from rlambda.build.tags import (
     plan_tags,
     readable_tag,
 )
-from rlambda.errors import UsageError
-from rlambda.registry.repository import Repository
 
 HASH = "0123456789abcdef" + "f" * 48
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.build import render, versions
-from rlambda.build.platforms import BUILD_PACKAGES, FAMILIES, build_packages
-from rlambda.build.target import resolve, variant
+from rlambda.build import render
+from rlambda.pins import versions
+from rlambda.pins.platforms import BUILD_PACKAGES, FAMILIES, build_packages
+from rlambda.target import resolve, variant
 
 TEMPLATE = render.TEMPLATE.read_text()
 

@@ -10,9 +10,9 @@ from cyclonedx.validation.json import JsonStrictValidator
 import build
 from rlambda.build import sbom
 from rlambda.build.builder import build_recipe_image
-from rlambda.build.tags import REPOSITORY
-from rlambda.build.target import resolve
 from rlambda.errors import JobError
+from rlambda.target import resolve
+from rlambda.target.tags import REPOSITORY
 from tests.conftest import DEBIAN_BASE
 
 JSONLITE = sbom.KnownPackage(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.build.fetch import cache_dir
+from rlambda.sources.fetch import cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = [

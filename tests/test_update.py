@@ -3,9 +3,9 @@
 import pytest
 import tomlkit
 
-from rlambda.build import versions
 from rlambda.errors import JobError, UsageError
-from rlambda.pins import pin_release
+from rlambda.pins import versions
+from rlambda.update import pin_release
 
 REAL_450 = versions.load().r["4.5.0"].sha256
 

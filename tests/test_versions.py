@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.build import versions
-from rlambda.build.platforms import ARCHITECTURES, FAMILIES
 from rlambda.errors import UsageError
+from rlambda.pins import versions
+from rlambda.pins.platforms import ARCHITECTURES, FAMILIES
 
 from .conftest import REFERENCE
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlambda.build import versions
 from rlambda.ci import matrix
+from rlambda.pins import versions
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"

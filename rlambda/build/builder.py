@@ -13,11 +13,11 @@ from pathlib import Path
 from docker import DockerClient
 from rlambda.build import engine, render, sbom
 from rlambda.build.context import ROOT, BuildContext, make_context, project_files
-from rlambda.build.fetch import cache_dir, fetch_verified
 from rlambda.build.function_code import describe, function_files
-from rlambda.build.tags import REPOSITORY, content_tag
-from rlambda.build.target import Target
 from rlambda.recipes import fetch_locked
+from rlambda.sources.fetch import cache_dir, fetch_verified
+from rlambda.target import Target
+from rlambda.target.tags import REPOSITORY, content_tag
 
 
 @dataclass(frozen=True)
@@ -152,9 +152,12 @@ def build_base_image(target: Target, client: DockerClient) -> BuildResult:
     return build_prepared(client, prepare_base(target, client), target)
 
 
-def build_recipe_image(target: Target, base: BuildResult, client: DockerClient) -> BuildResult:
-    """The target's recipe on top of `base`, which is never rebuilt here."""
-    prepared = prepare_recipe(target, base.content_hash)
+def build_recipe_image(
+    target: Target, base: BuildResult, client: DockerClient, prepared: Prepared | None = None
+) -> BuildResult:
+    """The target's recipe on top of `base`, which is never rebuilt here: its packages compile
+    on the base's r-only stage. `prepared`: its inputs, when the caller made them already."""
+    prepared = prepared or prepare_recipe(target, base.content_hash)
     r_only = r_only_image(client, target, base)
     return build_prepared(client, prepared, target, base, r_only)
 

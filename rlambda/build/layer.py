@@ -39,8 +39,8 @@ import docker.errors
 from docker import DockerClient
 from rlambda.build import layer_zip
 from rlambda.build.layer_zip import COMPATIBLE_RUNTIME
-from rlambda.build.target import Target
 from rlambda.errors import JobError
+from rlambda.target import Target
 
 IMAGE_LANG, LAYER_LANG = b"/var/lang", b"/opt/lang"
 assert len(IMAGE_LANG) == len(LAYER_LANG)  # the in-place rewrite depends on it

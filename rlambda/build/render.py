@@ -7,10 +7,8 @@ from pathlib import Path
 
 import jinja2
 
-from rlambda.build.platforms import ARCHITECTURES, FAMILIES, build_packages, runtime_packages
-from rlambda.build.tags import readable_tag
-from rlambda.build.target import RecipeTarget, Target, variant
-from rlambda.build.versions import Versions
+from rlambda.pins.platforms import ARCHITECTURES, FAMILIES, build_packages, runtime_packages
+from rlambda.pins.versions import Versions
 from rlambda.recipes import (
     RECIPES_DIR,
     Lock,
@@ -20,6 +18,8 @@ from rlambda.recipes import (
     recipe_dir,
     recipe_requirements,
 )
+from rlambda.target import RecipeTarget, Target, variant
+from rlambda.target.tags import readable_tag
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "Dockerfile.base"

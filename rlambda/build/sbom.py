@@ -32,8 +32,8 @@ import docker.errors
 
 import docker
 from rlambda.build import engine
-from rlambda.build.target import Target
 from rlambda.errors import JobError, UsageError
+from rlambda.target import Target
 
 SBOM_PATH = "/usr/share/rlambda/sbom.cdx.json"
 SBOM_LABEL = "io.rlambda.sbom"

@@ -25,12 +25,12 @@ from typing import Any
 
 from packaging.version import Version
 
-from rlambda.build import versions
-from rlambda.build.platforms import ARCHITECTURES, FAMILIES, check_arch, family, family_choices
-from rlambda.build.target import RecipeTarget, Target, variant
 from rlambda.errors import JobError, UsageError, report
+from rlambda.pins import versions
+from rlambda.pins.platforms import ARCHITECTURES, FAMILIES, check_arch, family, family_choices
 from rlambda.recipes import RECIPES_DIR, load_lock, load_recipe, recipe_dir
 from rlambda.recipes.recipe import RECIPE_FILE
+from rlambda.target import RecipeTarget, Target, variant
 
 # Native GitHub-hosted runners per Lambda architecture: arm64 images are built on arm64
 # hardware, not under QEMU (compiling R under emulation is roughly 10x slower).
@@ -113,7 +113,7 @@ PATH_RULES: tuple[tuple[str, str], ...] = (
     ("recipes/*/**", "recipe"),
     # The matrix and the pin updater decide what is built, not what an image contains.
     ("rlambda/ci/**", "nothing"),
-    ("rlambda/pins.py", "nothing"),
+    ("rlambda/update.py", "nothing"),
     # Pushing and testing code: a change must reach every pushed image (tags, labels, checks).
     ("Dockerfile.base", "everything"),
     ("Dockerfile.recipe", "everything"),

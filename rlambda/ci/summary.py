@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rlambda.build import tags
+from rlambda.target import tags
 
 # What the summary reads from `build.py ... --json` (one JSON object per build; missing fields
 # print as "-"):

@@ -30,8 +30,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from rlambda.build.fetch import cache_dir
 from rlambda.errors import JobError
+from rlambda.sources.fetch import cache_dir
 
 SOURCE = Path(__file__).with_name("api_relay.c")
 RELAY_PATH = "/rlambda-relay"  # where containers see the binary

@@ -7,7 +7,7 @@
 The binary: AWS publishes RIE inside the aws-sam-cli wheel on PyPI
 (samcli/local/rapid/aws-lambda-rie-{x86_64,arm64}). VERSIONS.toml's [aws_rie] pins the wheel's
 URL and sha256 and each binary's sha256; the wheel goes through the verified download cache
-(rlambda.build.fetch), the binary is extracted next to it under its own hash and hashed again
+(rlambda.sources.fetch), the binary is extracted next to it under its own hash and hashed again
 on every use, so a changed file is never run.
 
 The container is the Lambda-like sandbox of DockerRuntime (read-only root, tmpfs /tmp, memory
@@ -60,13 +60,13 @@ import docker.errors
 from docker.models.containers import Container
 
 import docker
-from rlambda.build.fetch import cache_dir, fetch_verified, sha256_file
-from rlambda.build.versions import _SHA256, VERSIONS_FILE
 from rlambda.errors import JobError, UsageError
 from rlambda.local import api_relay
 from rlambda.local.docker_launcher import ContainerHandle, DockerRuntime
 from rlambda.local.launcher import _children
 from rlambda.local.runtime_api.model import InvokeReport, InvokeResult, RuntimeApiError, billed_ms
+from rlambda.pins.versions import _SHA256, VERSIONS_FILE
+from rlambda.sources.fetch import cache_dir, fetch_verified, sha256_file
 from rlambda.tomlcheck import TomlChecker
 
 RIE_PORT = 8080

@@ -65,6 +65,7 @@ from docker.models.containers import Container
 from docker.types import Ulimit
 
 import docker
+from rlambda.build import engine
 from rlambda.local import api_relay
 from rlambda.local.runtime_api.model import API_SOCKET_ENV, LAMBDA_DEFAULTS, RuntimeApiError
 
@@ -357,8 +358,6 @@ class DockerRuntime:
     def client(self) -> docker.DockerClient:
         if self._client is None:
             # engine.connect: an engine that is down is a JobError saying how to start it.
-            from rlambda.build import engine  # here: rlambda.build imports this package
-
             self._client = engine.connect()
         return self._client
 

@@ -571,7 +571,7 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @dataclass(frozen=True)
-class FunctionSettings:
+class TestSettings:
     """The function settings events run with (Lambda's memory size and timeout, and who
     plays Lambda), within Lambda's limits: checked here, so a bad value never reaches a
     container."""
@@ -596,7 +596,7 @@ class FunctionSettings:
 def run(args: argparse.Namespace) -> int:
     """`build.py test`: 0 every event passed, 1 one failed (or the run did), 2 bad input."""
     try:
-        settings = FunctionSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
+        settings = TestSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
         outcomes = run_events(
             args.image,
             Path(args.events),

@@ -4,7 +4,7 @@ here: the debootstrapped Debian base reshaped where the al2023-rendered Dockerfi
 
 It proves the Dockerfiles' logic, paths, entry point and environment on an AWS-like layout. It
 cannot prove Amazon Linux's package names, versions or glibc 2.34: its `microdnf` resolves
-al2023 names through our own family table (rlambda/platforms.py) to Debian packages, so a name
+al2023 names through our own family table (rlambda/pins/platforms.py) to Debian packages, so a name
 that is wrong for Amazon Linux but in the table still installs here.
 
 Usage: python -m rlambda.local.standin [DEBIAN_BASE]   (prints the stand-in's tag)
@@ -16,9 +16,9 @@ from pathlib import Path
 
 from rlambda.build import engine
 from rlambda.build.context import ROOT, make_context
-from rlambda.build.fetch import cache_dir
-from rlambda.build.platforms import BUILD_PACKAGES, RUNTIME_PACKAGES
 from rlambda.local.aws_rie import rie_binary
+from rlambda.pins.platforms import BUILD_PACKAGES, RUNTIME_PACKAGES
+from rlambda.sources.fetch import cache_dir
 
 STANDIN_DIR = ROOT / "docker" / "al2023-standin"
 DEBIAN_BASE = "rlambda-local/debian:bookworm"

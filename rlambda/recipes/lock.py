@@ -33,13 +33,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rlambda import cran
-from rlambda.build import fetch
 from rlambda.errors import JobError, UsageError
-from rlambda.recipes.dcf import PACKAGE_NAME
 from rlambda.recipes.recipe import Recipe, load_recipe
 from rlambda.recipes.resolve import resolve
-from rlambda.recipes.rversion import (
+from rlambda.sources import cran, fetch
+from rlambda.sources.dcf import PACKAGE_NAME
+from rlambda.sources.rversion import (
     VERSION,
     Constraint,
     allows_all,

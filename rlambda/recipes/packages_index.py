@@ -13,8 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from rlambda.recipes.dcf import PACKAGE_NAME, DcfError, read_description
-from rlambda.recipes.rversion import VERSION
+from rlambda.sources.dcf import PACKAGE_NAME, DcfError, read_description
+from rlambda.sources.rversion import VERSION
 
 # tools:::.get_standard_repository_db_fields("source") and "MD5sum", in write_PACKAGES's order.
 FIELDS = (

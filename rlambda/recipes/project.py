@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlambda.errors import UsageError
-from rlambda.recipes import dcf
 from rlambda.recipes.resolve import BASE_PACKAGES as _BASE
-from rlambda.recipes.rversion import VERSION, Constraint, RVersion
+from rlambda.sources import dcf
+from rlambda.sources.rversion import VERSION, Constraint, RVersion
 
 RENV_LOCK = "renv.lock"
 DESCRIPTION = "DESCRIPTION"

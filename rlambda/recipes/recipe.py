@@ -26,11 +26,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlambda.build.platforms import FAMILIES
 from rlambda.errors import UsageError
-from rlambda.recipes.dcf import PACKAGE_NAME
+from rlambda.pins.platforms import FAMILIES
 from rlambda.recipes.project import SOURCES, read_project
-from rlambda.recipes.rversion import Constraint, parse_constraints
+from rlambda.sources.dcf import PACKAGE_NAME
+from rlambda.sources.rversion import Constraint, parse_constraints
 from rlambda.tomlcheck import TomlChecker
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent.parent / "recipes"

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rlambda.errors import JobError, UsageError
-from rlambda.recipes import dcf
-from rlambda.recipes.rversion import Constraint, RVersion, allows_all
+from rlambda.sources import dcf
+from rlambda.sources.rversion import Constraint, RVersion, allows_all
 
-if TYPE_CHECKING:  # rlambda.cran imports this package: only its types are needed here
-    from rlambda.cran import Candidate, Mirror, Tarball
+if TYPE_CHECKING:  # rlambda.sources.cran imports this package: only its types are needed here
+    from rlambda.sources.cran import Candidate, Mirror, Tarball
 
 # Installed with every R (its base and default packages); `R` is the version requirement.
 BASE_PACKAGES = frozenset(

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from rlambda.build.platforms import FAMILIES
 from rlambda.errors import UsageError
+from rlambda.pins.platforms import FAMILIES
 from rlambda.recipes.lock import Lock
 from rlambda.recipes.recipe import Recipe
 from rlambda.recipes.sysreqs_table import TABLE_FILE

@@ -7,7 +7,6 @@ import re
 import sys
 from pathlib import Path
 
-from rlambda.build import tags
 from rlambda.errors import JobError, UsageError, report
 from rlambda.registry import aws, images, layers, policy, transport
 from rlambda.registry.auth import ENDPOINT_ENV, authorize, endpoint_override
@@ -26,6 +25,7 @@ from rlambda.registry.publish import LAMBDA_ARCH, PushOptions, push_image
 from rlambda.registry.release import DeployPlan, carry_out
 from rlambda.registry.repository import MUTABILITIES, RepositorySettings
 from rlambda.registry.transport import RetryPolicy
+from rlambda.target import tags
 
 _IMAGE_URI = re.compile(r"(?P<host>[^/@]+)/(?P<repo>[a-z0-9._/-]+)@(?P<digest>sha256:[0-9a-f]{64})")
 

@@ -18,8 +18,8 @@ import botocore.exceptions
 
 from rlambda.build import layer_zip
 from rlambda.build.layer_zip import COMPATIBLE_RUNTIME
-from rlambda.build.platforms import ARCHITECTURES
 from rlambda.errors import UsageError
+from rlambda.pins.platforms import ARCHITECTURES
 from rlambda.registry import aws
 
 # LayerName: "[a-zA-Z0-9-_]+", 1-140 characters (Lambda API reference, PublishLayerVersion).

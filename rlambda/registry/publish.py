@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import docker.errors
 
 import docker
-from rlambda.build import engine, tags
+from rlambda.build import engine
 from rlambda.errors import JobError, UsageError
 from rlambda.registry import aws, images, transport
 from rlambda.registry.auth import RegistryAuth, authorize, endpoint_override
@@ -38,6 +38,7 @@ from rlambda.registry.repository import (
     find_repository,
 )
 from rlambda.registry.transport import Manifest, PushStats, RetryPolicy
+from rlambda.target import tags
 
 # Docker's architecture names → Lambda's.
 LAMBDA_ARCH = {"amd64": "x86_64", "arm64": "arm64"}

@@ -40,14 +40,15 @@ from typing import Any
 import tomlkit
 from packaging.version import Version
 
-from rlambda import cran
-from rlambda.build import render, versions
-from rlambda.build.fetch import fetch_verified
-from rlambda.build.platforms import ARCHITECTURES, FAMILIES
-from rlambda.build.versions import R_VERSION
+from rlambda.build import render
 from rlambda.errors import JobError, UsageError, report
-from rlambda.recipes.dcf import PACKAGE_NAME
+from rlambda.pins import versions
+from rlambda.pins.platforms import ARCHITECTURES, FAMILIES
+from rlambda.pins.versions import R_VERSION
 from rlambda.registry.transport import RegistryClient
+from rlambda.sources import cran
+from rlambda.sources.dcf import PACKAGE_NAME
+from rlambda.sources.fetch import fetch_verified
 
 INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",

@@ -19,10 +19,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from rlambda.build import fetch
 from rlambda.errors import JobError, UsageError
-from rlambda.recipes import dcf
-from rlambda.recipes.rversion import VERSION, RVersion
+from rlambda.sources import dcf, fetch
+from rlambda.sources.rversion import VERSION, RVersion
 
 CONTRIB = "src/contrib"
 # R source tarballs in a listing: .tar.gz, not .tar.gz.asc or R-latest.tar.gz.

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from packaging.version import Version
 
-from rlambda.build.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
 from rlambda.errors import UsageError
+from rlambda.pins.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
 
 # The local repository every image is tagged into; registry.py maps it to ECR.
 REPOSITORY = "r-lambda"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from rlambda import cran
-from rlambda.build.platforms import ARCHITECTURES, FAMILIES
 from rlambda.errors import UsageError
-from rlambda.recipes.dcf import PACKAGE_NAME
+from rlambda.pins.platforms import ARCHITECTURES, FAMILIES
+from rlambda.sources import cran
+from rlambda.sources.dcf import PACKAGE_NAME
 from rlambda.tomlcheck import TomlChecker, toml_kind
 
 VERSIONS_FILE = Path(__file__).resolve().parents[2] / "VERSIONS.toml"

@@ -1,23 +1,21 @@
-"""The resolved target: what one build job makes, looked up and checked once, at the CLI's edge.
+"""The resolved target: what one build makes, looked up and checked once, at the CLI's edge.
 
 `resolve` turns what was asked for (`build.py build`'s flags) into a frozen `Target`: the R
 release, the family and architecture, the base image and its digest, the mirror, the recipe and
-its lock, the test settings and the push settings. builder, render and job take a Target and
-never look anything up or check it again, so every input error is raised here, before a byte is
-downloaded or a layer built.
+its lock. render, builder, sbom and layer take a Target and never look anything up or check it
+again, so every input error is raised here, before a byte is downloaded or a layer built. What
+the job does with the image (its test and push settings) is the job's (rlambda/job.py: `Job`).
 """
 
 import re
 from dataclasses import dataclass, replace
 
-from rlambda import cran
-from rlambda.build.platforms import ARCHITECTURES, Family, check_arch, family
-from rlambda.build.tags import check_recipe, readable_tag
-from rlambda.build.versions import BaseImage, RRelease, Versions
 from rlambda.errors import UsageError
-from rlambda.local.events import FunctionSettings
+from rlambda.pins.platforms import ARCHITECTURES, Family, check_arch, family
+from rlambda.pins.versions import BaseImage, RRelease, Versions
 from rlambda.recipes import Lock, Recipe, load_lock, load_recipe, recipe_dir
-from rlambda.registry import PushOptions
+from rlambda.sources import cran
+from rlambda.target.tags import check_recipe, readable_tag
 
 # A Docker image reference: name[:tag][@sha256:digest], nothing a shell could misread.
 _IMAGE_REF = re.compile(r"[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?")
@@ -50,10 +48,6 @@ class Target:
     mirror: str  # the CRAN mirror sources come from, validated, without a trailing slash
     recipe: RecipeTarget | None = None
     no_cache: bool = False
-    test: FunctionSettings | None = None
-    # What --test runs: the recipe itself, or on a base image the smoke recipe.
-    test_recipe: RecipeTarget | None = None
-    push: PushOptions | None = None
 
     @property
     def platform(self) -> str:
@@ -111,8 +105,6 @@ def resolve(
     base_image: str | None = None,
     recipe: str | None = None,
     no_cache: bool = False,
-    test: FunctionSettings | None = None,
-    push: PushOptions | None = None,
 ) -> Target:
     """Check everything a build job was asked for; raise UsageError for the first bad input."""
     r = pins.resolve_r(r_version)
@@ -122,9 +114,6 @@ def resolve(
         raise UsageError(f"--base-image {base_image!r} is not an image reference")
     mirror = cran.check_mirror(cran_mirror) if cran_mirror else pins.cran_mirror
     wanted = recipe_target(recipe, r) if recipe else None
-    tested = None
-    if test is not None:
-        tested = wanted or recipe_target(SMOKE_RECIPE, r)
     base = pins.bases[fam.name]
     return Target(
         pins=pins,
@@ -137,7 +126,4 @@ def resolve(
         mirror=mirror,
         recipe=wanted,
         no_cache=no_cache,
-        test=test,
-        test_recipe=tested,
-        push=push,
     )

@@ -10,7 +10,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rlambda.recipes.rversion import Constraint, parse_constraint
+from rlambda.sources.rversion import Constraint, parse_constraint
 
 # The one pattern for an R package name, wherever one is read (VERSIONS.toml, recipes, locks,
 # PACKAGES): at least two characters, a letter first, then letters, digits and dots, not ending
