@@ -26,7 +26,6 @@ Exit status: 0 success, 1 the job failed, 2 bad input.
 import argparse
 import json
 import sys
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -251,10 +250,10 @@ def run_lock(args: argparse.Namespace) -> int:
     path = recipes.recipe_dir(args.recipe)
     lock_file = path / "lock.toml"
     r_version = args.r
-    if r_version is None and lock_file.is_file():
+    if r_version is None:
         # Re-locking keeps the R version the lock was made for (the file may be stale).
-        r_version = tomllib.loads(lock_file.read_text()).get("lock", {}).get("r_version")
-    r = pinned.resolve_r(r_version or pinned.pinned_list().split(", ")[-1])
+        r_version = recipes.locked_r_version(path, say=lambda line: print(line, file=sys.stderr))
+    r = pinned.resolve_r(r_version) if r_version else pinned.newest()
     before = lock_file.read_bytes() if lock_file.is_file() else None
     lock = recipes.lock_recipe(
         path,

@@ -19,9 +19,9 @@ from rlambda.pins.platforms import (
     ARCHITECTURES,
     FAMILIES,
     RUNTIME_PACKAGES,
-    build_packages,
     family,
     runtime_packages,
+    toolchain_packages,
 )
 from rlambda.target import variant
 
@@ -45,7 +45,7 @@ def final_stage(text: str) -> str:
 def test_builder_has_what_configure_requires(name, which, tzdata):
     """configure.ac: "which is required but missing", and "date-time conversions do not work
     in 2020 -- is tzdata installed?" (the AL2023 minimal image has neither)."""
-    assert {which, tzdata} <= set(build_packages(name))
+    assert {which, tzdata} <= set(toolchain_packages(name))
 
 
 @pytest.mark.parametrize(("name", "arch"), RENDERS)
@@ -105,7 +105,7 @@ def test_help_marks_al2_deprecated():
 def test_standin_resolves_every_al2023_name_in_the_table():
     """The microdnf stand-in knows each al2023 name the rendered Dockerfiles install."""
     table = dict(line.split("\t") for line in package_table().splitlines())
-    for name in {*build_packages("al2023"), *runtime_packages("al2023")}:
+    for name in {*toolchain_packages("al2023"), *runtime_packages("al2023")}:
         assert table.get(name), name
     assert table["which"] == "debianutils" and table["glibc-langpack-en"] == "locales"
 

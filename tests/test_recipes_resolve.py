@@ -12,7 +12,7 @@ import pytest
 from rlambda.errors import JobError, UsageError
 from rlambda.pins import versions
 from rlambda.recipes import packages_index
-from rlambda.recipes.lock import fetch_locked, load_lock, lock_recipe
+from rlambda.recipes.lock import fetch_locked, load_lock, lock_recipe, locked_r_version
 from rlambda.recipes.recipe import load_recipe
 from rlambda.recipes.sysreqs import build_packages
 from rlambda.sources import dcf
@@ -237,6 +237,24 @@ def test_a_stale_lock_asks_to_relock(tmp_path: Path, mirror: Path, cache: Path) 
     (directory / "lock.toml").unlink()
     with pytest.raises(UsageError, match="not found; re-lock"):
         load_lock(directory, load_recipe(directory))
+
+
+def test_relocking_keeps_the_locked_r_and_replaces_a_corrupt_lock(
+    tmp_path: Path, mirror: Path, cache: Path
+) -> None:
+    """`build.py lock` reads the R release of the lock it replaces through the lock's own
+    validator; a lock whose error says to re-lock does not stop the re-lock."""
+    directory = recipe(tmp_path, 'delta = "*"')
+    assert locked_r_version(directory) is None
+    lock(directory, mirror, r="4.3.0")
+    assert locked_r_version(directory) == "4.3.0"
+    said: list[str] = []
+    (directory / "lock.toml").write_text("[lock\n")
+    assert locked_r_version(directory, say=said.append) is None
+    assert "not valid TOML" in said[-1] and "the lock is replaced" in said[-1]
+    (directory / "lock.toml").write_text('[lock]\nr_version = "4.3"\n')
+    assert locked_r_version(directory, say=said.append) is None
+    assert "key lock.r_version" in said[-1]
 
 
 def test_a_lock_checks_the_build_r_version(tmp_path: Path, mirror: Path, cache: Path) -> None:

@@ -254,7 +254,7 @@ def test_bad_recipes_are_refused_naming_file_and_key(tmp_path: Path, body: str, 
 def test_recipe_names_on_the_command_line_are_checked(tmp_path: Path) -> None:
     _recipe(tmp_path, 'handler = "handler.handle"')
     assert recipe_dir("demo", tmp_path) == tmp_path / "demo"
-    for bad in ["../demo", "Demo", "demo; ls", ""]:
+    for bad in ["../demo", "Demo", "demo; ls", "", "de--mo", "de.mo", "d" * 64]:
         with pytest.raises(UsageError, match="recipe name"):
             recipe_dir(bad, tmp_path)
     with pytest.raises(UsageError, match="recipes: demo"):

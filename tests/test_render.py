@@ -11,7 +11,7 @@ import pytest
 
 from rlambda.build import render
 from rlambda.pins import versions
-from rlambda.pins.platforms import BUILD_PACKAGES, FAMILIES, build_packages
+from rlambda.pins.platforms import BUILD_PACKAGES, FAMILIES, toolchain_packages
 from rlambda.target import resolve, variant
 
 TEMPLATE = render.TEMPLATE.read_text()
@@ -69,7 +69,7 @@ def test_family_uses_its_package_manager(pins, family, manager, owner):
     text = render.render(variant(pins, pins.r["4.5.0"], family, "x86_64"))
     assert text.count(manager) == 2  # builder toolchain, runtime libraries
     assert f"runtime-libs.sh {owner} /var/lang" in text
-    for package in build_packages(family):
+    for package in toolchain_packages(family):
         assert re.search(rf"^\s+{re.escape(package)} \\$", text, re.M), package
     others = {"microdnf", "yum", "apt-get"} - {manager.split()[0]}
     assert not any(other in text for other in others)

@@ -5,6 +5,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from rlambda.errors import UsageError
 from rlambda.pins import versions
@@ -126,3 +127,10 @@ def test_invalid_toml_names_the_file(tmp_path):
     path.write_text("[r\n")
     with pytest.raises(UsageError, match=rf"{path}: not valid TOML"):
         versions.load(path)
+
+
+def test_newest_is_the_highest_pinned_release() -> None:
+    pins = versions.load()
+    newest = pins.newest()
+    assert all(Version(v) <= Version(newest.version) for v in pins.r)
+    assert newest.version == pins.pinned_list().split(", ")[-1]

@@ -1,11 +1,15 @@
-"""Talking to the Docker engine: connect, find the base image, build with progress, tag."""
+"""Talking to the Docker engine: connect, find the base image, build with progress, tag, and
+the one way to copy out of an image or run a probe container in it."""
 
 import io
 import re
 import sys
+import tarfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker.errors
 from docker.models.images import Image
@@ -158,3 +162,53 @@ def tag(client: docker.DockerClient, image_id: str, repository: str, tags: list[
     image = client.images.get(image_id)
     for name in tags:
         image.tag(repository, name)
+
+
+# On every short-lived container started to copy out of an image or probe it, so any left
+# behind by a crash can be found: `docker ps -a --filter label=io.rlambda.probe`.
+PROBE_LABELS = {"io.rlambda.probe": "1"}
+
+
+def copy_out(client: docker.DockerClient, image: str, path: str) -> tarfile.TarFile:
+    """`path` in `image` as a tar archive (its last component the top entry), without running
+    the image: a created container is read and removed."""
+    container = client.containers.create(
+        image, entrypoint=["/bin/true"], command=[], labels=PROBE_LABELS
+    )
+    try:
+        chunks, _ = container.get_archive(path)
+        return tarfile.open(fileobj=io.BytesIO(b"".join(chunks)))
+    finally:
+        container.remove(force=True)
+
+
+def probe(
+    client: docker.DockerClient,
+    image: str,
+    script: str,
+    args: Sequence[str] = (),
+    *,
+    purpose: str,
+    stderr: bool = True,
+    **options: Any,
+) -> str:
+    """The output of `sh -c script` in a throw-away container of `image`, with no network.
+    A failure is a JobError naming `purpose` (what the probe was for) and the image."""
+    try:
+        out = client.containers.run(
+            image,
+            ["-c", script, "sh", *args],
+            entrypoint=["/bin/sh"],
+            network_mode="none",
+            remove=True,
+            stdout=True,
+            stderr=stderr,
+            labels=PROBE_LABELS,
+            **options,
+        )
+    except docker.errors.ContainerError as e:
+        detail = e.stderr.decode("utf-8", "replace") if isinstance(e.stderr, bytes) else e
+        raise JobError(f"{purpose} failed inside {image[:19]}: {detail or e}") from None
+    except docker.errors.DockerException as e:  # the image is absent and cannot be pulled
+        raise JobError(f"cannot run {image} for {purpose}: {e}") from None
+    return out.decode("utf-8", "replace")

@@ -24,20 +24,16 @@ the build with the files and libraries named. The C library itself cannot travel
 every binary names the base's loader (/lib64/ld-linux-*.so.*), which must match it.
 """
 
-import io
 import re
 import shutil
 import sys
-import tarfile
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import docker.errors
-
 from docker import DockerClient
-from rlambda.build import layer_zip
+from rlambda.build import engine, layer_zip
 from rlambda.build.layer_zip import COMPATIBLE_RUNTIME
 from rlambda.errors import JobError
 from rlambda.target import Target
@@ -54,7 +50,6 @@ _C_LIBRARY = re.compile(
     r"\.so(\.\d+)*"
 )
 R_LICENSE = "GPL-2 | GPL-3"
-LABELS = {"rlambda.layer": "build"}  # on the short-lived containers the layer is made with
 
 BOOTSTRAP = """\
 #!/bin/sh
@@ -169,36 +164,17 @@ def build_layers(
 
 def _export(client: DockerClient, image_id: str, path: str, dest: Path) -> None:
     """Copy `path` out of the image (its last component becomes a directory in dest)."""
-    container = client.containers.create(image_id, entrypoint=["/bin/true"], labels=LABELS)
-    try:
-        stream, _ = container.get_archive(path)
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            tar.extractall(dest, filter="tar")
-    finally:
-        container.remove(force=True)
+    with engine.copy_out(client, image_id, path) as tar:
+        tar.extractall(dest, filter="tar")
 
 
 def _run(
     client: DockerClient, image: str, script: str, command_args: Sequence[str] = (), **options
 ) -> str:
     """`sh -c script` in a throw-away container of `image`, without network; its output."""
-    try:
-        out = client.containers.run(
-            image,
-            ["-c", script, "sh", *command_args],
-            entrypoint=["/bin/sh"],
-            network_mode="none",
-            remove=True,
-            stdout=True,
-            stderr=True,
-            labels=LABELS,
-            **options,
-        )
-    except docker.errors.ContainerError as e:
-        raise JobError(f"checking the layer in {image} failed: {e.stderr or e}") from e
-    except docker.errors.DockerException as e:  # the image is absent and cannot be pulled
-        raise JobError(f"cannot run {image} to check the layer: {e}") from e
-    return out.decode()
+    return engine.probe(
+        client, image, script, command_args, purpose="checking the layer", **options
+    )
 
 
 def _base_sonames(client: DockerClient, base: str) -> set[str]:

@@ -7,19 +7,16 @@ from pathlib import Path
 
 import jinja2
 
-from rlambda.pins.platforms import ARCHITECTURES, FAMILIES, build_packages, runtime_packages
+from rlambda.pins.platforms import runtime_packages, toolchain_packages
 from rlambda.pins.versions import Versions
 from rlambda.recipes import (
-    RECIPES_DIR,
     Lock,
     LockedPackage,
-    load_lock,
-    load_recipe,
-    recipe_dir,
     recipe_requirements,
 )
-from rlambda.target import RecipeTarget, Target, variant
+from rlambda.target import Target
 from rlambda.target.tags import readable_tag
+from rlambda.target.variants import pinned_variants
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "Dockerfile.base"
@@ -53,7 +50,7 @@ def render(target: Target) -> str:
         family=target.family,
         arch=target.arch,
         base=target.base,
-        build_packages=build_packages(target.family.name),
+        build_packages=toolchain_packages(target.family.name),
         runtime_packages=runtime_packages(target.family.name),
         packages=list(target.pins.packages.values()),
     )
@@ -81,7 +78,7 @@ def render_recipe(target: Target) -> str:
     packages = recipe_packages(target.pins, lock)
     # Compilers and R's build headers, plus what the packages' system requirements map to.
     requirements = recipe_requirements(lock, recipe, family_name)
-    toolchain = {*build_packages(family_name), *(r.os_package for r in requirements)}
+    toolchain = {*toolchain_packages(family_name), *(r.os_package for r in requirements)}
     return _template(RECIPE_TEMPLATE).render(
         recipe=recipe,
         r_version=target.r.version,
@@ -110,23 +107,15 @@ def write_one(target: Target) -> Path:
 
 
 def render_all(versions: Versions, images_dir: Path | None = None) -> dict[Path, str]:
-    """Every pinned R version x family x architecture, and every recipe on its lock's R
-    version x family x architecture, keyed by its path under images/."""
-    rendered = {
-        dockerfile_path(r.version, fam, arch, images_dir): render(variant(versions, r, fam, arch))
-        for r in versions.r.values()
-        for fam in FAMILIES
-        for arch in ARCHITECTURES
-    }
-    for name in sorted(p.name for p in RECIPES_DIR.iterdir() if (p / "recipe.toml").is_file()):
-        recipe = load_recipe(recipe_dir(name))
-        lock = load_lock(recipe.path, recipe)
-        r = versions.resolve_r(lock.r_version)
-        for fam in FAMILIES:
-            for arch in ARCHITECTURES:
-                path = recipe_dockerfile_path(name, lock.r_version, fam, arch, images_dir)
-                target = variant(versions, r, fam, arch, RecipeTarget(recipe, lock))
-                rendered[path] = render_recipe(target)
+    """Every pinned variant (rlambda.target.variants), keyed by its path under images/."""
+    rendered = {}
+    for target in pinned_variants(versions):
+        r, family_name, arch = target.r.version, target.family.name, target.arch
+        if target.recipe is None:
+            rendered[dockerfile_path(r, family_name, arch, images_dir)] = render(target)
+        else:
+            path = recipe_dockerfile_path(target.recipe.name, r, family_name, arch, images_dir)
+            rendered[path] = render_recipe(target)
     return rendered
 
 

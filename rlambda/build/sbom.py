@@ -115,20 +115,10 @@ class Inventory:
 
 def inventory(client: docker.DockerClient, image_id: str) -> Inventory:
     """Query the image from inside, with no network, as root (dpkg and rpm read their DBs)."""
-    try:
-        out = client.containers.run(
-            image_id,
-            entrypoint=["/bin/sh", "-c", _INVENTORY],
-            command=[],
-            user="0",
-            network_disabled=True,
-            remove=True,
-            stdout=True,
-            stderr=False,
-        )
-    except docker.errors.ContainerError as e:
-        raise JobError(f"the SBOM query failed inside {image_id[:19]}: {e.stderr!r}") from None
-    return parse_inventory(out.decode("utf-8", "replace"))
+    out = engine.probe(
+        client, image_id, _INVENTORY, purpose="the SBOM query", user="0", stderr=False
+    )
+    return parse_inventory(out)
 
 
 def parse_inventory(text: str) -> Inventory:
@@ -353,10 +343,8 @@ def read(client: docker.DockerClient, ref: str) -> dict[str, Any]:
             f"{ref} was not built by this project's build.py (or before SBOMs were added):"
             f" it lacks the labels {', '.join(missing)}. Build it with build.py to get an SBOM."
         )
-    container = client.containers.create(image.id, entrypoint=["/bin/true"], command=[])
     try:
-        chunks, _ = container.get_archive(labels[SBOM_LABEL])
-        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+        with engine.copy_out(client, image.id, labels[SBOM_LABEL]) as tar:
             member = tar.next()
             extracted = tar.extractfile(member) if member else None
             if extracted is None:
@@ -364,8 +352,6 @@ def read(client: docker.DockerClient, ref: str) -> dict[str, Any]:
             return json.loads(extracted.read())
     except docker.errors.NotFound:
         raise JobError(f"{ref}: its label names {labels[SBOM_LABEL]}, which is missing") from None
-    finally:
-        container.remove(force=True)
 
 
 def export(client: docker.DockerClient, ref: str, path: Path) -> Path:

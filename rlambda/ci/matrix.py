@@ -23,14 +23,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from packaging.version import Version
-
 from rlambda.errors import JobError, UsageError, report
 from rlambda.pins import versions
 from rlambda.pins.platforms import ARCHITECTURES, FAMILIES, check_arch, family, family_choices
-from rlambda.recipes import RECIPES_DIR, load_lock, load_recipe, recipe_dir
-from rlambda.recipes.recipe import RECIPE_FILE
-from rlambda.target import RecipeTarget, Target, variant
+from rlambda.recipes import RECIPES_DIR, recipe_dir
+from rlambda.target import Target
+from rlambda.target.variants import pinned_variants, recipe_targets
 
 # Native GitHub-hosted runners per Lambda architecture: arm64 images are built on arm64
 # hardware, not under QEMU (compiling R under emulation is roughly 10x slower).
@@ -62,26 +60,6 @@ def entry(target: Target) -> Entry:
     )
 
 
-def recipe_targets(pins: versions.Versions, root: Path = RECIPES_DIR) -> dict[str, RecipeTarget]:
-    """Each recipe with its lock, by recipe name.
-
-    A stale or missing lock, or a lock for an R release VERSIONS.toml does not pin, is an error
-    here rather than 30 failed jobs later.
-    """
-    found = {}
-    for path in sorted(p.parent for p in root.glob(f"*/{RECIPE_FILE}")):
-        recipe = load_recipe(path)
-        lock = load_lock(path, recipe)
-        if lock.r_version not in pins.r:
-            raise UsageError(
-                f"{lock.path}: locked for R {lock.r_version}, which {pins.path.name} does not"
-                f" pin; pin it (python build.py update --r {lock.r_version}) or re-lock"
-                f" (python build.py lock {recipe.name})"
-            )
-        found[recipe.name] = RecipeTarget(recipe, lock)
-    return found
-
-
 def recipe_versions(pins: versions.Versions, root: Path = RECIPES_DIR) -> dict[str, str]:
     """Each recipe's locked R version (lock.toml's [lock] r_version), by recipe name."""
     return {name: rt.lock.r_version for name, rt in recipe_targets(pins, root).items()}
@@ -89,12 +67,7 @@ def recipe_versions(pins: versions.Versions, root: Path = RECIPES_DIR) -> dict[s
 
 def full_matrix(pins: versions.Versions, root: Path = RECIPES_DIR) -> list[Entry]:
     """Every entry, base images first, each group in version, family, arch order."""
-    by_version = [pins.r[v] for v in sorted(pins.r, key=Version)]
-    targets = [variant(pins, r, f, a) for r in by_version for f in FAMILIES for a in ARCHITECTURES]
-    for rt in recipe_targets(pins, root).values():
-        r = pins.r[rt.lock.r_version]
-        targets += [variant(pins, r, f, a, rt) for f in FAMILIES for a in ARCHITECTURES]
-    return [entry(t) for t in targets]
+    return [entry(t) for t in pinned_variants(pins, root)]
 
 
 # ---- --changed-since: which entries a change touches ------------------------------------------

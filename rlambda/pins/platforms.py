@@ -211,8 +211,8 @@ def check_arch(arch: str) -> str:
     return arch
 
 
-def build_packages(family_name: str) -> list[str]:
-    """The builder stage's packages for a family, sorted and without duplicates."""
+def toolchain_packages(family_name: str) -> list[str]:
+    """The builder stage's toolchain for a family (compilers, R's headers), sorted, unique."""
     return sorted({names[family_name] for names in BUILD_PACKAGES.values()})
 
 

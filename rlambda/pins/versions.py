@@ -109,7 +109,12 @@ class Versions:
             )
         return self.r[str(max(matches))]
 
+    def newest(self) -> RRelease:
+        """The newest pinned R release."""
+        return self.r[max(self.r, key=Version)]
+
     def pinned_list(self) -> str:
+        """The pinned releases, oldest first, for messages."""
         return ", ".join(sorted(self.r, key=Version))
 
 

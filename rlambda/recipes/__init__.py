@@ -9,7 +9,14 @@ and `lock_recipe(recipe_dir, r_version=..., cran_mirror=..., default_mirror=...)
 `build.py lock`.
 """
 
-from rlambda.recipes.lock import Lock, LockedPackage, fetch_locked, load_lock, lock_recipe
+from rlambda.recipes.lock import (
+    Lock,
+    LockedPackage,
+    fetch_locked,
+    load_lock,
+    lock_recipe,
+    locked_r_version,
+)
 from rlambda.recipes.recipe import RECIPES_DIR, Recipe, load_recipe, recipe_dir
 from rlambda.recipes.sysreqs import (
     Requirement,
@@ -30,6 +37,7 @@ __all__ = [
     "load_lock",
     "load_recipe",
     "lock_recipe",
+    "locked_r_version",
     "recipe_dir",
     "recipe_requirements",
 ]

@@ -58,6 +58,7 @@ _LOCAL_NOTE = [
 ]
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _HASH = re.compile(r"sha256:[0-9a-f]{64}")
+_R_RELEASE = re.compile(r"\d+\.\d+\.\d+")
 # What SystemRequirements may hold once in the lock: one line of printable text. It is matched
 # against the mapping table, never rendered.
 _FREE_TEXT = re.compile(r"[^\x00-\x1f\x7f]*")
@@ -168,13 +169,7 @@ def load_lock(recipe_dir: Path, recipe: Recipe, *, r_version: str | None = None)
     for other packages than the recipe now lists, or (given `r_version`) needs a newer R."""
     file = recipe_dir / LOCK_FILE
     relock = f"re-lock: python build.py lock {recipe.name}"
-    try:
-        data = tomllib.loads(file.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{file}: not found; {relock}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{file}: not valid TOML ({e}); {relock}") from None
-    check = TomlChecker(file, relock)
+    data, check = _read(file, relock)
     head = check.table(data, "lock")
     if head.get("format") != FORMAT:
         check.fail("lock.format", f"{FORMAT} (this version of rlambda's lock format)")
@@ -184,7 +179,7 @@ def load_lock(recipe_dir: Path, recipe: Recipe, *, r_version: str | None = None)
             f"{file} was made for other packages than {recipe.file} now lists"
             f" ([packages] changed); {relock}"
         )
-    locked_r = check.string(head, "lock", "r_version", re.compile(r"\d+\.\d+\.\d+"))
+    locked_r = _locked_r(data, check)
     mirror = check.string(head, "lock", "cran_mirror", cran.MIRROR_URL)
     resolved_from = check.string(
         head, "lock", "resolved_from", re.compile(rf"{cran.MIRROR_URL.pattern}|{LOCAL_MIRROR}")
@@ -263,6 +258,35 @@ def load_lock(recipe_dir: Path, recipe: Recipe, *, r_version: str | None = None)
                     f" --r {r}"
                 )
     return Lock(file, recipe_hash, locked_r, mirror, resolved_from, tuple(packages))
+
+
+def _read(file: Path, relock: str) -> tuple[dict, TomlChecker]:
+    try:
+        data = tomllib.loads(file.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{file}: not found; {relock}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{file}: not valid TOML ({e}); {relock}") from None
+    return data, TomlChecker(file, relock)
+
+
+def _locked_r(data: dict, check: TomlChecker) -> str:
+    return check.string(check.table(data, "lock"), "lock", "r_version", _R_RELEASE)
+
+
+def locked_r_version(recipe_dir: Path, say: Callable[[str], None] = print) -> str | None:
+    """The R release an existing lock was made for, read through the lock's validator, which
+    `build.py lock` keeps when re-locking. None when there is no lock, or when it is unreadable
+    (re-locking is what its own error advises: it is replaced, and that is said)."""
+    file = recipe_dir / LOCK_FILE
+    if not file.exists():
+        return None
+    try:
+        data, check = _read(file, "")
+        return _locked_r(data, check)
+    except UsageError as e:
+        say(f"==> {e}: the lock is replaced")
+        return None
 
 
 def fetch_locked(

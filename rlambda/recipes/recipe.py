@@ -36,7 +36,27 @@ from rlambda.tomlcheck import TomlChecker
 RECIPES_DIR = Path(__file__).resolve().parent.parent.parent / "recipes"
 RECIPE_FILE = "recipe.toml"
 
-RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+# The one rule for a recipe's name: it names the folder under recipes/ and goes into image tags
+# (ECR allows [A-Za-z0-9._-]). Single dashes only, so a readable tag r-4.5.0-NAME-FAMILY-ARCH
+# splits one way, and no dot or slash, so a name is never a path.
+RECIPE_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+RECIPE_NAME_MAX = 63
+
+
+def is_recipe_name(name: str) -> bool:
+    return len(name) <= RECIPE_NAME_MAX and RECIPE_NAME.fullmatch(name) is not None
+
+
+def check_recipe_name(name: str) -> str:
+    if not is_recipe_name(name):
+        raise UsageError(
+            f"recipe name {name!r} cannot go into an image tag or name a folder under recipes/:"
+            f" use lower-case letters, digits and single '-' (at most {RECIPE_NAME_MAX}"
+            " characters)"
+        )
+    return name
+
+
 # The handler file is a plain stem (no dots, so "file.function" splits one way only, the way
 # the runtime's first split finds it); the function an R syntactic name.
 _HANDLER = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_-]*)\.([A-Za-z][A-Za-z0-9_.]*(?<!\.))")
@@ -92,11 +112,7 @@ class Recipe:
 def recipe_dir(name: str, root: Path | None = None) -> Path:
     """recipes/<name> (or <root>/<name>), for a name given on the command line."""
     root = root or RECIPES_DIR
-    if not RECIPE_NAME.fullmatch(name):
-        raise UsageError(
-            f"recipe name {name!r}: expected lower-case letters, digits and dashes (--recipe)"
-        )
-    path = root / name
+    path = root / check_recipe_name(name)
     if not (path / RECIPE_FILE).is_file():
         known = sorted(p.name for p in root.glob(f"*/{RECIPE_FILE}") for p in [p.parent])
         raise UsageError(
@@ -111,8 +127,8 @@ def load_recipe(path: Path) -> Recipe:
     directory = path.parent if path.name == RECIPE_FILE else path
     file = directory / RECIPE_FILE
     check = TomlChecker(file)
-    if not RECIPE_NAME.fullmatch(directory.name):
-        check.fail("(directory name)", "lower-case letters, digits and dashes")
+    if not is_recipe_name(directory.name):
+        check.fail("(directory name)", "lower-case letters, digits and single dashes")
     try:
         data = tomllib.loads(file.read_text())
     except FileNotFoundError:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from packaging.version import Version
 
-from rlambda.errors import UsageError
 from rlambda.pins.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
+from rlambda.recipes.recipe import check_recipe_name
 
 # The local repository every image is tagged into; registry.py maps it to ECR.
 REPOSITORY = "r-lambda"
@@ -25,9 +25,6 @@ REPOSITORY = "r-lambda"
 # without asking for a family, an architecture or a recipe.
 DEFAULT_ARCH = "x86_64"
 
-# A recipe name becomes part of a tag (ECR allows [A-Za-z0-9._-], up to 300 characters); it
-# must not end in something that reads like a family or an architecture.
-_RECIPE = re.compile(r"[a-z0-9][a-z0-9_.]*(-[a-z0-9_.]+)*")
 _READABLE = re.compile(
     r"r-(?P<version>\d+\.\d+\.\d+)(?:-(?P<recipe>.+?))?"
     rf"-(?P<family>{'|'.join(FAMILIES)})-(?P<arch>{'|'.join(ARCHITECTURES)})"
@@ -35,12 +32,8 @@ _READABLE = re.compile(
 
 
 def check_recipe(recipe: str | None) -> str | None:
-    if recipe is not None and (not _RECIPE.fullmatch(recipe) or len(recipe) > 64):
-        raise UsageError(
-            f"recipe name {recipe!r} cannot go into an image tag: use lower-case letters,"
-            " digits, '.', '_' and single '-' (at most 64 characters)"
-        )
-    return recipe
+    """A recipe name that may go into a tag (the recipes' one rule), or None."""
+    return None if recipe is None else check_recipe_name(recipe)
 
 
 def variant_suffix(family_name: str, arch: str, recipe: str | None = None) -> str:
