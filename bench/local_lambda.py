@@ -12,7 +12,8 @@ image given with --image (e.g. a recipe image: r-lambda:r-4.5.0-hello-debian-x86
 Each figure is taken for two launchers side by side, cold starts and warm invokes
 interleaved: DockerRuntime as it is (no network; rlambda-relay inside forwards 127.0.0.1:9001
 to the emulator's Unix socket) and, as the baseline, the same sandbox on the host's network
-talking to the emulator's TCP port directly (how DockerRuntime ran before issue 14 item 6).
+talking to the emulator's TCP port directly (how DockerRuntime ran before the containers lost
+their network: BENCHMARKS.md, "No network but the Runtime API").
 `--no-baseline`: only the first.
 
     .venv/bin/python bench/local_lambda.py [--image REF] [--cold 10] [--warm 500] [--memory 512]
@@ -58,7 +59,7 @@ class TimedRuntime(DockerRuntime):
 
 
 # The baseline: the sandbox on the host's network, the emulator's TCP port in
-# AWS_LAMBDA_RUNTIME_API, no relay (DockerRuntime before issue 14 item 6).
+# AWS_LAMBDA_RUNTIME_API, no relay (DockerRuntime before the containers lost their network).
 LAUNCHERS: dict[str, dict[str, bool]] = {
     "no network, relay": {"host_network": False},
     "host network (before)": {"host_network": True},

@@ -1,4 +1,5 @@
-"""The R runtime against a bare floor, side by side under AWS's own RIE (issue 13's table).
+"""The R runtime against a bare floor, side by side under AWS's own RIE
+(BENCHMARKS.md, "The R runtime beside a bare floor under AWS's RIE").
 
 Each function runs in a container with AWS's Runtime Interface Emulator as its entry point
 (normal mode: one invoke at a time) at --memory MB (128: Lambda's smallest):

@@ -1,4 +1,5 @@
-"""Any image under AWS's RIE, measured the way issue 13's table is: the harness, and the floor.
+"""Any image under AWS's RIE, measured as in BENCHMARKS.md, "The R runtime beside a bare floor
+under AWS's RIE": the harness, and the floor.
 
 Each round starts a fresh function with rlambda.local.aws_rie.AwsRie (the pinned, verified RIE
 in front of the image's entrypoint, in DockerRuntime's Lambda-like sandbox: read-only root,

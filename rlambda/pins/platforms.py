@@ -9,7 +9,7 @@ Primary sources for the Amazon Linux names and facts below (checked 2026-12-01):
   whenever /usr/lib64 exists and /etc/debian_version does not.
 - AWS's package list of the AL2023 minimal container image (the al2023-container-ami page,
   2023.6 snapshot; cross-checked with `rpm -qa` of the AL2023-based lambda/python:3.12 image in
-  amazonlinux/amazon-linux-2023#585): bash, coreutils-single, glibc with
+  https://github.com/amazonlinux/amazon-linux-2023/issues/585): bash, coreutils-single, glibc with
   glibc-minimal-langpack only, curl-minimal, microdnf, rpm; no which, findutils, tar, gzip,
   tzdata or libgomp.
 - RHEL 9 / Fedora package names where AL2023's list is silent (AL2023 is Fedora-derived): gcc,
@@ -165,8 +165,8 @@ BUILD_PACKAGES: dict[str, dict[str, str]] = {
 # time that are not shared libraries, so no ldd scan can see them. The reason is the key.
 RUNTIME_PACKAGES: dict[str, dict[str, str]] = {
     "en_US.UTF-8 locale: Lambda sets LANG=en_US.UTF-8, and the AWS bases' glibc-minimal-langpack"
-    " has only C, C.UTF-8 and POSIX, so R warns at every start and runs in the C locale"
-    " (lambdr#31 shows the six warnings on provided:al2023)": {
+    " has only C, C.UTF-8 and POSIX, so R warns at every start and runs in the C locale (the six"
+    " warnings on provided:al2023: https://github.com/mdneuzerling/lambdr/issues/31)": {
         "debian": "locales",
         "al2023": "glibc-langpack-en",
         "al2": "glibc-langpack-en",

@@ -3,8 +3,9 @@
 # The runtime's own small documents (error bodies, JSON log lines) are written here in base R,
 # so that reporting an error never depends on jsonlite being loadable. Events and results are
 # read and written in base R too (json_read.R, json_write.R), with jsonlite's results: loading
-# jsonlite pulls in 'methods', +22 MiB of resident memory and ~60 ms (issue 13). jsonlite is
-# loaded only for large events and for values the base writer does not know.
+# jsonlite pulls in 'methods', +22 MiB of resident memory and ~60 ms (BENCHMARKS.md, "The
+# runtime's JSON layer against jsonlite"). jsonlite is loaded only for large events and for
+# values the base writer does not know.
 
 #' Mark a string as already-serialised JSON: the runtime sends it unchanged.
 json <- function(x) {
