@@ -1,12 +1,12 @@
 # Reading JSON in base R, with the results of jsonlite::fromJSON(txt) at its defaults.
 #
-# Why not jsonlite: loading it pulls in 'methods' (its toJSON is an S4 generic), +22 MiB of
-# resident memory on top of base R's 16 MiB (BENCHMARKS.md, "The runtime's JSON layer against
-# jsonlite"). This file reproduces jsonlite 1.8-2.0 exactly: its parser (yajl: integers that
-# fit in 32 bits are integers, other numbers doubles; strings marked UTF-8; yajl's unescaping, comments allowed) and its
-# simplify() (ported below line by line from jsonlite's R/simplify.R, R/simplifyDataFrame.R
-# and the C helpers it calls), so that a handler sees the same R values either way. The
-# testthat suite compares the two on hand-picked and on randomly generated documents.
+# Why not jsonlite: loading it pulls in 'methods' (its toJSON is an S4 generic), +22 MiB of resident
+# memory on top of base R's 16 MiB (BENCHMARKS.md, "The runtime's JSON layer against jsonlite").
+# This file reproduces jsonlite 1.8-2.0 exactly: its parser (yajl: integers that fit in 32 bits are
+# integers, other numbers doubles; strings marked UTF-8; yajl's unescaping, comments allowed) and
+# its simplify() (ported below line by line from jsonlite's R/simplify.R, R/simplifyDataFrame.R and
+# the C helpers it calls), so that a handler sees the same R values either way. The testthat suite
+# compares the two on hand-picked and on randomly generated documents.
 #
 # The document is cut into tokens by one regular expression (gregexpr, in C), all scalars are
 # converted at once, and brackets are paired by depth with vectorised operations; each array
