@@ -134,3 +134,10 @@ def test_newest_is_the_highest_pinned_release() -> None:
     newest = pins.newest()
     assert all(Version(v) <= Version(newest.version) for v in pins.r)
     assert newest.version == pins.pinned_list().split(", ")[-1]
+
+
+@pytest.mark.parametrize("requested", ["\u0664.\u0660.\u0662", "\u0664.\u0665", "4.5.\uff10"])
+def test_only_ascii_digits_name_an_r_release(requested: str) -> None:
+    """Python's \\d matches other scripts' digits: --r with them is a usage error, not a crash."""
+    with pytest.raises(UsageError, match="is not an R release"):
+        versions.load().resolve_r(requested)

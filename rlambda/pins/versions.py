@@ -15,6 +15,7 @@ from rlambda.errors import UsageError
 from rlambda.pins.platforms import ARCHITECTURES, FAMILIES
 from rlambda.sources import cran
 from rlambda.sources.dcf import PACKAGE_NAME
+from rlambda.sources.rversion import R_RELEASE
 from rlambda.tomlcheck import TomlChecker, toml_kind
 
 VERSIONS_FILE = Path(__file__).resolve().parents[2] / "VERSIONS.toml"
@@ -22,7 +23,7 @@ VERSIONS_FILE = Path(__file__).resolve().parents[2] / "VERSIONS.toml"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # R releases are plain X.Y.Z; nothing else may reach a URL, a path or a Dockerfile.
-R_VERSION = re.compile(r"\d+\.\d+\.\d+")
+R_VERSION = R_RELEASE
 # CRAN's rule for package versions (Writing R Extensions, 1.1.1); names: dcf.PACKAGE_NAME.
 R_PACKAGE_VERSION = re.compile(r"\d+([.-]\d+)+")
 _IMAGE_NAME = re.compile(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9._-]+)*")
@@ -75,7 +76,7 @@ class BaseImage:
         return f"{self.image}@{self.digests[arch]}"
 
 
-_REQUESTED_R = re.compile(r"\d+(\.\d+){0,2}")
+_REQUESTED_R = re.compile(r"[0-9]+(\.[0-9]+){0,2}")
 
 
 @dataclass(frozen=True)

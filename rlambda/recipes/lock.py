@@ -39,6 +39,7 @@ from rlambda.recipes.resolve import resolve
 from rlambda.sources import cran, fetch
 from rlambda.sources.dcf import PACKAGE_NAME
 from rlambda.sources.rversion import (
+    R_RELEASE,
     VERSION,
     Constraint,
     allows_all,
@@ -58,7 +59,6 @@ _LOCAL_NOTE = [
 ]
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _HASH = re.compile(r"sha256:[0-9a-f]{64}")
-_R_RELEASE = re.compile(r"\d+\.\d+\.\d+")
 # What SystemRequirements may hold once in the lock: one line of printable text. It is matched
 # against the mapping table, never rendered.
 _FREE_TEXT = re.compile(r"[^\x00-\x1f\x7f]*")
@@ -271,7 +271,7 @@ def _read(file: Path, relock: str) -> tuple[dict, TomlChecker]:
 
 
 def _locked_r(data: dict, check: TomlChecker) -> str:
-    return check.string(check.table(data, "lock"), "lock", "r_version", _R_RELEASE)
+    return check.string(check.table(data, "lock"), "lock", "r_version", R_RELEASE)
 
 
 def locked_r_version(recipe_dir: Path, say: Callable[[str], None] = print) -> str | None:

@@ -21,11 +21,11 @@ from pathlib import Path
 
 from rlambda.errors import JobError, UsageError
 from rlambda.sources import dcf, fetch
-from rlambda.sources.rversion import VERSION, RVersion
+from rlambda.sources.rversion import R_RELEASE, VERSION, RVersion
 
 CONTRIB = "src/contrib"
 # R source tarballs in a listing: .tar.gz, not .tar.gz.asc or R-latest.tar.gz.
-R_TARBALL = re.compile(r"R-(\d+\.\d+\.\d+)\.tar\.gz")
+R_TARBALL = re.compile(rf"R-({R_RELEASE.pattern})\.tar\.gz")
 # What a mirror may be: the schemes urllib downloads from, and nothing a shell or a Dockerfile
 # could misread (no spaces).
 MIRROR_URL = re.compile(r"(https?|file)://\S+")

@@ -11,7 +11,10 @@ from functools import total_ordering
 from rlambda.errors import UsageError
 
 # Digits separated by single dots or dashes; nothing else may reach a path, URL or Dockerfile.
-VERSION = re.compile(r"\d+(?:[.-]\d+)*")
+VERSION = re.compile(r"[0-9]+(?:[.-][0-9]+)*")
+# An R release, X.Y.Z: the one pattern every R version given or read is held to. [0-9], not \d,
+# which in Python also matches other scripts' digits (Arabic-Indic ones, for example).
+R_RELEASE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
 
 
 @total_ordering
@@ -89,6 +92,6 @@ def allows_all(constraints: tuple[Constraint, ...] | list[Constraint], version: 
 
 def check_r_version(text: str) -> RVersion:
     """The R version a lock is made for (X.Y.Z), as an RVersion; a UsageError otherwise."""
-    if not re.fullmatch(r"\d+\.\d+\.\d+", text):
+    if not R_RELEASE.fullmatch(text):
         raise UsageError(f"R version {text!r}: expected X.Y.Z (--r)")
     return RVersion(text)

@@ -17,6 +17,7 @@ from packaging.version import Version
 
 from rlambda.pins.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES
 from rlambda.recipes.recipe import check_recipe_name
+from rlambda.sources.rversion import R_RELEASE
 
 # The local repository every image is tagged into; registry.py maps it to ECR.
 REPOSITORY = "r-lambda"
@@ -26,7 +27,7 @@ REPOSITORY = "r-lambda"
 DEFAULT_ARCH = "x86_64"
 
 _READABLE = re.compile(
-    r"r-(?P<version>\d+\.\d+\.\d+)(?:-(?P<recipe>.+?))?"
+    rf"r-(?P<version>{R_RELEASE.pattern})(?:-(?P<recipe>.+?))?"
     rf"-(?P<family>{'|'.join(FAMILIES)})-(?P<arch>{'|'.join(ARCHITECTURES)})"
 )
 
