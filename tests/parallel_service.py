@@ -1,14 +1,24 @@
-"""A small stand-in for Lambda's Invoke API in front of N real R runtimes, for lambdaparallel.
+"""A stand-in for Lambda's Invoke API in front of N R runtimes run as host processes, for
+lambdaparallel's end-to-end tests (tests/test_parallel_e2e.py) and bench/parallel.py.
 
-Until the local Lambda service (issue 10) lands, the R client's end-to-end tests run against
-this: `POST /2015-03-31/functions/{name}/invocations` on 127.0.0.1, dispatched to one of N
-`RuntimeApiServer`s, each running the project's R runtime (runtime/bootstrap) with the
-worker recipe's handler as a local process. What it checks and can inject:
+It stays beside the local Lambda service (`rlambda/local/service/`, `build.py serve`) because
+that service runs each environment in a Docker container (its pool's DockerRuntime; start()
+checks the engine and the image), while these tests run without Docker: each environment here
+is a `RuntimeApiServer` whose runtime is the project's R runtime (runtime/bootstrap) with the
+worker recipe's handler as a local process (ProcessRuntime), the client's package from a
+temporary library. It also does what the tests need and the service does not:
 
-- every request's SigV4 signature is recomputed with botocore's signer for the same request
-  and credentials; a mismatch is 403 InvalidSignatureException, as AWS answers;
-- DryRun (204), unknown functions (404), denied callers (403), GetFunctionConfiguration;
-- `throttle(n)`: the next n invokes get 429 TooManyRequestsException.
+- `throttle(n)`: the next n invokes get 429 TooManyRequestsException (the service throttles
+  only when all N environments are busy);
+- `denied`: invokes get 403 AccessDeniedException;
+- GetFunctionConfiguration (`GET .../configuration`), whose Timeout the client reads;
+- counters the tests and the benchmark read: invokes, throttled, dry_runs, bad_signatures,
+  max_in_flight, invoke_seconds.
+
+What it shares with the service: every request's SigV4 signature is checked by the service's
+Verifier (botocore's signer), and its errors are the service's (rlambda.local.service.errors).
+The same client runs against the service itself, in containers, in
+tests/test_parallel_service_e2e.py (docker).
 """
 
 from __future__ import annotations
@@ -18,43 +28,23 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-
 from rlambda.local.runtime_api import ProcessRuntime, RuntimeApiServer
+from rlambda.local.service import Verifier, errors
+from rlambda.local.service.errors import ApiError
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "recipes" / "worker"
 ACCESS_KEY = "AKIDLAMBDAPARALLEL"
 SECRET_KEY = "lambdaparallel-test-secret"
 REGION = "us-east-1"
+_VERIFIER = Verifier(ACCESS_KEY, SECRET_KEY)
 _ROUTE = re.compile(r"^/2015-03-31/functions/([^/?]+)/(invocations|configuration)(\?.*)?$")
-
-
-def botocore_authorization(method: str, url: str, headers: Mapping[str, str], body: bytes) -> str:
-    """The Authorization header botocore's SigV4 signer computes for this request: the same
-    method, URL, body, time stamp and signed headers (those the client's header lists)."""
-    given = headers.get("Authorization", "")
-    match = re.search(r"SignedHeaders=([^,]+)", given)
-    names = match.group(1).split(";") if match else []
-    lower = {name.lower(): value for name, value in headers.items()}
-    request = AWSRequest(method=method, url=url, data=body)
-    for name in names:
-        if name in lower:
-            request.headers[name] = lower[name]
-    signer = SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "lambda", REGION)
-    request.context["timestamp"] = lower.get("x-amz-date", "")
-    canonical = signer.canonical_request(request)
-    signature = signer.signature(signer.string_to_sign(request, canonical), request)
-    return signer._inject_signature_to_request(request, signature).headers["Authorization"]
 
 
 class InvokeService:
@@ -129,26 +119,29 @@ class InvokeService:
     def handle(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
+        try:
+            return self._handle(method, path, headers, body)
+        except ApiError as error:
+            return error.status, error.headers(), error.body()
+
+    def _handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         match = _ROUTE.match(path)
         if not match:
-            return _error(HTTPStatus.NOT_FOUND, "UnknownOperationException", "no such route")
-        expected = botocore_authorization(method, self.endpoint + path, headers, body)
-        if headers.get("Authorization") != expected:
+            raise errors.unknown_operation(method, path)
+        received = {name.lower(): [value] for name, value in headers.items()}
+        try:
+            _VERIFIER.check(method, path, received, body)
+        except ApiError:
             with self._lock:
                 self.bad_signatures += 1
-            return _error(
-                HTTPStatus.FORBIDDEN,
-                "InvalidSignatureException",
-                "The request signature we calculated does not match the signature you provided.",
-            )
+            raise
         name, operation = match.group(1), match.group(2)
         if name != self.function_name:
-            arn = f"arn:aws:lambda:{REGION}:012345678912:function:{name}"
-            return _error(
-                HTTPStatus.NOT_FOUND, "ResourceNotFoundException", f"Function not found: {arn}"
-            )
+            raise errors.not_found(f"arn:aws:lambda:{REGION}:012345678912:function:{name}")
         if self.denied:
-            return _error(
+            raise ApiError(
                 HTTPStatus.FORBIDDEN,
                 "AccessDeniedException",
                 f"User is not authorized to perform: lambda:InvokeFunction on {name}",
@@ -164,9 +157,7 @@ class InvokeService:
             if self._throttle > 0:
                 self._throttle -= 1
                 self.throttled += 1
-                return _error(
-                    HTTPStatus.TOO_MANY_REQUESTS, "TooManyRequestsException", "Rate Exceeded."
-                )
+                raise errors.throttled()
             self.invokes += 1
         server = self.idle.get()
         with self._lock:
@@ -184,11 +175,6 @@ class InvokeService:
         if result.function_error:
             out["X-Amz-Function-Error"] = result.function_error
         return result.status_code, out, result.body
-
-
-def _error(status: int, error_type: str, message: str) -> tuple[int, dict[str, str], bytes]:
-    body = json.dumps({"Type": "User", "message": message}).encode()
-    return status, {"Content-Type": "application/json", "X-Amzn-ErrorType": error_type}, body
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -214,11 +200,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = _serve
     do_POST = _serve
-
-
-@contextmanager
-def invoke_service(
-    environments: int, runtime_env: Mapping[str, str], **options: Any
-) -> Iterator[InvokeService]:
-    with ExitStack() as stack:
-        yield stack.enter_context(InvokeService("r-worker", environments, runtime_env, **options))

@@ -113,34 +113,13 @@ run.LambdaFuture <- function(future, ...) {
   }
   seed <- future$seed
   common <- list(fun = future_task, more_args = list(.lp_expr = future$expr),
-                 globals = as.list(future$globals), packages = future$packages,
-                 r_version = as.character(getRversion()), fanout = spec$fanout)
+                 globals = as.list(future$globals), packages = future$packages)
   tasks <- list(list(index = 1L, args = list(),
                      seed = if (is.numeric(seed)) as.integer(seed) else NULL))
-  common_bytes <- lp_serialize(common, "the future's expression or globals")
+  common_bytes <- serialize_common(common, spec, "the future's expression or globals")
   task_bytes <- list(lp_serialize(tasks, "the future's task"))
-  plan <- plan_staging(common_bytes, task_bytes, list(1L), spec)
-  future$lambda_staged <- character()
-  key <- function(name) paste0(spec$s3_prefix, new_map_id(), "/", name)
-  stage <- function(bytes, name) {
-    k <- key(name)
-    future$lambda_staged <- c(future$lambda_staged, k)
-    s3_put_object(spec$s3_bucket, k, bytes, session = spec$session)
-    part_s3(spec$s3_bucket, k)
-  }
-  result <- "null"
-  if (!is.null(spec$s3_bucket)) {
-    k <- key("result")
-    future$lambda_staged <- c(future$lambda_staged, k)
-    result <- sprintf('{"bucket":%s,"key":%s}', json_string(spec$s3_bucket), json_string(k))
-  }
-  payload <- sprintf(
-    '{"lambdaparallel":1,"common":%s,"tasks":%s,"result":%s}',
-    if (plan$common) stage(common_bytes, "common") else part_inline(common_bytes),
-    if (plan$tasks[[1L]]) stage(task_bytes[[1L]], "tasks") else part_inline(task_bytes[[1L]]),
-    result
-  )
-  future$lambda_payload <- charToRaw(payload)
+  future$lambda_envelopes <- new_envelopes(common_bytes, task_bytes, list(1L), spec)
+  future$lambda_payload <- future$lambda_envelopes$payload(1L)
   future$lambda_attempts <- 0L
   future$lambda_function_retries <- 0L
   future$started <- Sys.time()
@@ -204,7 +183,9 @@ poll_future <- function(future, wait) {
     future$lambda_due <- as.numeric(Sys.time()) + backoff_seconds(future$lambda_attempts)
     return(FALSE)
   }
-  on.exit(cleanup_staged(pool$spec, future$lambda_staged), add = TRUE)
+  # The result key is deleted even when the answer came inline (no answered()): one DELETE
+  # per future, and no leftover from an attempt that a retry abandoned after it staged.
+  on.exit(future$lambda_envelopes$cleanup(), add = TRUE)
   future$result <- future_result(future, decoded)
   future$state <- "finished"
   TRUE

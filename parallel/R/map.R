@@ -1,5 +1,6 @@
-# lambda_map() and the machinery the foreach and future backends share: envelopes, staging,
-# the DryRun check, results, relay of output and conditions, the summary.
+# lambda_map() and the machinery the foreach and future backends share: the DryRun check,
+# answers and results, relay of output and conditions, the summary. The envelopes, and what
+# they stage in S3, are made in wire.R.
 
 #' Apply a function to each element on AWS Lambda, results in order
 #'
@@ -161,11 +162,6 @@ make_seeds <- function(n, seed = TRUE) {
   seeds
 }
 
-new_map_id <- function() {
-  paste0(format(Sys.time(), "%Y%m%dT%H%M%S", tz = "UTC"), "-",
-         paste(sprintf("%02x", sample.int(256L, 6L, replace = TRUE) - 1L), collapse = ""))
-}
-
 # The whole map: envelopes of chunk_size tasks, sized and staged, then invoked. Returns the
 # task results in index order (see run_task()). stop_on_error: no invokes after a task error.
 run_tasks <- function(common, tasks, chunk_size, spec, stop_on_error) {
@@ -179,46 +175,21 @@ run_tasks <- function(common, tasks, chunk_size, spec, stop_on_error) {
   if (!n) {
     return(list())
   }
-  common$r_version <- as.character(getRversion())
-  common$fanout <- spec$fanout
-  common_bytes <- lp_serialize(common, "the function, its arguments or its globals")
+  common_bytes <- serialize_common(common, spec,
+                                   "the function, its arguments or its globals")
   chunk_size <- max(1L, as.integer(chunk_size))
   chunks <- split(seq_len(n), ceiling(seq_len(n) / chunk_size))
   task_bytes <- lapply(chunks, function(idx) {
     lp_serialize(tasks[idx], sprintf("the arguments of task%s %s", if (length(idx) > 1L) "s"
                                      else "", format_range(idx)))
   })
-  plan <- plan_staging(common_bytes, task_bytes, chunks, spec)
-
+  envelopes <- new_envelopes(common_bytes, task_bytes, chunks, spec)
   # Everything staged is deleted when the map ends: success, error or interrupt.
-  map_id <- new_map_id()
-  key <- function(name) paste0(spec$s3_prefix, map_id, "/", name)
-  staged <- character()
-  result_keys <- character() # results the worker may have staged: all but those seen inline
-  on.exit(cleanup_staged(spec, c(staged, result_keys)), add = TRUE)
+  on.exit(envelopes$cleanup(), add = TRUE)
 
   if (isTRUE(spec$dry_run)) dry_run_check(spec)
   timeout <- spec$timeout %||% (function_timeout(spec) + 30)
 
-  stage <- function(name, bytes) {
-    k <- key(name)
-    staged <<- c(staged, k)
-    s3_put_object(spec$s3_bucket, k, bytes, session = spec$session)
-    part_s3(spec$s3_bucket, k)
-  }
-  common_part <- if (plan$common) stage("common", common_bytes) else part_inline(common_bytes)
-  payload <- function(k) {
-    tasks_part <- if (plan$tasks[[k]]) stage(sprintf("tasks-%d", k), task_bytes[[k]]) else
-      part_inline(task_bytes[[k]])
-    result <- if (is.null(spec$s3_bucket)) "null" else {
-      result_keys <<- c(result_keys, key(sprintf("result-%d", k)))
-      sprintf('{"bucket":%s,"key":%s}', json_string(spec$s3_bucket),
-              json_string(key(sprintf("result-%d", k))))
-    }
-    sprintf('{"lambdaparallel":1,"common":%s,"tasks":%s,"result":%s}', common_part,
-            tasks_part, result)
-  }
-  payloads <- vector("list", length(chunks))
   results <- vector("list", n)
   function_retries <- integer(length(chunks))
   progress <- new_progress(n, spec$progress, started)
@@ -227,7 +198,7 @@ run_tasks <- function(common, tasks, chunk_size, spec, stop_on_error) {
   on_answer <- function(k, answer, attempt) {
     idx <- chunks[[k]]
     decoded <- decode_answer(answer, idx, spec)
-    if (isTRUE(decoded$inline)) result_keys <<- setdiff(result_keys, key(sprintf("result-%d", k)))
+    envelopes$answered(k, decoded$inline)
     if (!is.null(decoded$fatal)) {
       fatal <<- decoded$fatal
       return("stop")
@@ -246,8 +217,8 @@ run_tasks <- function(common, tasks, chunk_size, spec, stop_on_error) {
     if (stop_on_error && any(!vapply(decoded$results, `[[`, TRUE, "ok"))) "stop" else "done"
   }
   make_request <- function(k) {
-    if (is.null(payloads[[k]])) payloads[[k]] <<- charToRaw(payload(k))
-    lambda_request(spec$session, spec$function_name, payloads[[k]], qualifier = spec$qualifier)
+    lambda_request(spec$session, spec$function_name, envelopes$payload(k),
+                   qualifier = spec$qualifier)
   }
   run_invokes(length(chunks), make_request, on_answer, spec$concurrency, timeout,
               on_tick = progress$update, counters = counters)
@@ -282,40 +253,6 @@ format.lambdaparallel_summary <- function(x, ...) {
 print.lambdaparallel_summary <- function(x, ...) {
   cat(format(x), "\n")
   invisible(x)
-}
-
-format_range <- function(idx) {
-  if (length(idx) == 1L) as.character(idx) else paste0(min(idx), "-", max(idx))
-}
-
-# Which parts go to S3. All inline when each envelope fits; else the common part is staged
-# once (every envelope shares it) and each task part that still does not fit.
-plan_staging <- function(common_bytes, task_bytes, chunks, spec) {
-  limit <- max_payload_bytes - 2 * payload_margin
-  common_size <- b64_size(length(common_bytes))
-  task_sizes <- vapply(task_bytes, function(b) b64_size(length(b)), 0)
-  if (all(common_size + task_sizes <= limit)) {
-    return(list(common = FALSE, tasks = rep(FALSE, length(task_bytes))))
-  }
-  if (is.null(spec$s3_bucket)) {
-    worst <- which.max(common_size + task_sizes)
-    stop(lp_error("lambdaparallel_too_large", sprintf(paste(
-      "the request for task%s %s is %.1f MB (serialised, base64-encoded), over Lambda's 6 MB",
-      "invoke limit, and no bucket was named: pass s3_bucket = \"your-bucket\" to stage it",
-      "in S3 (nothing was invoked)"),
-      if (length(chunks[[worst]]) > 1L) "s" else "", format_range(chunks[[worst]]),
-      (common_size + task_sizes[[worst]]) / 1e6)))
-  }
-  list(common = TRUE, tasks = task_sizes > limit - 1024)
-}
-
-cleanup_staged <- function(spec, keys) {
-  for (k in unique(keys)) {
-    tryCatch(s3_delete_object(spec$s3_bucket, k, session = spec$session),
-             error = function(e) warning(sprintf(
-               "could not delete the staged object s3://%s/%s: %s", spec$s3_bucket, k,
-               conditionMessage(e)), call. = FALSE))
-  }
 }
 
 # The answer to an invoke -> the tasks' results, or a fatal error for the whole map.

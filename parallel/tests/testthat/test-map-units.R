@@ -89,3 +89,36 @@ test_that("the worker runs tasks: values, output, conditions, errors with their 
   expect_identical(results[[3]]$error$message, "three")
   expect_match(results[[3]]$error$calls[[1]], "^fun\\(")
 })
+
+test_that("envelopes: made once each, read by the worker, result keys named for cleanup", {
+  spec <- list(s3_bucket = NULL, s3_prefix = "lp/", fanout = 0L)
+  common <- lambdaparallel:::serialize_common(list(fun = function(x) x + 1, more_args = list(),
+                                                   globals = list(), packages = character()),
+                                              spec, "the function")
+  chunks <- list(1L, 2:3)
+  task_bytes <- lapply(chunks, function(idx) {
+    serialize(lapply(idx, function(i) list(index = i, args = list(i * 10))), NULL)
+  })
+  envelopes <- lambdaparallel:::new_envelopes(common, task_bytes, chunks, spec)
+  second <- envelopes$payload(2L)
+  expect_identical(envelopes$payload(2L), second)
+  event <- jsonlite::fromJSON(rawToChar(second), simplifyVector = FALSE)
+  expect_identical(event$lambdaparallel, 1L)
+  expect_null(event$result)
+  expect_identical(envelopes$staged, character())
+  answer <- jsonlite::fromJSON(worker_handler(rawToChar(second)), simplifyVector = FALSE)
+  results <- unserialize(openssl::base64_decode(answer$result$inline))
+  expect_identical(vapply(results, `[[`, 0, "value"), c(21, 31))
+
+  # With a bucket, each invoke names where the worker may stage its results; an answer that
+  # came inline takes its key off the list to delete.
+  spec$s3_bucket <- "b"
+  envelopes <- lambdaparallel:::new_envelopes(common, task_bytes, chunks, spec)
+  for (k in 1:2) envelopes$payload(k)
+  expect_length(envelopes$staged, 2L)
+  expect_match(envelopes$staged, "^lp/[0-9T]+-[0-9a-f]+/result-[12]$")
+  event <- jsonlite::fromJSON(rawToChar(envelopes$payload(1L)), simplifyVector = FALSE)
+  expect_identical(event$result, list(bucket = "b", key = envelopes$staged[[1]]))
+  envelopes$answered(1L, inline = TRUE)
+  expect_match(envelopes$staged, "result-2$")
+})
