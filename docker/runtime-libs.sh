@@ -27,6 +27,11 @@ for file in $(find "$@" -type f \( -name '*.so' -o -name '*.so.*' -o -perm -u=x 
   printf '%s\n' "$out" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' >>"$libs"
 done
 
+# The packages owning `path`; dpkg records paths as packaged (/lib or /usr/lib): either form.
+dpkg_owner() {
+  dpkg-query --search "*${1#/usr}" 2>/dev/null | awk -F': ' '/: \// { print $1 }' | cut -d: -f1 | sort -u
+}
+
 own="$*"
 own="$own $(printf '%s' "${OWN_PREFIXES:-}" | tr ':' ' ')"
 for lib in $(sort -u "$libs"); do
@@ -35,8 +40,11 @@ for lib in $(sort -u "$libs"); do
   done
   case "$query" in
     dpkg)
-      # dpkg records paths as packaged (/lib or /usr/lib); match either form.
-      owner="$(dpkg-query --search "*${lib#/usr}" 2>/dev/null | awk -F': ' '/: \// { print $1 }' | cut -d: -f1 | sort -u)"
+      owner="$(dpkg_owner "$lib")"
+      # Debian manages some libraries with update-alternatives (libblas.so.3, liblapack.so.3,
+      # pulled in by libgdal): ldd prints a link through /etc/alternatives that no package owns,
+      # so the file it resolves to is asked for instead (dpkg-query(1), update-alternatives(1)).
+      [ -n "$owner" ] || owner="$(dpkg_owner "$(readlink -f "$lib")")"
       ;;
     rpm)
       owner="$(rpm -qf --queryformat '%{NAME}\n' "$(readlink -f "$lib")" 2>/dev/null)" || owner=""
