@@ -85,6 +85,7 @@ class Prepared:
     labels: dict[str, str]
     buildargs: dict[str, str]
     sbom_inputs: sbom.SbomInputs
+    packages: int = 0  # how many R packages the build installs (its progress lines say n/N)
 
     @property
     def content_hash(self) -> str:
@@ -119,7 +120,7 @@ def prepare_base(target: Target, client: DockerClient) -> Prepared:
     labels["io.rlambda.os-base.digest"] = labels["org.opencontainers.image.base.digest"]
     buildargs = {"BASE_IMAGE": target.base_ref} if target.stand_in else {}
     inputs = sbom.inputs(target.with_recipe(None))
-    return Prepared(context, target.base_tag, labels, buildargs, inputs)
+    return Prepared(context, target.base_tag, labels, buildargs, inputs, len(target.pins.packages))
 
 
 def prepare_recipe(target: Target, base_content_hash: str) -> Prepared:
@@ -145,7 +146,7 @@ def prepare_recipe(target: Target, base_content_hash: str) -> Prepared:
         "io.rlambda.family": target.family.name,
         "io.rlambda.recipe": recipe.name,
     }
-    return Prepared(context, target.readable_tag, labels, {}, sbom.inputs(target))
+    return Prepared(context, target.readable_tag, labels, {}, sbom.inputs(target), len(wanted))
 
 
 def build_base_image(target: Target, client: DockerClient) -> BuildResult:
@@ -244,6 +245,7 @@ def build_prepared(
         platform=target.platform,
         log_path=log_path,
         no_cache=target.no_cache,
+        packages=prepared.packages,
     )
     sbom_path = log_path.with_suffix(".cdx.json")
     image_id = sbom.attach(

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import docker.errors
 from docker.models.images import Image
@@ -21,7 +21,9 @@ HOW_TO_START = (
     "Start it with `scripts/start-docker.sh` (installs Debian's docker.io if needed and runs"
     " dockerd in the background), or point DOCKER_HOST at a running engine."
 )
-_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+_STEP = re.compile(r"^Step ([0-9]+)/([0-9]+) : (.*)")
+# R CMD INSTALL's line when a package is installed (src/library/tools/R/install.R).
+_DONE = re.compile(r"^\* DONE \(([A-Za-z0-9.]+)\)$")
 
 
 def connect() -> docker.DockerClient:
@@ -89,17 +91,41 @@ def find_image(client: docker.DockerClient, ref: str) -> str | None:
 
 @dataclass
 class Progress:
-    """Prints `[step N/M  elapsed] instruction` lines; everything else goes to the log only."""
+    """Prints `[step N/M  elapsed] instruction` lines, and a line per R package a step installs
+    (`package n/N name (time)`, from R CMD INSTALL's `* DONE (name)`): a 45-package step would
+    otherwise print nothing for minutes. Everything else goes to the log only."""
 
     started: float
-    out: object = sys.stderr
+    packages: int = 0  # how many R packages the build installs, when known
+    out: TextIO | None = None  # None: sys.stderr as it is when a line is printed
+    installed: int = 0
+    since: float = 0.0  # when the step or the package before this one ended
+
+    def line(self, text: str) -> None:
+        if match := _STEP.match(text):
+            self.step(*match.groups())
+        elif match := _DONE.match(text):
+            self.package(match[1])
 
     def step(self, number: str, total: str, instruction: str) -> None:
-        elapsed = time.monotonic() - self.started
-        minutes, seconds = divmod(int(elapsed), 60)
+        self.since = time.monotonic()
+        minutes, seconds = divmod(int(self.since - self.started), 60)
         text = " ".join(instruction.split())
         text = text if len(text) <= 90 else text[:87] + "..."
-        print(f"  [step {number}/{total}  {minutes}m{seconds:02d}s] {text}", file=self.out)
+        print(
+            f"  [step {number}/{total}  {minutes}m{seconds:02d}s] {text}",
+            file=self.out or sys.stderr,
+        )
+
+    def package(self, name: str) -> None:
+        now = time.monotonic()
+        self.installed += 1
+        of = f"/{self.packages}" if self.packages else ""
+        took = now - (self.since or self.started)
+        self.since = now
+        print(
+            f"      package {self.installed}{of} {name} ({took:.0f}s)", file=self.out or sys.stderr
+        )
 
 
 def build(
@@ -112,14 +138,16 @@ def build(
     log_path: Path,
     no_cache: bool = False,
     stage: str | None = None,
+    packages: int = 0,
 ) -> str:
     """Build the context (up to `stage`, if given) and return the image ID. Tags nothing: the
     caller tags on success.
 
     The engine's whole output goes to `log_path`; on failure its path is in the error.
+    `packages`: how many R packages it installs, for the progress lines.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    progress = Progress(started=time.monotonic())
+    progress = Progress(started=time.monotonic(), packages=packages)
     image_id = None
     with log_path.open("w") as log:
         try:
@@ -135,12 +163,14 @@ def build(
                 platform=platform,
                 target=stage,
             )
+            pending = ""  # a line the engine has not finished sending
             for item in stream:
                 if "stream" in item:
                     text = item["stream"]
                     log.write(text)
-                    if match := _STEP.match(text.strip()):
-                        progress.step(*match.groups())
+                    *lines, pending = (pending + text).split("\n")
+                    for line in lines:
+                        progress.line(line.strip())
                 elif "aux" in item and "ID" in item["aux"]:
                     image_id = item["aux"]["ID"]
                 elif "error" in item:
