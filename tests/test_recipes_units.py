@@ -342,3 +342,12 @@ def test_one_package_name_rule_for_pins_and_recipes(tmp_path: Path, name: str) -
 @pytest.mark.parametrize("name", ["R6", "data.table", "jsonlite", "xml2"])
 def test_real_package_names_pass(name: str) -> None:
     assert dcf.PACKAGE_NAME.fullmatch(name)
+
+
+def test_a_bare_dotted_package_name_says_to_quote_it(tmp_path: Path) -> None:
+    directory = _recipe(tmp_path, 'handler = "handler.handle"\n[packages]\ndata.table = ">= 1.14"')
+    with pytest.raises(UsageError) as error:
+        load_recipe(directory)
+    message = str(error.value)
+    assert message.startswith(f"{directory / 'recipe.toml'}: key packages.data:"), message
+    assert 'quote package names that contain a dot: "data.table" = ...' in message

@@ -169,6 +169,14 @@ def load_recipe(path: Path) -> Recipe:
         key = f"packages.{_quote_key(name)}"
         if not PACKAGE_NAME.fullmatch(name):
             check.fail(key, "an R package name (a letter, then letters, digits, dots)")
+        if isinstance(spec, dict):
+            # `data.table = ">= 1.14"` is TOML's dotted key: a table `data` holding `table`.
+            dotted = ".".join([name, *_dotted_keys(spec)])
+            check.fail(
+                key,
+                f'a version constraint string; TOML read {dotted} = ... as nested keys: quote'
+                f' package names that contain a dot: "{dotted}" = ...',
+            )
         if not isinstance(spec, str):
             check.fail(key, 'a version constraint string such as ">= 1.8" or "*"')
         try:
@@ -208,6 +216,12 @@ def load_recipe(path: Path) -> Recipe:
         renv_r_version=project.r_version if project else None,
         exact_packages=project.exact if project else False,
     )
+
+
+def _dotted_keys(table: dict) -> list[str]:
+    """The first path down a table made from a dotted key (`a.b.c = x` -> ["b", "c"])."""
+    key, value = next(iter(table.items()))
+    return [key, *(_dotted_keys(value) if isinstance(value, dict) and value else [])]
 
 
 def _quote_key(key: str) -> str:
