@@ -49,7 +49,7 @@ def local_pins(mirror: str, directory: Path) -> Path:
     path = directory / "VERSIONS.toml"
     shutil.copy(ROOT / "VERSIONS.toml", path)
     for name in versions.load(path).packages:
-        pin_package(name, mirror, path, images_dir=None)
+        pin_package(name, mirror, path, images_dir=None, allow_http=True)
     return path
 
 

@@ -32,6 +32,7 @@ import argparse
 import datetime
 import json
 import sys
+import tomllib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ from rlambda.pins.versions import R_VERSION
 from rlambda.registry.transport import RegistryClient
 from rlambda.sources import cran
 from rlambda.sources.dcf import PACKAGE_NAME
-from rlambda.sources.fetch import fetch_verified
+from rlambda.sources.fetch import cache_dir, fetch_verified
 
 INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -67,11 +68,18 @@ DOCKER_HUB = "registry-1.docker.io"
 HINT = "\nChoose another mirror with --cran-mirror URL."
 
 
+# CRAN's published sha256 of R's tarballs, collected from independent public build recipes: a
+# new pin must agree with it where it has the release (reference/README.md says how it was made).
+PUBLISHED_R = Path(__file__).resolve().parent.parent / "reference" / "r-tarballs.toml"
+
+
 def pin_release(
     r_version: str,
     mirror: str | None,
     versions_file: Path = versions.VERSIONS_FILE,
     images_dir: Path | None = render.IMAGES_DIR,
+    *,
+    allow_http: bool = False,
 ) -> str:
     """Pin R `r_version` and return its sha256."""
     if not R_VERSION.fullmatch(r_version):
@@ -81,7 +89,9 @@ def pin_release(
     url = f"{cran.check_mirror(mirror) if mirror else pins.cran_mirror}/{mirror_path}"
     if r_version in pins.r:
         return _confirm(f"R {r_version}", url, pins.r[r_version].sha256)
+    _check_scheme(url, allow_http)
     sha256 = _download_and_hash(url)
+    _check_published(r_version, url, sha256)
     entry = {"url": f"{pins.cran_mirror}/{mirror_path}", "sha256": sha256}
     _write_pin(versions_file, images_dir, ("r", r_version), entry)
     print(f"pinned R {r_version}: sha256 {sha256} (from {url})", file=sys.stderr)
@@ -93,6 +103,8 @@ def pin_package(
     mirror: str | None,
     versions_file: Path = versions.VERSIONS_FILE,
     images_dir: Path | None = render.IMAGES_DIR,
+    *,
+    allow_http: bool = False,
 ) -> str:
     """Pin the mirror's current release of the runtime's R package `name`; return its sha256."""
     if not PACKAGE_NAME.fullmatch(name):
@@ -105,6 +117,7 @@ def pin_package(
     pinned = pins.packages.get(name)
     if pinned and pinned.version == version:
         return _confirm(f"{name} {version}", url, pinned.sha256)
+    _check_scheme(url, allow_http)
     sha256 = _download_and_hash(url)
     entry = {"version": version, "url": f"{pins.cran_mirror}/{mirror_path}", "sha256": sha256}
     _write_pin(versions_file, images_dir, ("packages", name), entry)
@@ -125,6 +138,30 @@ def _confirm(what: str, url: str, pinned: str) -> str:
     fetch_verified(url, pinned, mirror_hint=HINT)
     print(f"{what} is already pinned and the mirror agrees: {pinned}", file=sys.stderr)
     return pinned
+
+
+def _check_scheme(url: str, allow_http: bool) -> None:
+    """A new pin vouches for bytes from then on: over plain http anyone on the path chooses them."""
+    if url.startswith("http://") and not allow_http:
+        raise UsageError(
+            f"{url}: a new pin over plain http:// could be altered in transit, and the pin would"
+            " then vouch for those bytes. Use an https:// mirror, or pass --allow-http for a"
+            " mirror you trust (a local one)."
+        )
+
+
+def _check_published(r_version: str, url: str, sha256: str) -> None:
+    """Refuse a tarball whose hash differs from CRAN's published one, and drop the download."""
+    published = tomllib.loads(PUBLISHED_R.read_text())["versions"].get(r_version)
+    if published is None or published["sha256"] == sha256:
+        return
+    (cache_dir() / "sha256" / sha256).unlink(missing_ok=True)
+    raise JobError(
+        f"R {r_version} from {url} is not CRAN's tarball:\n"
+        f"  published sha256 {published['sha256']} ({PUBLISHED_R.name})\n"
+        f"  got       sha256 {sha256}\n"
+        f"Nothing was pinned and the download was deleted.{HINT}"
+    )
 
 
 def _download_and_hash(url: str) -> str:
@@ -321,6 +358,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--cran-mirror", metavar="URL", help="mirror to list and download from")
     p.add_argument(
+        "--allow-http",
+        action="store_true",
+        help="let a new pin come from a plain http:// mirror (e.g. a local one); refused otherwise",
+    )
+    p.add_argument(
         "--versions-file",
         type=Path,
         default=versions.VERSIONS_FILE,
@@ -357,7 +399,9 @@ def find_and_pin(args: argparse.Namespace) -> list[str]:
                     f" its pin. Nothing was changed.\n{e}"
                 ) from None
         for release in new_r_releases(mirror, list(pins.r)):
-            sha256 = pin_release(release, mirror, args.versions_file, images_dir)
+            sha256 = pin_release(
+                release, mirror, args.versions_file, images_dir, allow_http=args.allow_http
+            )
             changes.append(f"- R {release}: sha256 `{sha256}`")
     if not args.no_bases:
         today = datetime.datetime.now(datetime.UTC).date()
@@ -382,9 +426,17 @@ def run(args: argparse.Namespace) -> int:
     images_dir = render.IMAGES_DIR if own else None
     try:
         if args.r:
-            pin_release(args.r, args.cran_mirror, args.versions_file, images_dir)
+            pin_release(
+                args.r, args.cran_mirror, args.versions_file, images_dir, allow_http=args.allow_http
+            )
         elif args.package:
-            pin_package(args.package, args.cran_mirror, args.versions_file, images_dir)
+            pin_package(
+                args.package,
+                args.cran_mirror,
+                args.versions_file,
+                images_dir,
+                allow_http=args.allow_http,
+            )
         else:
             changes = find_and_pin(args)
             print("\n".join(changes) if changes else "nothing new")

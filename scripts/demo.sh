@@ -44,7 +44,8 @@ wait_http "$mirror/"
 # release in a copy of VERSIONS.toml, exactly as a user re-pins against their own mirror.
 pins="$work/VERSIONS.toml"
 cp VERSIONS.toml "$pins"
-.venv/bin/python build.py update --package jsonlite --cran-mirror "$mirror" --versions-file "$pins"
+.venv/bin/python build.py update --package jsonlite --cran-mirror "$mirror" --allow-http \
+  --versions-file "$pins"
 
 moto_port="$(free_port)"
 echo "==> moto (ECR API) on http://127.0.0.1:$moto_port"

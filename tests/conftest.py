@@ -94,7 +94,7 @@ def local_pins(local_mirror: str, tmp_path_factory: pytest.TempPathFactory) -> v
     path = tmp_path_factory.mktemp("pins") / "VERSIONS.toml"
     shutil.copy(versions.VERSIONS_FILE, path)
     for name in versions.load(path).packages:
-        pin_package(name, local_mirror, path, images_dir=None)
+        pin_package(name, local_mirror, path, images_dir=None, allow_http=True)
     return versions.load(path)
 
 

@@ -21,6 +21,8 @@ from rlambda.pins import versions
 from rlambda.sources import cran
 
 ROOT = Path(__file__).resolve().parent.parent
+# The fake mirrors here serve plain http on 127.0.0.1: new pins from them need asking.
+LOCAL = ["--allow-http", "--cran-mirror"]
 
 # As CRAN's Apache serves https://cloud.r-project.org/src/base/R-4/ (abridged).
 CRAN_INDEX = """<html><body><h1>Index of /src/base/R-4</h1><table>
@@ -100,7 +102,7 @@ def test_main_pins_new_releases_and_keeps_comments(
     pins = versions_copy(tmp_path, hashlib.sha256(b"the pinned bytes").hexdigest())
     before = pins.read_text()
     url = serve_directory(mirror)
-    code = pin_updates.main(["--cran-mirror", url, "--versions-file", str(pins), "--no-bases"])
+    code = pin_updates.main([*LOCAL, url, "--versions-file", str(pins), "--no-bases"])
     out, err = capsys.readouterr()
     assert code == 0, err
     expected = hashlib.sha256(b"x").hexdigest()
@@ -112,7 +114,7 @@ def test_main_pins_new_releases_and_keeps_comments(
     assert text.startswith(before.split("[cran]")[0])  # the header comments are intact
     assert "# index digest of al2.2025.12.22.12" in text
     # A second run finds nothing new.
-    assert pin_updates.main(["--cran-mirror", url, "--versions-file", str(pins), "--no-bases"]) == 0
+    assert pin_updates.main([*LOCAL, url, "--versions-file", str(pins), "--no-bases"]) == 0
     assert capsys.readouterr().out.strip() == "nothing new"
 
 
@@ -128,7 +130,7 @@ def test_main_refuses_a_changed_tarball(
     pins = versions_copy(tmp_path)
     before = pins.read_text()
     url = serve_directory(mirror)
-    code = pin_updates.main(["--cran-mirror", url, "--versions-file", str(pins), "--no-bases"])
+    code = pin_updates.main([*LOCAL, url, "--versions-file", str(pins), "--no-bases"])
     out, err = capsys.readouterr()
     assert code == 1
     assert f"refused: R {newest} is pinned" in err and "checksum mismatch" in err

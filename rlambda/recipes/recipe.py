@@ -174,7 +174,7 @@ def load_recipe(path: Path) -> Recipe:
             dotted = ".".join([name, *_dotted_keys(spec)])
             check.fail(
                 key,
-                f'a version constraint string; TOML read {dotted} = ... as nested keys: quote'
+                f"a version constraint string; TOML read {dotted} = ... as nested keys: quote"
                 f' package names that contain a dot: "{dotted}" = ...',
             )
         if not isinstance(spec, str):

@@ -42,18 +42,48 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# A response shorter than its Content-Length is read again this many times in all: a dropped
+# connection is usually transient, a server that keeps cutting the file short is not.
+ATTEMPTS = 2
+
+
 def download(url: str, dest: Path, progress: Callable[[int, int | None], None]) -> str:
-    """Stream `url` into `dest`, returning the sha256 of what was written."""
+    """Stream `url` into `dest`, returning the sha256 of what was written. A response that ends
+    before the length its server announced is read again, then refused (JobError naming both
+    counts): urllib's read() returns a short body without complaint, and the hash of a short
+    file would otherwise be pinned by `build.py update`."""
+    for attempt in range(1, ATTEMPTS + 1):
+        digest, done, total = _download_once(url, dest, progress)
+        if total is None or done == total:
+            return digest
+        print(
+            f"  {url}: the server announced {total} bytes and sent {done}"
+            f" (attempt {attempt} of {ATTEMPTS})",
+            file=sys.stderr,
+        )
+    raise JobError(
+        f"cannot download {url}: the server announced {total} bytes (Content-Length) and sent"
+        f" {done}, {ATTEMPTS} times; the file is incomplete and was not used. Try again later,"
+        " or another mirror."
+    )
+
+
+def _download_once(
+    url: str, dest: Path, progress: Callable[[int, int | None], None]
+) -> tuple[str, int, int | None]:
+    """One pass: (sha256 of what arrived, bytes that arrived, the announced length or None)."""
     digest = hashlib.sha256()
+    done = 0
+    total = None
     try:
         with urllib.request.urlopen(url, timeout=60) as response, dest.open("wb") as out:
-            total = response.headers.get("Content-Length")
-            done = 0
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isascii() and length.isdigit() else None
             while chunk := response.read(CHUNK):
                 out.write(chunk)
                 digest.update(chunk)
                 done += len(chunk)
-                progress(done, int(total) if total else None)
+                progress(done, total)
     except urllib.error.HTTPError as e:
         error = NotFound if e.code == 404 else JobError
         raise error(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
@@ -61,7 +91,7 @@ def download(url: str, dest: Path, progress: Callable[[int, int | None], None]) 
         reason = getattr(e, "reason", e)
         error = NotFound if isinstance(reason, FileNotFoundError) else JobError
         raise error(f"cannot download {url}: {reason}") from None
-    return digest.hexdigest()
+    return digest.hexdigest(), done, total
 
 
 def fetch_verified(
