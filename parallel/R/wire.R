@@ -129,9 +129,12 @@ new_envelopes <- function(common_bytes, task_bytes, chunks, spec) {
   box
 }
 
+# A staging id from the OS's CSPRNG (openssl's RAND_bytes), never the caller's RNG: with
+# sample.int(), two sessions after the same set.seed() got the same id and, on one bucket and
+# prefix, overwrote and then deleted each other's objects. The caller's stream is left untouched.
 new_map_id <- function() {
   paste0(format(Sys.time(), "%Y%m%dT%H%M%S", tz = "UTC"), "-",
-         paste(sprintf("%02x", sample.int(256L, 6L, replace = TRUE) - 1L), collapse = ""))
+         paste(as.character(openssl::rand_bytes(8L)), collapse = ""))
 }
 
 format_range <- function(idx) {

@@ -122,3 +122,15 @@ test_that("envelopes: made once each, read by the worker, result keys named for 
   envelopes$answered(1L, inline = TRUE)
   expect_match(envelopes$staged, "result-2$")
 })
+
+test_that("staging ids come from the OS, not the caller's RNG, which they leave untouched", {
+  new_map_id <- lambdaparallel:::new_map_id
+  set.seed(42)
+  before <- .Random.seed
+  a <- new_map_id()
+  expect_identical(.Random.seed, before)
+  set.seed(42)
+  b <- new_map_id()
+  expect_false(identical(a, b))
+  expect_match(a, "^[0-9]{8}T[0-9]{6}-[0-9a-f]{16}$")
+})
