@@ -241,6 +241,17 @@ def test_changed_since_unknown_ref(capsys, repo: Path) -> None:
     assert "--changed-since 'no-such-ref'" in capsys.readouterr().err
 
 
+def test_changed_since_is_never_an_option_to_git(capsys, repo: Path) -> None:
+    """A ref that reads like an option of git's (`--output=FILE` would have git write FILE)."""
+    written = repo / "written-by-git"
+    code = matrix.main(
+        [f"--changed-since=--output={written}", "--versions-file", str(repo / "VERSIONS.toml")]
+    )
+    assert code == 2
+    assert f"--changed-since '--output={written}'" in capsys.readouterr().err
+    assert not written.exists()
+
+
 # ---- job summary --------------------------------------------------------------------------
 
 

@@ -195,7 +195,8 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def changed_scope(ref: str, root: Path, versions_file: Path) -> Scope:
     """Everything the files changed between `ref` and the work tree touch."""
     # --no-renames: a rename is its old path deleted and its new path added, both counted.
-    diff = _git(root, "diff", "--name-only", "--no-renames", ref, "--")
+    # --end-of-options: a ref such as `--output=FILE` is a ref to git, never an option.
+    diff = _git(root, "diff", "--name-only", "--no-renames", "--end-of-options", ref, "--")
     if diff.returncode != 0:
         raise UsageError(
             f"--changed-since {ref!r}: git cannot diff against it ({diff.stderr.strip()});"
@@ -209,7 +210,7 @@ def changed_scope(ref: str, root: Path, versions_file: Path) -> Scope:
         elif effect == "recipe" and recipe:
             scope |= Scope(recipes=frozenset([recipe]))
         elif effect == "pins":
-            old = _git(root, "show", f"{ref}:{path}")
+            old = _git(root, "show", "--end-of-options", f"{ref}:{path}")
             try:
                 before = tomllib.loads(old.stdout) if old.returncode == 0 else None
             except tomllib.TOMLDecodeError:
