@@ -127,6 +127,7 @@ DEBIAN = ("--r", "4.5.0", "--family", "debian")
     [
         (["--recipe", "nope"], "no recipe 'nope'"),
         (["--recipe", "../runtime"], "recipe name '../runtime'"),
+        (["--recipe", ""], "recipe name ''"),
         (["--push"], "no AWS region: pass --region or set AWS_REGION"),
         (
             ["--push", "--region", "eu-west-1", "--allow-account", "12"],

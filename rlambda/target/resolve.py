@@ -113,7 +113,7 @@ def resolve(
     if base_image is not None and not _IMAGE_REF.fullmatch(base_image):
         raise UsageError(f"--base-image {base_image!r} is not an image reference")
     mirror = cran.check_mirror(cran_mirror) if cran_mirror else pins.cran_mirror
-    wanted = recipe_target(recipe, r) if recipe else None
+    wanted = recipe_target(recipe, r) if recipe is not None else None  # "" is refused
     base = pins.bases[fam.name]
     return Target(
         pins=pins,
