@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from rlambda.errors import JobError
-from rlambda.sources.fetch import fetch_verified
+from rlambda.sources.fetch import fetch_verified, public_url
 
 
 @pytest.fixture
@@ -93,3 +93,22 @@ def test_a_tampered_cache_entry_is_refused_and_removed(cache, served):
     assert (
         fetch_verified(url, sha256, progress=lambda *_: None).read_bytes() == b"real bytes " * 1000
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("https://user:s3cret@cran.example.org/repo", "https://cran.example.org/repo"),
+        ("https://cran.example.org/repo?token=s3cret#x", "https://cran.example.org/repo"),
+        ("https://tok@cran.example.org:8443/", "https://cran.example.org:8443/"),
+        ("file:///srv/cran", "file:///srv/cran"),
+    ],
+)
+def test_what_is_stored_of_a_mirror_url_carries_no_secret(given, stored):
+    assert public_url(given) == stored
+
+
+def test_an_error_names_the_url_without_its_credentials(cache):
+    with pytest.raises(JobError) as error:
+        fetch_verified("http://user:s3cret@127.0.0.1:9/pkg.tar.gz", "0" * 64)
+    assert "s3cret" not in str(error.value) and "127.0.0.1:9/pkg.tar.gz" in str(error.value)

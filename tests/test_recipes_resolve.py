@@ -338,3 +338,19 @@ def test_a_lock_carrying_a_package_nothing_needs_is_refused(
         UsageError, match=r"package: expected only the recipe's packages .* R6 needed by nothing"
     ):
         load_lock(directory, load_recipe(directory))
+
+
+def test_a_mirror_url_with_credentials_is_stored_without_them(
+    tmp_path: Path, mirror: Path, cache: Path
+) -> None:
+    directory = recipe(tmp_path, 'delta = "*"')
+    lock_recipe(
+        directory,
+        r_version="4.5.0",
+        cran_mirror=url(mirror),
+        default_mirror="https://user:s3cret@cran.example.org/cran?token=s3cret",
+        log=lambda line: None,
+    )
+    text = (directory / "lock.toml").read_text()
+    assert "s3cret" not in text
+    assert 'cran_mirror = "https://cran.example.org/cran"' in text

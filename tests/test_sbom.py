@@ -11,6 +11,7 @@ import build
 from rlambda.build import sbom
 from rlambda.build.builder import build_recipe_image
 from rlambda.errors import JobError
+from rlambda.pins import versions
 from rlambda.target import resolve
 from rlambda.target.tags import REPOSITORY
 from tests.conftest import DEBIAN_BASE
@@ -183,3 +184,16 @@ def test_sbom_of_an_image_not_built_here_names_the_missing_labels(debian_base, c
     err = capsys.readouterr().err
     assert "was not built by this project's build.py" in err
     assert "io.rlambda.r.version" in err and sbom.SBOM_LABEL in err
+
+
+def test_the_sbom_names_sources_without_the_mirror_credentials() -> None:
+    target = resolve(
+        versions.load(),
+        r_version="4.5.0",
+        family_name="debian",
+        arch="x86_64",
+        cran_mirror="https://user:s3cret@cran.example.org/cran",
+    )
+    found = sbom.inputs(target)
+    assert found.r_source_url == "https://cran.example.org/cran/src/base/R-4/R-4.5.0.tar.gz"
+    assert all("s3cret" not in p.url for p in found.packages)

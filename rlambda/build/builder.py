@@ -15,7 +15,7 @@ from rlambda.build import engine, render, sbom
 from rlambda.build.context import ROOT, BuildContext, make_context, project_files
 from rlambda.build.function_code import describe, function_files
 from rlambda.recipes import fetch_locked
-from rlambda.sources.fetch import cache_dir, fetch_verified
+from rlambda.sources.fetch import cache_dir, fetch_verified, public_url
 from rlambda.target import Target
 from rlambda.target.tags import REPOSITORY, content_tag
 
@@ -45,7 +45,7 @@ class BuildResult:
 def fetch_source(target: Target) -> Path:
     r = target.r
     url = f"{target.mirror}/{r.mirror_path}"
-    print(f"==> R {r.version} source: {url}", file=sys.stderr)
+    print(f"==> R {r.version} source: {public_url(url)}", file=sys.stderr)
     return fetch_verified(url, r.sha256, mirror_hint=_mirror_hint(target))
 
 
@@ -54,7 +54,7 @@ def fetch_packages(target: Target) -> dict[str, Path]:
     files = {}
     for package in target.pins.packages.values():
         urls = package.urls(target.mirror)
-        print(f"==> {package.name} {package.version}: {urls[0]}", file=sys.stderr)
+        print(f"==> {package.name} {package.version}: {public_url(urls[0])}", file=sys.stderr)
         files[f"r-packages/{package.filename}"] = fetch_verified(
             urls, package.sha256, mirror_hint=_mirror_hint(target)
         )
@@ -64,7 +64,7 @@ def fetch_packages(target: Target) -> dict[str, Path]:
 def _mirror_hint(target: Target) -> str:
     return (
         "\nThe mirror did not answer; choose another with --cran-mirror URL"
-        f" (now: {target.mirror})."
+        f" (now: {public_url(target.mirror)})."
     )
 
 

@@ -33,6 +33,7 @@ import docker.errors
 import docker
 from rlambda.build import engine
 from rlambda.errors import JobError, UsageError
+from rlambda.sources.fetch import public_url
 from rlambda.target import Target
 
 SBOM_PATH = "/usr/share/rlambda/sbom.cdx.json"
@@ -97,9 +98,10 @@ def inputs(target: Target) -> SbomInputs:
     """What the target's build installs: R's source, the pins' packages and the lock's."""
     locked = target.recipe.lock.packages if target.recipe else ()
     known = [*target.pins.packages.values(), *locked]
+    mirror = public_url(target.mirror)  # no credentials in the image
     return SbomInputs(
-        f"{target.mirror}/{target.r.mirror_path}",
-        tuple(KnownPackage(p.name, p.version, p.urls(target.mirror)[0], p.sha256) for p in known),
+        f"{mirror}/{target.r.mirror_path}",
+        tuple(KnownPackage(p.name, p.version, p.urls(mirror)[0], p.sha256) for p in known),
     )
 
 

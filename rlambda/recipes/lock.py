@@ -138,7 +138,7 @@ def lock_recipe(
         f"format = {FORMAT}",
         f"recipe_hash = {_str(recipe.packages_hash())}",
         f"r_version = {_str(str(r))}",
-        f"cran_mirror = {_str(default_mirror.rstrip('/'))}",
+        f"cran_mirror = {_str(fetch.public_url(default_mirror).rstrip('/'))}",
         f"resolved_from = {_str(_resolved_from(url))}",
     ]
     for p in resolved:
@@ -392,7 +392,7 @@ def _is_local(url: str) -> bool:
 def _resolved_from(url: str) -> str:
     # A loopback or file:// mirror's address means nothing on another machine, and a random
     # test port would change the lock on every run; what matters is that it was not CRAN.
-    return LOCAL_MIRROR if _is_local(url) else url
+    return LOCAL_MIRROR if _is_local(url) else fetch.public_url(url)
 
 
 def _str(value: str) -> str:

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,6 +33,14 @@ def cache_dir() -> Path:
         return Path(env)
     xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(xdg) / "rlambda"
+
+
+def public_url(url: str) -> str:
+    """`url` without what may be a secret (user:password@, a ?token=... query, a #fragment): the
+    form that goes into a lock, an SBOM or a log. Downloads still use the URL as given."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def sha256_file(path: Path) -> str:
@@ -57,12 +66,13 @@ def download(url: str, dest: Path, progress: Callable[[int, int | None], None]) 
         if total is None or done == total:
             return digest
         print(
-            f"  {url}: the server announced {total} bytes and sent {done}"
+            f"  {public_url(url)}: the server announced {total} bytes and sent {done}"
             f" (attempt {attempt} of {ATTEMPTS})",
             file=sys.stderr,
         )
     raise JobError(
-        f"cannot download {url}: the server announced {total} bytes (Content-Length) and sent"
+        f"cannot download {public_url(url)}: the server announced {total} bytes"
+        f" (Content-Length) and sent"
         f" {done}, {ATTEMPTS} times; the file is incomplete and was not used. Try again later,"
         " or another mirror."
     )
@@ -86,11 +96,11 @@ def _download_once(
                 progress(done, total)
     except urllib.error.HTTPError as e:
         error = NotFound if e.code == 404 else JobError
-        raise error(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
+        raise error(f"cannot download {public_url(url)}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
         error = NotFound if isinstance(reason, FileNotFoundError) else JobError
-        raise error(f"cannot download {url}: {reason}") from None
+        raise error(f"cannot download {public_url(url)}: {reason}") from None
     return digest.hexdigest(), done, total
 
 
@@ -139,7 +149,7 @@ def fetch_verified(
                 raise JobError(f"{e}{mirror_hint}") from None
         if actual != sha256:
             raise JobError(
-                f"checksum mismatch for {url}:\n"
+                f"checksum mismatch for {public_url(url)}:\n"
                 f"  expected sha256 {sha256} (pinned)\n"
                 f"  got      sha256 {actual}\n"
                 "The download was deleted. The mirror serves a different file than the pinned"
