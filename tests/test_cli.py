@@ -181,7 +181,7 @@ def test_a_stale_smoke_lock_is_refused_before_a_base_image_test(
     (recipes_copy / "hello" / "lock.toml").unlink()
     status, out = run(capsys, *DEBIAN, "--test")
     assert status == 2
-    assert "hello/lock.toml: not found" in out
+    assert "hello/lock.toml: file not found" in out
 
 
 def test_docker_not_running_says_how_to_start_it(capsys, monkeypatch, tmp_path):

@@ -5,13 +5,13 @@ file, the exact key and what was expected there.
 """
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.version import Version
 
 from rlambda.errors import UsageError
+from rlambda.inputs import load_toml
 from rlambda.pins.platforms import ARCHITECTURES, FAMILIES
 from rlambda.sources import cran
 from rlambda.sources.dcf import PACKAGE_NAME
@@ -120,14 +120,7 @@ class Versions:
 
 
 def load(path: Path = VERSIONS_FILE) -> Versions:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: file not found") from None
-    except UnicodeDecodeError as e:
-        raise UsageError(f"{path}: not UTF-8 text ({e}); TOML files are UTF-8") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"{path}: not valid TOML: {e}") from None
+    data = load_toml(path)
     check = TomlChecker(path)
 
     check.known_keys(check.table(data, "cran"), "cran", ("mirror",))

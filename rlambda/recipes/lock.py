@@ -27,13 +27,13 @@ build says to re-lock.
 import json
 import re
 import sys
-import tomllib
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rlambda.errors import JobError, UsageError
+from rlambda.inputs import load_toml
 from rlambda.recipes.recipe import Recipe, load_recipe
 from rlambda.recipes.resolve import resolve
 from rlambda.sources import cran, fetch
@@ -261,13 +261,7 @@ def load_lock(recipe_dir: Path, recipe: Recipe, *, r_version: str | None = None)
 
 
 def _read(file: Path, relock: str) -> tuple[dict, TomlChecker]:
-    try:
-        data = tomllib.loads(file.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{file}: not found; {relock}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{file}: not valid TOML ({e}); {relock}") from None
-    return data, TomlChecker(file, relock)
+    return load_toml(file, relock), TomlChecker(file, relock)
 
 
 def _locked_r(data: dict, check: TomlChecker) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlambda.errors import UsageError
+from rlambda.inputs import load_json, read_text
 from rlambda.recipes.resolve import BASE_PACKAGES as _BASE
 from rlambda.sources import dcf
 from rlambda.sources.rversion import VERSION, Constraint, RVersion
@@ -52,17 +53,7 @@ def read_project(file: Path) -> ProjectPackages:
 
 def read_renv_lock(file: Path) -> ProjectPackages:
     not_renv = f"{file}: not an renv lockfile"
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{file}: file not found") from None
-    except UnicodeDecodeError as e:
-        raise UsageError(f"{file}: not UTF-8 text ({e})") from None
-    except json.JSONDecodeError as e:
-        raise UsageError(
-            f"{file}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg});"
-            " write it again with renv::snapshot()"
-        ) from None
+    data = load_json(file, "write it again with renv::snapshot()")
     if not isinstance(data, dict) or not isinstance(data.get("Packages"), dict):
         raise UsageError(f'{not_renv}: expected an object with a "Packages" object')
     r_section = data.get("R")
@@ -119,10 +110,7 @@ def _describe_source(record: dict) -> str:
 
 
 def read_description_file(file: Path) -> ProjectPackages:
-    try:
-        text = file.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise UsageError(f"{file}: file not found") from None
+    text = read_text(file, errors="replace")
     try:
         records = dcf.parse(text)
         if len(records) != 1:

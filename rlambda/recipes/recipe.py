@@ -22,11 +22,11 @@ name the file and the exact key, like VERSIONS.toml's loader.
 import hashlib
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlambda.errors import UsageError
+from rlambda.inputs import load_toml
 from rlambda.pins.platforms import FAMILIES
 from rlambda.recipes.project import SOURCES, read_project
 from rlambda.sources.dcf import PACKAGE_NAME
@@ -129,12 +129,7 @@ def load_recipe(path: Path) -> Recipe:
     check = TomlChecker(file)
     if not is_recipe_name(directory.name):
         check.fail("(directory name)", "lower-case letters, digits and single dashes")
-    try:
-        data = tomllib.loads(file.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{file}: file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{file}: not valid TOML: {e}") from None
+    data = load_toml(file)
 
     for key in data:
         if key not in _KEYS:
