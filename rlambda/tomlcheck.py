@@ -61,9 +61,11 @@ class TomlChecker:
         return value
 
     def known_keys(self, parent: dict, where: str, allowed: tuple[str, ...]) -> None:
-        """Refuse a key the reader would ignore (a mistyped `sha265` must not go unnoticed)."""
+        """Refuse a key the reader would ignore (a mistyped `sha265` must not go unnoticed).
+        `where`: the table's key, "" for the file's top level."""
         for name in parent:
             if name not in allowed:
                 close = difflib.get_close_matches(name, allowed, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                self.fail(f"{where}.{name}", f"one of {', '.join(allowed)}{hint}; unknown key")
+                key = f"{where}.{name}" if where else name
+                self.fail(key, f"one of {', '.join(allowed)}{hint}; unknown key")

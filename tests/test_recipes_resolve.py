@@ -274,6 +274,9 @@ def test_a_lock_checks_the_build_r_version(tmp_path: Path, mirror: Path, cache: 
         ("src/contrib/delta_1.0.tar.gz", "../../etc/passwd", "package[0] (delta).path"),
         ('sha256 = "', 'sha256 = "x', "package[0] (delta).sha256"),
         ("format = 1", "format = 2", "lock.format"),
+        ("format = 1", "format = 1\nr_versoin = 1", "lock.r_versoin"),
+        ('name = "delta"', 'name = "delta"\nsha265 = "x"', "package[0] (delta).sha265"),
+        ("[lock]", 'comment = "x"\n[lock]', "comment"),
     ],
 )
 def test_a_tampered_lock_is_refused(

@@ -113,6 +113,12 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
         ("[bases.al2]", "[bases.al3]", r"key bases\.al3: expected one of the known families"),
         ('mirror = "https://cloud.r-project.org"', 'mirror = "ftp://x"', r"key cran\.mirror"),
         ('image = "debian"', 'image = "debian\\nRUN rm -rf /"', r"key bases\.debian\.image"),
+        (
+            'image = "debian"',
+            'image = "debian"\nimgae = "x"',
+            r"key bases\.debian\.imgae: .*unknown",
+        ),
+        ("[bases.al2]", "[mirrors]\n[bases.al2]", r"key mirrors: .*unknown key"),
     ],
 )
 def test_malformed_file_names_file_and_key(tmp_path, old, new, message):

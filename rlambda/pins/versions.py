@@ -122,6 +122,7 @@ class Versions:
 def load(path: Path = VERSIONS_FILE) -> Versions:
     data = load_toml(path)
     check = TomlChecker(path)
+    check.known_keys(data, "", ("cran", "r", "bases", "packages", "aws_rie"))
 
     check.known_keys(check.table(data, "cran"), "cran", ("mirror",))
     mirror = check.string(check.table(data, "cran"), "cran", "mirror", cran.MIRROR_URL)
@@ -154,6 +155,7 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
     for family in FAMILIES:
         key = f"bases.{family}"
         entry = check.table(tables, key, family)
+        check.known_keys(entry, key, ("image", "tag", *ARCHITECTURES))
         bases[family] = BaseImage(
             family=family,
             image=check.string(entry, key, "image", _IMAGE_NAME),

@@ -62,6 +62,10 @@ _HASH = re.compile(r"sha256:[0-9a-f]{64}")
 # What SystemRequirements may hold once in the lock: one line of printable text. It is matched
 # against the mapping table, never rendered.
 _FREE_TEXT = re.compile(r"[^\x00-\x1f\x7f]*")
+_PACKAGE_KEYS = (
+    "name", "version", "path", "sha256", "dependencies", "requires_r", "needs_compilation",
+    "system_requirements",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,11 @@ def load_lock(recipe_dir: Path, recipe: Recipe, *, r_version: str | None = None)
     file = recipe_dir / LOCK_FILE
     relock = f"re-lock: python build.py lock {recipe.name}"
     data, check = _read(file, relock)
+    check.known_keys(data, "", ("lock", "package"))
     head = check.table(data, "lock")
+    check.known_keys(
+        head, "lock", ("format", "recipe_hash", "r_version", "cran_mirror", "resolved_from")
+    )
     if head.get("format") != FORMAT:
         check.fail("lock.format", f"{FORMAT} (this version of rlambda's lock format)")
     recipe_hash = check.string(head, "lock", "recipe_hash", _HASH)
@@ -195,6 +203,7 @@ def load_lock(recipe_dir: Path, recipe: Recipe, *, r_version: str | None = None)
             check.fail(key, "a table")
         name = check.string(entry, key, "name", PACKAGE_NAME)
         key = f"package[{i}] ({name})"
+        check.known_keys(entry, key, _PACKAGE_KEYS)
         version = check.string(entry, key, "version", VERSION)
         archive = f"src/contrib/Archive/{name}/{name}_{version}.tar.gz"
         path = check.string(entry, key, "path", re.compile(r"\S+"))
