@@ -169,7 +169,9 @@ class FunctionUrlHandler(ServiceHandler):
                 message = json.dumps({"message": "Too Many Requests"}).encode()
                 self.send(error.status, message, [("Content-Type", "application/json")])
             else:
-                self.send(*_error())
+                # _error() is (status, headers, body); send() takes the body second.
+                status, headers, payload = _error()
+                self.send(status, payload, headers)
             return
         if outcome.result.function_error or outcome.result.status_code != HTTPStatus.OK:
             status, headers, payload = _error()
