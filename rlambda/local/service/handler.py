@@ -24,7 +24,7 @@ class Invoker(Protocol):
 
     verifier: Verifier | None
 
-    def resolve(self, function_name: str, qualifier: str | None) -> str: ...
+    def resolve_function(self, function_name: str, qualifier: str | None) -> str: ...
 
     def invoke(
         self,

@@ -64,7 +64,7 @@ class InvokeApiHandler(ServiceHandler):
         if match is None:
             raise errors.unknown_operation(self.command, split.path)
         qualifier = parse_qs(split.query).get("Qualifier", [None])[0]
-        name = service.resolve(unquote(match["name"]), qualifier)
+        name = service.resolve_function(unquote(match["name"]), qualifier)
         kind = self.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
         if kind not in INVOCATION_TYPES:
             raise errors.validation("invocationType", kind, INVOCATION_TYPES)

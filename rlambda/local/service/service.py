@@ -259,8 +259,10 @@ class Service:
 
     # ---- invokes ----------------------------------------------------------------------------
 
-    def resolve(self, function_name: str, qualifier: str | None) -> str:
-        return names.resolve(function_name, qualifier, self.region, set(self.functions)).name
+    def resolve_function(self, function_name: str, qualifier: str | None) -> str:
+        return names.resolve_function(
+            function_name, qualifier, self.region, set(self.functions)
+        ).name
 
     def invoke(
         self,
