@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rlambda.errors import JobError, UsageError, report
-from rlambda.local.aws_rie import AwsRie
+from rlambda.local.aws_rie.function import AwsRie
 from rlambda.local.docker_launcher import MEMORY_RANGE_MB, DockerRuntime, ImageNotFoundError
 from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
 
