@@ -44,7 +44,8 @@ from typing import Any, TextIO
 
 from rlambda.errors import JobError, UsageError, report
 from rlambda.local.aws_rie.function import AwsRie
-from rlambda.local.docker_launcher import MEMORY_RANGE_MB, DockerRuntime, ImageNotFoundError
+from rlambda.local.docker_launcher import DockerRuntime, ImageNotFoundError
+from rlambda.local.lambda_sandbox import MEMORY_RANGE_MB
 from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
 
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
