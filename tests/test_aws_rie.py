@@ -20,7 +20,7 @@ from rlambda.errors import JobError, UsageError
 from rlambda.local.aws_rie.binary import rie_binary
 from rlambda.local.aws_rie.function import AwsRie
 from rlambda.local.docker_launcher import DockerRuntime
-from rlambda.local.events import check_emulator
+from rlambda.local.events.settings import check_emulator
 from rlambda.local.runtime_api import RuntimeApiServer
 from rlambda.local.runtime_api.model import LAMBDA_DEFAULTS, InvokeResult
 from rlambda.pins.versions import RiePin, load_rie_pin
