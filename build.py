@@ -34,7 +34,8 @@ from rlambda.build import engine, render, sbom
 from rlambda.build.layer import LayerOptions
 from rlambda.ci import matrix
 from rlambda.errors import JobError, UsageError, report
-from rlambda.local import events
+from rlambda.local.events import cli as events_cli
+from rlambda.local.events.settings import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, TestSettings
 from rlambda.local.service import cli as serve
 from rlambda.pins import versions
 from rlambda.pins.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES, family_choices
@@ -113,18 +114,18 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--memory",
         type=int,
-        default=events.DEFAULT_MEMORY_MB,
+        default=DEFAULT_MEMORY_MB,
         metavar="MB",
-        help=f"memory for --test, 128-10240 (default {events.DEFAULT_MEMORY_MB})",
+        help=f"memory for --test, 128-10240 (default {DEFAULT_MEMORY_MB})",
     )
     parser.add_argument(
         "--timeout",
         type=float,
-        default=events.DEFAULT_TIMEOUT_S,
+        default=DEFAULT_TIMEOUT_S,
         metavar="S",
-        help=f"timeout for --test, up to 900 (default {events.DEFAULT_TIMEOUT_S:g})",
+        help=f"timeout for --test, up to 900 (default {DEFAULT_TIMEOUT_S:g})",
     )
-    events.add_emulator_arguments(parser)
+    events_cli.add_emulator_arguments(parser)
     parser.add_argument("--push", action="store_true", help="push the image to ECR (see below)")
     layers = parser.add_argument_group("Lambda layers (for zip functions on provided.al2023)")
     layers.add_argument(
@@ -178,7 +179,7 @@ def build_job(args: argparse.Namespace) -> job.Job:
     )
     test = None
     if args.test:
-        test = events.TestSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
+        test = TestSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
     push = push_options(args, recipe=args.recipe) if args.push else None
     planned = job.plan(target, test=test, push=push)
     say_resolved(args.r, target)
@@ -300,9 +301,9 @@ COMMANDS: dict[str, tuple[str, Callable, Callable, Callable | None]] = {
     "matrix": ("the CI build matrix, as JSON", matrix.add_arguments, matrix.run, matrix.parser),
     "test": (
         "run event files against an image",
-        events.add_arguments,
-        events.run,
-        events.build_parser,
+        events_cli.add_arguments,
+        events_cli.run,
+        events_cli.build_parser,
     ),
     "sbom": ("print an image's SBOM (CycloneDX 1.5)", add_sbom_arguments, run_sbom, None),
     "serve": (

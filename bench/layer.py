@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from rlambda.build import engine  # noqa: E402
 from rlambda.build.builder import function_files  # noqa: E402
 from rlambda.build.layer import LayerOptions, build_layers  # noqa: E402
-from rlambda.local.events import run_events  # noqa: E402
+from rlambda.local.events.run import run_events  # noqa: E402
 from rlambda.local.zip_function import run_zip_events  # noqa: E402
 from rlambda.pins import versions  # noqa: E402
 from rlambda.target import resolve  # noqa: E402

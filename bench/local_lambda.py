@@ -36,7 +36,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import docker
-from rlambda.local.docker_launcher import ContainerHandle, DockerRuntime
+from rlambda.local.container_handle import ContainerHandle
+from rlambda.local.docker_launcher import DockerRuntime
 from rlambda.local.runtime_api import RuntimeApiServer
 from tests.conftest import DEBIAN_BASE
 from tests.test_local_lambda import build_python_ric_image

@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import docker
 from bench.local_lambda import EVENT as ECHO_EVENT
 from bench.local_lambda import TimedRuntime, build_python_ric_image, percentile
-from rlambda.local.docker_launcher import ContainerHandle, DockerRuntime
+from rlambda.local.container_handle import ContainerHandle
+from rlambda.local.docker_launcher import DockerRuntime
 from rlambda.local.runtime_api import RuntimeApiServer
 from tests.conftest import DEBIAN_BASE
 

@@ -1,9 +1,9 @@
 """Any image under AWS's RIE, measured as in BENCHMARKS.md, "The R runtime beside a bare floor
 under AWS's RIE": the harness, and the floor.
 
-Each round starts a fresh function with rlambda.local.aws_rie.AwsRie (the pinned, verified RIE
-in front of the image's entrypoint, in DockerRuntime's Lambda-like sandbox: read-only root,
-uid 993, the memory limit without swap, a private network) and measures:
+Each round starts a fresh function with rlambda.local.aws_rie.function.AwsRie (the pinned,
+verified RIE in front of the image's entrypoint, in DockerRuntime's Lambda-like sandbox:
+read-only root, uid 993, the memory limit without swap, a private network) and measures:
 
 - cold first invoke: from the engine's container create to the first answer (RIE starts the
   runtime on that first invoke), and RIE's own view of it (its first REPORT: init + duration);
@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import docker
 from bench.local_lambda import percentile
-from rlambda.local.aws_rie import AwsRie, load_pin, runtime_pids
+from rlambda.local.aws_rie.function import AwsRie, runtime_pids
+from rlambda.pins.versions import load_rie_pin
 
 FLOOR = Path(__file__).resolve().parent / "floor_bootstrap.py"
 R_FLOOR = Path(__file__).resolve().parent / "floor_bootstrap.R"
@@ -185,7 +186,7 @@ def main(argv: list[str]) -> int:
                 )
             )
     print(
-        f"AWS's RIE {load_pin().version}, {args.memory} MB; medians of {args.rounds} "
+        f"AWS's RIE {load_rie_pin().version}, {args.memory} MB; medians of {args.rounds} "
         f"rounds, {args.invokes} warm invokes each"
     )
     print()

@@ -25,7 +25,10 @@ from rlambda.build.builder import (
 )
 from rlambda.build.function_code import function_files
 from rlambda.build.layer import Layer, LayerOptions, build_layers
-from rlambda.local.events import EventOutcome, TestSettings, format_table, run_events
+from rlambda.local.events.judge import EventOutcome
+from rlambda.local.events.run import run_events
+from rlambda.local.events.settings import TestSettings
+from rlambda.local.events.table import format_table
 from rlambda.local.zip_function import run_zip_events
 from rlambda.registry import ImageFacts, PushOptions, PushResult, aws, publish, pushed_digest
 from rlambda.registry.release import DeployPlan, carry_out

@@ -53,5 +53,6 @@ scripts/make-debian-base.sh
 scripts/make-local-mirror.sh
 scripts/make-local-cran-packages.sh
 # AWS's RIE (the second judge of `build.py test --emulator aws`): the pinned aws-sam-cli wheel
-# from PyPI into the verified cache, its binary extracted and checked (rlambda/local/aws_rie.py).
+# from PyPI into the verified cache, its binary extracted and checked
+# (rlambda/local/aws_rie/binary.py).
 echo "==> AWS's RIE: $(.venv/bin/python -m rlambda.local.aws_rie)"

@@ -11,7 +11,8 @@ import urllib.request
 import pytest
 
 from rlambda.build.builder import BuildResult, build_base_image, build_recipe_image
-from rlambda.local.events import load_events, run_events
+from rlambda.local.events.files import load_events
+from rlambda.local.events.run import run_events
 from rlambda.local.standin import build_standin
 from rlambda.recipes import load_recipe, recipe_dir
 from rlambda.target import Target, resolve

@@ -20,7 +20,7 @@ import pytest
 
 from rlambda.errors import JobError
 from rlambda.local import api_relay
-from rlambda.local.aws_rie import _UnixHTTPConnection
+from rlambda.local.aws_rie.function import _UnixHTTPConnection
 from rlambda.local.runtime_api import RuntimeApiError, RuntimeApiServer
 
 

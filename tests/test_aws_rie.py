@@ -17,11 +17,13 @@ import pytest
 import build
 import docker
 from rlambda.errors import JobError, UsageError
-from rlambda.local.aws_rie import AwsRie, RiePin, load_pin, rie_binary
+from rlambda.local.aws_rie.binary import rie_binary
+from rlambda.local.aws_rie.function import AwsRie
 from rlambda.local.docker_launcher import DockerRuntime
-from rlambda.local.events import check_emulator
+from rlambda.local.events.settings import check_emulator
 from rlambda.local.runtime_api import RuntimeApiServer
 from rlambda.local.runtime_api.model import LAMBDA_DEFAULTS, InvokeResult
+from rlambda.pins.versions import RiePin, load_rie_pin
 
 from .test_local_lambda import build_python_ric_image
 
@@ -45,7 +47,7 @@ def fake_wheel(tmp_path: Path, binary: bytes) -> RiePin:
 
 
 def test_the_pin_names_the_wheel_and_both_binaries() -> None:
-    pin = load_pin()
+    pin = load_rie_pin()
     assert pin.wheel_url.startswith("https://files.pythonhosted.org/")
     assert pin.wheel_url.endswith("aws_sam_cli-1.170.0-py3-none-any.whl")
     assert set(pin.binaries) == {"x86_64", "arm64"}
@@ -55,7 +57,7 @@ def test_a_bad_pin_names_its_key(tmp_path: Path) -> None:
     path = tmp_path / "VERSIONS.toml"
     path.write_text('[aws_rie]\nversion = "1.34"\nwheel = "https://x/y.whl"\nwheel_sha256 = "no"\n')
     with pytest.raises(UsageError, match=r"aws_rie\.wheel_sha256"):
-        load_pin(path)
+        load_rie_pin(path)
 
 
 def test_binary_is_extracted_verified_and_rehashed_on_every_use(tmp_path: Path) -> None:
@@ -126,7 +128,7 @@ def invoke_json(function, event: dict) -> InvokeResult:
 @pytest.mark.docker
 def test_the_real_pinned_binary_verifies() -> None:
     path = rie_binary("x86_64")
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == load_pin().binaries["x86_64"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == load_rie_pin().binaries["x86_64"]
 
 
 def _socket_dirs() -> list[str]:

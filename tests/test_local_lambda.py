@@ -25,13 +25,15 @@ import pytest
 
 import docker
 from rlambda.errors import UsageError
-from rlambda.local import events as local_lambda
 from rlambda.local.docker_launcher import (
     ComposeServiceRuntime,
     DockerRuntime,
     ImageNotFoundError,
 )
-from rlambda.local.events import EventFileError, load_event_file, main, run_events
+from rlambda.local.events import files as local_lambda
+from rlambda.local.events.cli import main
+from rlambda.local.events.files import EventFileError, load_event_file
+from rlambda.local.events.run import run_events
 from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
 from rlambda.local.runtime_api.model import API_SOCKET_ENV, LAMBDA_DEFAULTS
 from rlambda.sources.fetch import cache_dir

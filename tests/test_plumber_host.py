@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.local.events import judge, load_events
+from rlambda.local.events.files import load_events
+from rlambda.local.events.judge import judge
 from rlambda.local.runtime_api import ProcessRuntime, RuntimeApiServer
 from rlambda.recipes import load_recipe, recipe_dir
 

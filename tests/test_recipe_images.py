@@ -14,7 +14,7 @@ from rlambda import job
 from rlambda.build import builder, engine, render
 from rlambda.build.builder import build_recipe_image
 from rlambda.ci import summary
-from rlambda.local.events import run_events
+from rlambda.local.events.run import run_events
 from rlambda.recipes import load_recipe, recipe
 from rlambda.recipes import recipe_dir as find_recipe
 from rlambda.target import Target, resolve

@@ -617,7 +617,7 @@ def test_http_invoke_hands_client_context_and_trace_id_to_the_runtime() -> None:
 
 @pytest.mark.parametrize("size", [b"-1", b"0x5", b"1_0", b"+3", b"", b"5 5"])
 def test_chunk_sizes_are_hex_digits_only(size):
-    from rlambda.local.runtime_api.http_handler import BadRequest, read_chunked
+    from rlambda.local.http_io import BadRequest, read_chunked
 
     body = io.BytesIO(size + b"\r\nhello\r\n0\r\n\r\n")
     with pytest.raises(BadRequest, match="bad chunk size line"):
@@ -625,7 +625,7 @@ def test_chunk_sizes_are_hex_digits_only(size):
 
 
 def test_a_well_formed_chunked_body_is_read():
-    from rlambda.local.runtime_api.http_handler import read_chunked
+    from rlambda.local.http_io import read_chunked
 
     body = read_chunked(
         io.BytesIO(b"5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nx-t: 1\r\n\r\n"), 1024

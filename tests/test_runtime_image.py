@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from rlambda.local.aws_rie import AwsRie
+from rlambda.local.aws_rie.function import AwsRie
 from rlambda.local.docker_launcher import DockerRuntime
 from rlambda.local.runtime_api import RuntimeApiServer
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import boto3
 
-from rlambda.local.events import load_fixture
+from rlambda.local.events.files import load_fixture
 from rlambda.local.runtime_api import ProcessRuntime, RuntimeApiServer
 from tests.parallel_service import ACCESS_KEY, REGION, ROOT, SECRET_KEY
 from tests.test_parallel_e2e import aws_env, moto_s3, pytestmark, r_library  # noqa: F401

@@ -16,7 +16,7 @@ import build
 from rlambda.local.service import errors
 from rlambda.local.service.errors import ApiError
 from rlambda.local.service.http_front import to_event, to_response
-from rlambda.local.service.names import resolve
+from rlambda.local.service.names import resolve_function
 from rlambda.local.service.sigv4 import Verifier
 
 SERVED = {"hello", "api"}
@@ -34,7 +34,7 @@ SERVED = {"hello", "api"}
     ],
 )
 def test_names_arns_and_partial_arns_resolve(function_name, qualifier):
-    assert resolve(function_name, qualifier, "us-east-1", SERVED).name == "hello"
+    assert resolve_function(function_name, qualifier, "us-east-1", SERVED).name == "hello"
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_names_arns_and_partial_arns_resolve(function_name, qualifier):
 )
 def test_what_is_not_served_is_lambdas_404(function_name, qualifier, arn):
     with pytest.raises(ApiError) as caught:
-        resolve(function_name, qualifier, "us-east-1", SERVED)
+        resolve_function(function_name, qualifier, "us-east-1", SERVED)
     error = caught.value
     assert (error.status, error.code) == (404, "ResourceNotFoundException")
     assert json.loads(error.body()) == {"Type": "User", "message": f"Function not found: {arn}"}
@@ -64,7 +64,7 @@ def test_what_is_not_served_is_lambdas_404(function_name, qualifier, arn):
 
 def test_a_qualifier_twice_must_agree():
     with pytest.raises(ApiError) as caught:
-        resolve("hello:$LATEST", "prod", "us-east-1", SERVED)
+        resolve_function("hello:$LATEST", "prod", "us-east-1", SERVED)
     assert caught.value.code == "InvalidParameterValueException"
 
 

@@ -6,24 +6,14 @@
     with RuntimeApiServer(runtime, memory_mb=512, timeout_s=30) as server:
         result = server.invoke(b'{"x": 1}')
 
-What Lambda does to a container image, and how each cold start here reproduces it:
-- read-only root filesystem; a writable `/tmp` of the function's ephemeral-storage size (a
-  tmpfs here, mode 0700 and owned by the function's user, as Lambda's `/tmp` is);
-- a non-root user whatever the image's USER says: uid 993, gid 990 (what `id` prints inside
-  Lambda: uid=993(sbx_user1051) gid=990);
-- the memory setting as a hard limit with no swap (a cgroup limit; exceeding it is an OOM kill,
-  reported as "Runtime exited with error: signal: killed"), 1,024 processes/threads and 1,024
-  file descriptors (Lambda's quotas);
-- a zip function (`mounts`): its layers read-only at /opt and its code at /var/task on a bare
-  base image, started through `entrypoint` as Lambda starts an OS-only runtime;
-- ENTRYPOINT, CMD, WORKDIR and ENV from the image are honoured; the handler argument replaces
-  CMD like Lambda's ImageConfig.Command, `entrypoint`/`working_dir` like its EntryPoint and
-  WorkingDirectory overrides;
-- the Lambda environment from the emulator plus `LAMBDA_TASK_ROOT`, `LAMBDA_RUNTIME_DIR`,
-  `AWS_EXECUTION_ENV=AWS_Lambda_Image` and `_HANDLER`; credentials only when given as
-  `aws_credentials` (the host's are never passed on);
-- "Max Memory Used" is the container cgroup's peak (memory.max_usage_in_bytes on cgroup v1,
-  memory.peak on v2), as Lambda reads its sandbox's.
+What Lambda does to a container image is lambda_sandbox.py's (read-only root, uid 993, tmpfs
+/tmp, the memory limit without swap, Lambda's quotas and environment rules); each cold start
+here creates a container in that sandbox, and the running container is a ContainerHandle
+(container_handle.py: exit status, OOM kill, peak memory). ENTRYPOINT, CMD, WORKDIR and ENV
+from the image are honoured; the handler argument replaces CMD like Lambda's
+ImageConfig.Command, `entrypoint`/`working_dir` like its EntryPoint and WorkingDirectory
+overrides; a zip function (`mounts`): its layers read-only at /opt and its code at /var/task on
+a bare base image, started through `entrypoint` as Lambda starts an OS-only runtime.
 
 Networking: none but the Runtime API, as inside Lambda. The container runs with
 `network_mode="none"` (a loopback interface only), so recipe code and R packages reach neither
@@ -51,9 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import math
-import signal
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -62,50 +49,21 @@ from typing import Any, TextIO
 
 import docker.errors
 from docker.models.containers import Container
-from docker.types import Ulimit
 
 import docker
 from rlambda.build import engine
-from rlambda.local import api_relay
+from rlambda.local import api_relay, lambda_sandbox
+from rlambda.local.container_handle import ContainerHandle
+from rlambda.local.lambda_sandbox import (
+    EXECUTION_ENV,
+    MEMORY_RANGE_MB,
+    RUNTIME_DIR,
+    TASK_ROOT,
+    TMP_RANGE_MB,
+)
 from rlambda.local.runtime_api.model import API_SOCKET_ENV, LAMBDA_DEFAULTS, RuntimeApiError
 
-LAMBDA_UID = 993
-LAMBDA_GID = 990
-TASK_ROOT = "/var/task"
-RUNTIME_DIR = "/var/runtime"
-# Lambda's value for functions deployed as container images (seen in env dumps of such
-# functions; the managed runtimes use AWS_Lambda_<runtime>).
-EXECUTION_ENV = "AWS_Lambda_Image"
 RIE_ENTRYPOINT = "/lambda-entrypoint.sh"
-# Lambda quotas: "Execution processes/threads 1024", "File descriptors 1024".
-MAX_PROCESSES = 1024
-MAX_OPEN_FILES = 1024
-MEMORY_RANGE_MB = (128, 10240)
-TMP_RANGE_MB = (512, 10240)
-CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-# Lambda refuses these in a function's environment configuration: they are its own.
-RESERVED_KEYS = frozenset(
-    {
-        "_HANDLER",
-        "_X_AMZN_TRACE_ID",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_EXECUTION_ENV",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_INITIALIZATION_TYPE",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "AWS_LAMBDA_RUNTIME_API",
-        "AWS_ACCESS_KEY",
-        "LAMBDA_TASK_ROOT",
-        "LAMBDA_RUNTIME_DIR",
-        "_AWS_XRAY_DAEMON_ADDRESS",
-        "_AWS_XRAY_DAEMON_PORT",
-        *CREDENTIAL_KEYS,
-    }
-)
 BUILD_HINT = (
     "build it first (python build.py --r VERSION [--family debian] ...; it prints the tag) "
     "or pull it (docker pull REF)"
@@ -127,189 +85,6 @@ class ImageConfig:
     env_names: frozenset[str] = frozenset()
 
 
-def _exit_status(code: int) -> int:
-    """Docker's exit code as a Popen-style status: negative for a signal.
-
-    The engine reports a process killed by signal N as 128+N (the shell's convention); rapid
-    reports those as "signal: killed" etc., so the emulator wants the signal back. A runtime
-    that calls exit(137) itself is indistinguishable, and rare.
-    """
-    if code > 128:
-        with contextlib.suppress(ValueError):
-            return -int(signal.Signals(code - 128))
-    return code
-
-
-def _cgroup_peak_file(pid: int) -> Path | None:
-    """The host file holding the peak memory of the cgroup `pid` runs in, if readable here.
-
-    cgroup v1: <memory mount>/<path>/memory.max_usage_in_bytes; v2: <path>/memory.peak
-    (kernel 5.19+). None inside a cgroup namespace that hides the path, or without /proc.
-    """
-    try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        hierarchy, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            candidate = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-            candidate = candidate / "memory.max_usage_in_bytes"
-        elif hierarchy == "0" and not controllers:
-            candidate = Path("/sys/fs/cgroup") / path.lstrip("/") / "memory.peak"
-        else:
-            continue
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-class ContainerHandle:
-    """One running container, as the emulator's RuntimeHandle."""
-
-    def __init__(
-        self,
-        container: Container,
-        *,
-        remove_on_kill: bool = True,
-        output: TextIO | None = None,
-        logs_since: float | None = None,
-    ) -> None:
-        self._container = container
-        self._remove_on_kill = remove_on_kill
-        container.reload()
-        state = container.attrs["State"]
-        self._pid: int | None = state.get("Pid") or None
-        self._limit_mb = (container.attrs["HostConfig"].get("Memory") or 0) // (1024 * 1024)
-        self._peak_file = _cgroup_peak_file(self._pid) if self._pid else None
-        self._peak_bytes = 0
-        self._oom_killed = False
-        self._status: int | None = None
-        self._lock = threading.Lock()
-        self._wait_lock = threading.Lock()
-        if output is not None:
-            args = (output, logs_since)
-            threading.Thread(target=self._copy_logs, args=args, daemon=True).start()
-
-    @property
-    def container(self) -> Container:
-        return self._container
-
-    @property
-    def pid(self) -> int | None:
-        return self._pid
-
-    def poll(self) -> int | None:
-        if self._status is not None:
-            return self._status
-        try:
-            self._container.reload()
-        except docker.errors.NotFound:
-            return self.wait()
-        if self._container.status in ("running", "created", "restarting"):
-            return None
-        return self.wait()
-
-    def wait(self) -> int:
-        # One caller talks to the engine; later ones get the status it found.
-        with self._wait_lock:
-            if self._status is None:
-                try:
-                    code = int(self._container.wait()["StatusCode"])
-                except docker.errors.NotFound:
-                    code = 128 + signal.SIGKILL  # removed by kill() before it was waited on
-                self._oom_killed = self._read_oom_killed()
-                # The kernel's OOM killer sends SIGKILL; report it as such whatever the code.
-                self._status = -signal.SIGKILL if self._oom_killed else _exit_status(code)
-            return self._status
-
-    def kill(self) -> None:
-        # Sample first: the cgroup, and its peak, go with the container.
-        self.max_memory_mb()
-        try:
-            if self._remove_on_kill:
-                self._container.remove(force=True)
-            else:
-                self._container.kill()
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:
-            # 409: it had already stopped, which is what kill() wants.
-            if exc.status_code != 409:
-                raise
-        self.wait()
-
-    def max_memory_mb(self) -> int | None:
-        reading = self._read_peak_bytes()
-        with self._lock:
-            self._peak_bytes = max(self._peak_bytes, reading or 0)
-            peak = self._peak_bytes
-        if self._oom_killed and self._limit_mb:
-            # It died at the limit; the cgroup is gone before anyone could read it again.
-            return self._limit_mb
-        return math.ceil(peak / (1024 * 1024)) if peak else None
-
-    def _read_peak_bytes(self) -> int | None:
-        if self._peak_file is not None:
-            try:
-                return int(self._peak_file.read_text())
-            except (OSError, ValueError):
-                return None  # the container (and its cgroup) is gone
-        if self._status is not None:
-            return None
-        # No cgroup file visible from here (e.g. a remote engine): ask the engine. Its
-        # max_usage exists on cgroup v1 only.
-        try:
-            stats = self._container.stats(stream=False, one_shot=True)
-        except docker.errors.APIError:
-            return None
-        value = stats.get("memory_stats", {}).get("max_usage")
-        return int(value) if value else None
-
-    def _read_oom_killed(self) -> bool:
-        try:
-            self._container.reload()
-        except docker.errors.NotFound:
-            return False
-        return bool(self._container.attrs["State"].get("OOMKilled"))
-
-    def _copy_logs(self, output: TextIO, since: float | None) -> None:
-        # Lambda sends the runtime's stdout and stderr to CloudWatch; here they go to `output`.
-        with contextlib.suppress(docker.errors.APIError, OSError, ValueError):
-            for chunk in self._container.logs(stream=True, follow=True, since=since):
-                output.write(chunk.decode("utf-8", "replace"))
-                output.flush()
-
-
-def _check_range(name: str, value: int, bounds: tuple[int, int]) -> None:
-    low, high = bounds
-    if not low <= value <= high:
-        raise ValueError(f"{name}={value} is outside Lambda's range {low}..{high} MB")
-
-
-def _credentials(given: Mapping[str, str] | None) -> dict[str, str]:
-    if not given:
-        return {}
-    unknown = sorted(set(given) - set(CREDENTIAL_KEYS))
-    if unknown:
-        raise ValueError(f"aws_credentials takes {', '.join(CREDENTIAL_KEYS)}; not {unknown}")
-    missing = [key for key in CREDENTIAL_KEYS[:2] if not given.get(key)]
-    if missing:
-        raise ValueError(f"aws_credentials lacks {', '.join(missing)}")
-    return dict(given)
-
-
-def _function_env(given: Mapping[str, str] | None) -> dict[str, str]:
-    env = dict(given or {})
-    reserved = sorted(RESERVED_KEYS & set(env))
-    if reserved:
-        hint = (
-            " (pass credentials as aws_credentials)" if set(reserved) & set(CREDENTIAL_KEYS) else ""
-        )
-        raise ValueError(f"env sets Lambda's reserved keys {reserved}{hint}")
-    return env
-
-
 class DockerRuntime:
     """Start `image` as Lambda would, once per cold start; see the module docstring."""
 
@@ -329,14 +104,14 @@ class DockerRuntime:
         client: docker.DockerClient | None = None,
         host_network: bool = False,
     ) -> None:
-        _check_range("memory_mb", memory_mb, MEMORY_RANGE_MB)
-        _check_range("tmp_size_mb", tmp_size_mb, TMP_RANGE_MB)
+        lambda_sandbox.check_range("memory_mb", memory_mb, MEMORY_RANGE_MB)
+        lambda_sandbox.check_range("tmp_size_mb", tmp_size_mb, TMP_RANGE_MB)
         self.image = image
         self.memory_mb = memory_mb
         self.tmp_size_mb = tmp_size_mb
-        self.env = _function_env(env)
+        self.env = lambda_sandbox.function_env(env)
         self.handler = handler
-        self.aws_credentials = _credentials(aws_credentials)
+        self.aws_credentials = lambda_sandbox.credentials(aws_credentials)
         self.entrypoint = list(entrypoint) if entrypoint is not None else None
         self.working_dir = working_dir
         # Container path -> host directory, mounted read-only: a zip function's layers at /opt
@@ -481,26 +256,13 @@ class DockerRuntime:
 
     def sandbox_options(self) -> dict[str, Any]:
         """The sandbox alone (user, read-only root, /tmp, limits), whatever runs in it."""
-        memory = f"{self.memory_mb}m"
-        return {
-            "image": self.image,
-            "working_dir": self.working_dir or self.image_config().working_dir or None,
-            "user": f"{LAMBDA_UID}:{LAMBDA_GID}",
-            "read_only": True,
-            "tmpfs": {
-                "/tmp": f"rw,exec,nosuid,nodev,size={self.tmp_size_mb}m,mode=0700,"
-                f"uid={LAMBDA_UID},gid={LAMBDA_GID}"
-            },
-            "mem_limit": memory,
-            "memswap_limit": memory,  # the same figure: no swap, as on Lambda
-            "pids_limit": MAX_PROCESSES,
-            "ulimits": [Ulimit(name="nofile", soft=MAX_OPEN_FILES, hard=MAX_OPEN_FILES)],
-            "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
-            "volumes": {
-                host: {"bind": inside, "mode": "ro"} for inside, host in self.mounts.items()
-            },
-        }
+        return lambda_sandbox.sandbox_options(
+            image=self.image,
+            working_dir=self.working_dir or self.image_config().working_dir or None,
+            memory_mb=self.memory_mb,
+            tmp_size_mb=self.tmp_size_mb,
+            mounts=self.mounts,
+        )
 
     def start(self, env: Mapping[str, str]) -> ContainerHandle:
         options = self.container_options(env)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rlambda.build import engine
 from rlambda.build.context import ROOT, make_context
-from rlambda.local.aws_rie import rie_binary
+from rlambda.local.aws_rie.binary import rie_binary
 from rlambda.pins.platforms import BUILD_PACKAGES, RUNTIME_PACKAGES
 from rlambda.sources.fetch import cache_dir
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rlambda.build import layer_zip
-from rlambda.local.events import EventOutcome, run_events
+from rlambda.local.events.judge import EventOutcome
+from rlambda.local.events.run import run_events
 
 # Lambda's environment on provided.al2023 (LAMBDA-FACTS.md): /opt/lib is where layers'
 # libraries are found.

@@ -7,6 +7,7 @@ file, the exact key and what was expected there.
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.version import Version
 
@@ -76,6 +77,23 @@ class BaseImage:
         return f"{self.image}@{self.digests[arch]}"
 
 
+# AWS's RIE comes in the aws-sam-cli wheel, one binary per architecture.
+RIE_ARCHES = ("x86_64", "arm64")
+
+
+@dataclass(frozen=True)
+class RiePin:
+    """[aws_rie]: the aws-sam-cli wheel that carries AWS's RIE, and each binary in it."""
+
+    version: str
+    wheel_url: str
+    wheel_sha256: str
+    binaries: dict[str, str]  # arch -> sha256 of samcli/local/rapid/aws-lambda-rie-<arch>
+
+    def member(self, arch: str) -> str:
+        return f"samcli/local/rapid/aws-lambda-rie-{arch}"
+
+
 _REQUESTED_R = re.compile(r"[0-9]+(\.[0-9]+){0,2}")
 
 
@@ -86,6 +104,7 @@ class Versions:
     r: dict[str, RRelease]
     bases: dict[str, BaseImage]
     packages: dict[str, RPackage]  # in install order
+    aws_rie: RiePin
 
     def resolve_r(self, requested: str) -> RRelease:
         """An exact pinned version, or the newest pinned release of `X.Y` / `X`."""
@@ -117,6 +136,22 @@ class Versions:
     def pinned_list(self) -> str:
         """The pinned releases, oldest first, for messages."""
         return ", ".join(sorted(self.r, key=Version))
+
+
+def _aws_rie(check: TomlChecker, data: dict[str, Any]) -> RiePin:
+    entry = check.table(data, "aws_rie")
+    check.known_keys(entry, "aws_rie", ("version", "wheel", "wheel_sha256", *RIE_ARCHES))
+    return RiePin(
+        version=check.string(entry, "aws_rie", "version", re.compile(r"[0-9]+(\.[0-9]+)+")),
+        wheel_url=check.string(entry, "aws_rie", "wheel", re.compile(r"(https|file)://\S+\.whl")),
+        wheel_sha256=check.string(entry, "aws_rie", "wheel_sha256", _SHA256),
+        binaries={arch: check.string(entry, "aws_rie", arch, _SHA256) for arch in RIE_ARCHES},
+    )
+
+
+def load_rie_pin(path: Path = VERSIONS_FILE) -> RiePin:
+    """[aws_rie] alone, read and checked as load() does: fetching RIE needs no other pin."""
+    return _aws_rie(TomlChecker(path), load_toml(path))
 
 
 def load(path: Path = VERSIONS_FILE) -> Versions:
@@ -177,4 +212,4 @@ def load(path: Path = VERSIONS_FILE) -> Versions:
         sha256 = check.string(entry, key, "sha256", _SHA256)
         check.known_keys(entry, key, ("version", "url", "sha256"))
         packages[name] = RPackage(name, version, url, sha256, mirror_path)
-    return Versions(path, mirror, releases, bases, packages)
+    return Versions(path, mirror, releases, bases, packages, _aws_rie(check, data))

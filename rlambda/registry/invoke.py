@@ -2,7 +2,7 @@
 
 The event is either a plain JSON payload or a recipe's event file (`{"event": …, "expect": …}`),
 in which case the answer is also judged against what the file expects, the same way
-`build.py test` judges a local run (rlambda.local.events.judge).
+`build.py test` judges a local run (rlambda.local.events.judge.judge).
 """
 
 import base64
@@ -14,7 +14,8 @@ from pathlib import Path
 import botocore.exceptions
 
 from rlambda.errors import UsageError
-from rlambda.local.events import EventCase, EventOutcome, judge, load_event_file
+from rlambda.local.events.files import EventCase, load_event_file
+from rlambda.local.events.judge import EventOutcome, judge
 from rlambda.local.runtime_api import InvokeResult
 from rlambda.registry import aws
 

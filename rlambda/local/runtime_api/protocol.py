@@ -8,6 +8,8 @@ answer being read) -> RuntimeResponseSentState -> Ready ... An answer in any oth
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import threading
 import time
@@ -16,16 +18,14 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 
+from rlambda.local.http_io import BadRequest, Body, read_body
 from rlambda.local.launcher import RuntimeHandle
 
 from . import model
-from .http_handler import (
-    ERROR_TYPE_HEADER,
-    RESPONSE_MODE_HEADER,
-    BadRequest,
-    decode_trailer_error,
-    read_body,
-)
+
+ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+ERROR_BODY_TRAILER = "Lambda-Runtime-Function-Error-Body"
+RESPONSE_MODE_HEADER = "Lambda-Runtime-Function-Response-Mode"
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,19 @@ class RuntimeState:
     exit_code: int | None = None
     pending: Invocation | None = None  # offered, not yet taken by GET next
     current: Invocation | None = None  # delivered to the runtime
+
+
+def decode_trailer_error(body: Body) -> tuple[str | None, bytes]:
+    """(error type, error body) from a streamed response's trailers; type None if no error."""
+    error_type = body.trailers.get(ERROR_TYPE_HEADER.lower())
+    if not error_type:
+        return None, b""
+    encoded = body.trailers.get(ERROR_BODY_TRAILER.lower(), "")
+    try:
+        return error_type, base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        # Pass on what the runtime sent rather than losing its error.
+        return error_type, encoded.encode()
 
 
 def _error_type_of(body: bytes) -> str | None:

@@ -25,10 +25,11 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import TextIO
 
+from rlambda.local.http_io import read_body
 from rlambda.local.launcher import RuntimeHandle, RuntimeLauncher
 
 from . import model
-from .http_handler import RuntimeApiHandler, read_body
+from .http_handler import RuntimeApiHandler
 from .model import API_SOCKET_ENV, InvokeReport, InvokeResult, RuntimeApiError
 from .protocol import Answer, Invocation, RuntimeProtocol, RuntimeState
 

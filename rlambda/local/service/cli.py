@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from rlambda.errors import JobError, UsageError, report
-from rlambda.local import events
 from rlambda.local.docker_launcher import ImageNotFoundError
+from rlambda.local.events.settings import TestSettings
 from rlambda.pins import versions
 from rlambda.pins.platforms import DEFAULT_FAMILY
 from rlambda.target import resolve, tags
@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM: 0 then, 1 if it cannot start, UsageError on bad input."""
     if args.concurrency < 1:
         _usage(f"--concurrency {args.concurrency}: at least 1 environment per function")
-    events.TestSettings(args.memory, args.timeout)  # Lambda's ranges (UsageError)
+    TestSettings(args.memory, args.timeout)  # Lambda's ranges (UsageError)
     if args.async_retry_delay < 0:
         _usage("--async-retry-delay must be 0 or more")
     specs = _functions(args)

@@ -20,11 +20,11 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from rlambda.local.runtime_api.http_handler import BadRequest, read_body
+from rlambda.local.http_io import BadRequest, read_body
 
 from . import errors
 from .errors import ApiError
-from .invoke_api import ServiceHandler
+from .handler import ServiceHandler
 
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
 _TEXT_SUFFIXES = ("+json", "+xml", "x-www-form-urlencoded")
@@ -150,7 +150,8 @@ class FunctionUrlHandler(ServiceHandler):
             body = read_body(self, errors.SYNC_LIMIT)
         except BadRequest as exc:
             message = json.dumps({"message": str(exc)}).encode()
-            self.send(HTTPStatus.BAD_REQUEST, message, [("Content-Type", "application/json")], True)
+            headers = [("Content-Type", "application/json")]
+            self.send(HTTPStatus.BAD_REQUEST, message, headers, close=True)
             return
         if body.too_large(errors.SYNC_LIMIT):
             message = json.dumps({"message": "Request Entity Too Large"}).encode()
@@ -168,7 +169,9 @@ class FunctionUrlHandler(ServiceHandler):
                 message = json.dumps({"message": "Too Many Requests"}).encode()
                 self.send(error.status, message, [("Content-Type", "application/json")])
             else:
-                self.send(*_error())
+                # _error() is (status, headers, body); send() takes the body second.
+                status, headers, payload = _error()
+                self.send(status, payload, headers)
             return
         if outcome.result.function_error or outcome.result.status_code != HTTPStatus.OK:
             status, headers, payload = _error()

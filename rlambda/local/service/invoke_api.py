@@ -17,62 +17,19 @@ import json
 import re
 import uuid
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from rlambda.local.runtime_api.http_handler import BadRequest, read_body
+from rlambda.local.http_io import BadRequest, read_body
 
 from . import errors
 from .errors import ApiError
+from .handler import ServiceHandler
 from .names import LATEST
 from .pool import tail
-
-if TYPE_CHECKING:
-    from .service import Service
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 INVOCATION_TYPES = ["Event", "RequestResponse", "DryRun"]
 LOG_TYPES = ["None", "Tail"]
-
-
-class ServiceHandler(BaseHTTPRequestHandler):
-    """What both fronts share: keep-alive, quiet, and how an answer is written."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # small answers would otherwise wait ~40 ms (Nagle + ACK)
-    server_version = "rlambda-serve"
-
-    @property
-    def service(self) -> Service:
-        return self.server.service  # type: ignore[attr-defined]
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass  # the REPORT lines say what happened
-
-    def handle(self) -> None:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            super().handle()
-
-    def send(
-        self, status: int, body: bytes, headers: list[tuple[str, str]], close: bool = False
-    ) -> None:
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def header_map(self) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {}
-        for name, value in self.headers.items():
-            found.setdefault(name.lower(), []).append(value)
-        return found
 
 
 class InvokeApiHandler(ServiceHandler):
@@ -107,7 +64,7 @@ class InvokeApiHandler(ServiceHandler):
         if match is None:
             raise errors.unknown_operation(self.command, split.path)
         qualifier = parse_qs(split.query).get("Qualifier", [None])[0]
-        name = service.resolve(unquote(match["name"]), qualifier)
+        name = service.resolve_function(unquote(match["name"]), qualifier)
         kind = self.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
         if kind not in INVOCATION_TYPES:
             raise errors.validation("invocationType", kind, INVOCATION_TYPES)

@@ -31,12 +31,14 @@ def function_arn(region: str, name: str, qualifier: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class Target:
+class FunctionRef:
     name: str
     qualifier: str  # always $LATEST once resolved
 
 
-def resolve(function_name: str, qualifier: str | None, region: str, served: set[str]) -> Target:
+def resolve_function(
+    function_name: str, qualifier: str | None, region: str, served: set[str]
+) -> FunctionRef:
     """The served function `function_name` (+ `qualifier`) names, or ApiError (404/400)."""
     match = (
         _FULL_ARN.fullmatch(function_name)
@@ -60,7 +62,7 @@ def resolve(function_name: str, qualifier: str | None, region: str, served: set[
         account = parts.get("account") or ACCOUNT_ID
         arn = f"arn:aws:lambda:{arn_region}:{account}:function:{name}"
         raise errors.not_found(f"{arn}:{wanted}" if wanted else arn)
-    return Target(name, LATEST)
+    return FunctionRef(name, LATEST)
 
 
 def check_name(name: str) -> str:

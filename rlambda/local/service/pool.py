@@ -19,7 +19,8 @@ from typing import Any, TextIO
 
 import docker.errors
 
-from rlambda.local.docker_launcher import ContainerHandle, DockerRuntime
+from rlambda.local.container_handle import ContainerHandle
+from rlambda.local.docker_launcher import DockerRuntime
 from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
 
 # Lambda's Tail: "the last 4 KB of the execution log".

@@ -16,7 +16,6 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TextIO
 
@@ -24,9 +23,12 @@ import docker.errors
 import requests
 
 import docker
-from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
+from rlambda.local.runtime_api import RuntimeApiError, RuntimeApiServer
 
 from . import errors, names
+from .handler import SyncOutcome
+from .http_front import FunctionUrlHandler
+from .invoke_api import InvokeApiHandler
 from .pool import LABEL, Closed, Environment, EnvironmentLog, FunctionSpec, Pool, ServiceRuntime
 from .sigv4 import Verifier
 
@@ -44,13 +46,6 @@ class _Server(ThreadingHTTPServer):
 
 class ServiceError(Exception):
     """The service cannot start: the engine is down, a port is taken. Nothing is left running."""
-
-
-@dataclass(frozen=True)
-class SyncOutcome:
-    result: InvokeResult
-    request_id: str
-    log: str | None  # the invoke's log, when asked for (Tail)
 
 
 class Service:
@@ -141,9 +136,6 @@ class Service:
 
     def start(self) -> Service:
         self.check()
-        from .http_front import FunctionUrlHandler
-        from .invoke_api import InvokeApiHandler
-
         try:
             self._pools = {
                 name: Pool(self.concurrency, self._factory(spec))
@@ -267,8 +259,10 @@ class Service:
 
     # ---- invokes ----------------------------------------------------------------------------
 
-    def resolve(self, function_name: str, qualifier: str | None) -> str:
-        return names.resolve(function_name, qualifier, self.region, set(self.functions)).name
+    def resolve_function(self, function_name: str, qualifier: str | None) -> str:
+        return names.resolve_function(
+            function_name, qualifier, self.region, set(self.functions)
+        ).name
 
     def invoke(
         self,

@@ -1,14 +1,10 @@
-"""AWS's own Runtime Interface Emulator (RIE) as a second judge: run an image under it.
+"""One function running under AWS's RIE in a Lambda-like container.
 
-    from rlambda.local.aws_rie import AwsRie
+    from rlambda.local.aws_rie.function import AwsRie
     with AwsRie("r-lambda:content-ef1f", memory_mb=512, timeout_s=30) as function:
         result = function.invoke(b'{"x": 1}')     # an InvokeResult, as RuntimeApiServer's
 
-The binary: AWS publishes RIE inside the aws-sam-cli wheel on PyPI
-(samcli/local/rapid/aws-lambda-rie-{x86_64,arm64}). VERSIONS.toml's [aws_rie] pins the wheel's
-URL and sha256 and each binary's sha256; the wheel goes through the verified download cache
-(rlambda.sources.fetch), the binary is extracted next to it under its own hash and hashed again
-on every use, so a changed file is never run.
+The binary is binary.py's (pinned and verified); its log lines are read by logs.py.
 
 The container is the Lambda-like sandbox of DockerRuntime (read-only root, tmpfs /tmp, memory
 limit without swap, Lambda's process and file quotas, no capabilities) with RIE mounted
@@ -41,33 +37,28 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.client
-import os
-import re
 import secrets
 import shutil
 import socket
 import tempfile
 import threading
 import time
-import tomllib
-import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import docker.errors
-from docker.models.containers import Container
 
 import docker
-from rlambda.errors import JobError, UsageError
+from rlambda.errors import UsageError
 from rlambda.local import api_relay
-from rlambda.local.docker_launcher import ContainerHandle, DockerRuntime
+from rlambda.local.container_handle import ContainerHandle
+from rlambda.local.docker_launcher import DockerRuntime
 from rlambda.local.launcher import _children
 from rlambda.local.runtime_api.model import InvokeReport, InvokeResult, RuntimeApiError, billed_ms
-from rlambda.pins.versions import _SHA256, VERSIONS_FILE
-from rlambda.sources.fetch import cache_dir, fetch_verified, sha256_file
-from rlambda.tomlcheck import TomlChecker
+
+from .binary import rie_binary
+from .logs import LogFollower
 
 RIE_PORT = 8080
 RIE_PATH = "/aws-lambda-rie"
@@ -78,7 +69,6 @@ DEFAULT_TIMEOUT_S = 300.0
 # builds) a re-init's REPORT came after more than 2 s. The wait ends as soon as it arrives.
 READY_TIMEOUT_S = 20.0
 REPORT_WAIT_S = 10.0
-ARCHES = ("x86_64", "arm64")
 LABEL = "rlambda.aws-rie"
 SOCKET_NAME = "rie.sock"  # in the bind-mounted directory: the relay's end of the invokes
 
@@ -99,158 +89,6 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
             sock.close()
             raise
         self.sock = sock
-
-
-@dataclass(frozen=True)
-class RiePin:
-    version: str
-    wheel_url: str
-    wheel_sha256: str
-    binaries: dict[str, str]  # arch -> sha256 of samcli/local/rapid/aws-lambda-rie-<arch>
-
-    def member(self, arch: str) -> str:
-        return f"samcli/local/rapid/aws-lambda-rie-{arch}"
-
-
-def load_pin(path: Path = VERSIONS_FILE) -> RiePin:
-    """VERSIONS.toml's [aws_rie] table, checked like every other pin."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the [aws_rie] pin: {exc}") from None
-    check = TomlChecker(path)
-    entry = check.table(data, "aws_rie")
-    return RiePin(
-        version=check.string(entry, "aws_rie", "version", re.compile(r"\d+(\.\d+)+")),
-        wheel_url=check.string(entry, "aws_rie", "wheel", re.compile(r"(https|file)://\S+\.whl")),
-        wheel_sha256=check.string(entry, "aws_rie", "wheel_sha256", _SHA256),
-        binaries={arch: check.string(entry, "aws_rie", arch, _SHA256) for arch in ARCHES},
-    )
-
-
-def rie_binary(
-    arch: str = "x86_64", *, pin: RiePin | None = None, cache: Path | None = None
-) -> Path:
-    """The verified RIE binary for `arch`, downloaded (the wheel) and extracted if needed.
-
-    Hashed on every call: a cached file that no longer matches its pin is deleted, and
-    extracted again from the (verified) wheel.
-    """
-    if arch not in ARCHES:
-        raise UsageError(f"AWS's RIE exists for {', '.join(ARCHES)}, not {arch!r}")
-    pin = pin or load_pin()
-    expected = pin.binaries[arch]
-    store = (cache or cache_dir()) / "sha256"
-    target = store / expected
-    if target.is_file():
-        if sha256_file(target) == expected:
-            return target
-        target.unlink()
-    wheel = fetch_verified(
-        pin.wheel_url,
-        pin.wheel_sha256,
-        cache=cache,
-        mirror_hint=" (AWS's RIE comes from the aws-sam-cli wheel on PyPI)",
-    )
-    store.mkdir(parents=True, exist_ok=True)
-    tmp = store / f".extract-{secrets.token_hex(8)}"
-    try:
-        with zipfile.ZipFile(wheel) as archive, archive.open(pin.member(arch)) as src:
-            tmp.write_bytes(src.read())
-        actual = sha256_file(tmp)
-        if actual != expected:
-            raise JobError(
-                f"{pin.member(arch)} in {wheel.name} has sha256 {actual}, but VERSIONS.toml "
-                f"pins {expected}: fix the pin in [aws_rie] (or the wheel it names)"
-            )
-        tmp.chmod(0o755)
-        tmp.replace(target)
-    except KeyError:
-        raise JobError(f"the pinned aws-sam-cli wheel has no {pin.member(arch)}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
-
-
-# ---- the REPORT lines RIE prints --------------------------------------------------------
-
-_START = re.compile(r"^START RequestId: (?P<id>\S+)")
-_REPORT = re.compile(r"^REPORT RequestId: (?P<id>\S+)\t(?P<rest>.*)$")
-_FIELD = re.compile(r"(?P<name>[A-Za-z ]+): (?P<value>[\d.]+) (ms|MB)")
-# rapid's own log, normal mode: "INIT START(type: on-demand, phase: init)" (phase: invoke when
-# it re-initialises after a crash), then "INIT REPORT(durationMs: 250.02)"; the "Init
-# Duration" in its REPORT line is not the init.
-_INIT_REPORT = re.compile(r"INIT REPORT\(durationMs: (?P<ms>[\d.]+)\)")
-
-
-@dataclass
-class _Logged:
-    """One invoke as RIE logged it: START, any init within it, and REPORT (none when the
-    runtime exited during the invoke)."""
-
-    request_id: str
-    init_ms: float | None = None
-    fields: dict[str, float] | None = None
-
-
-class _Reports:
-    """Follows a container's output: copies it to `output`, keeps what START/REPORT say."""
-
-    def __init__(self, container: Container, output: TextIO | None) -> None:
-        self._cond = threading.Condition()
-        self._invokes: list[_Logged] = []
-        self._output = output
-        # Attached before the container starts, so no line is lost: attaching later (logs=True
-        # replays what was written) lost the first START now and then (seen once RIE answered
-        # quickly through the relay: the first invoke's START came between replay and stream).
-        # attach, not logs(follow=True): the json-file log is followed about once a second,
-        # attach streams the container's output as it is written.
-        self._stream = container.attach(stdout=True, stderr=True, stream=True)
-        threading.Thread(target=self._follow, daemon=True).start()
-
-    def wait_for(self, count: int, timeout: float) -> list[_Logged]:
-        """The first `count` invokes, once the last has its REPORT (or `timeout` passed)."""
-
-        def done() -> bool:
-            return len(self._invokes) > count or (
-                len(self._invokes) == count and self._invokes[-1].fields is not None
-            )
-
-        with self._cond:
-            self._cond.wait_for(done, timeout=timeout)
-            return list(self._invokes[:count])
-
-    def _follow(self) -> None:
-        with contextlib.suppress(docker.errors.APIError, OSError, ValueError):
-            pending = ""
-            for chunk in self._stream:
-                text = chunk.decode("utf-8", "replace")
-                if self._output is not None:
-                    self._output.write(text)
-                    self._output.flush()
-                pending += text
-                *lines, pending = pending.split("\n")
-                for line in lines:
-                    self._line(line)
-
-    def _line(self, line: str) -> None:
-        with self._cond:
-            if found := _START.match(line):
-                self._invokes.append(_Logged(found["id"]))
-            elif (found := _INIT_REPORT.search(line)) and self._invokes:
-                current = self._invokes[-1]
-                current.init_ms = (current.init_ms or 0.0) + float(found["ms"])
-            elif found := _REPORT.match(line):
-                fields = {
-                    m["name"].strip(): float(m["value"]) for m in _FIELD.finditer(found["rest"])
-                }
-                for logged in reversed(self._invokes):
-                    if logged.request_id == found["id"]:
-                        logged.fields = fields
-                        break
-            else:
-                return
-            self._cond.notify_all()
 
 
 # ---- the function -------------------------------------------------------------------------
@@ -295,7 +133,7 @@ class AwsRie:
         self.socket_path: Path | None = None  # where the invokes go, once started
         self.started_at: float | None = None
         self._socket_dir: Path | None = None
-        self._reports: _Reports | None = None
+        self._reports: LogFollower | None = None
         self._serial = threading.Lock()
         self._local = threading.local()
         self.invokes = 0
@@ -378,7 +216,7 @@ class AwsRie:
             container = client.containers.create(**options)
             try:
                 if self.follow_reports:
-                    self._reports = _Reports(container, self.output)
+                    self._reports = LogFollower(container, self.output)
                 container.start()
             except docker.errors.APIError:
                 container.remove(force=True)
@@ -538,14 +376,3 @@ def runtime_pids(handle: ContainerHandle) -> list[int]:
         found.append(pid)
         stack.extend(_children(pid))
     return found
-
-
-def _main() -> int:
-    """`python -m rlambda.local.aws_rie`: fetch and verify the binary; print its path."""
-    arch = os.environ.get("RLAMBDA_RIE_ARCH", "x86_64")
-    print(rie_binary(arch))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

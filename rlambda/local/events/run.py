@@ -1,0 +1,174 @@
+"""Running event files against an image: under our Runtime API emulator, the image in a
+Lambda-like container (rlambda.local.docker_launcher.DockerRuntime), or under AWS's RIE
+(rlambda.local.aws_rie). The image's own ENTRYPOINT and CMD choose the runtime and the handler,
+as on Lambda.
+
+Each event file is invoked in turn against one function (so the first is a cold start and
+the rest are warm, unless one crashes the runtime).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from rlambda.errors import UsageError
+from rlambda.local.aws_rie.function import AwsRie
+from rlambda.local.docker_launcher import DockerRuntime
+from rlambda.local.runtime_api import InvokeResult, RuntimeApiServer
+
+from .files import EventCase, load_events
+from .judge import EventOutcome, judge
+from .settings import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, check_emulator
+
+FUNCTION_NAME = "rlambda-test"
+
+
+def run_events(
+    image: str,
+    events_dir: Path | str,
+    *,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    handler: str | None = None,
+    env: Mapping[str, str] | None = None,
+    port: int = 0,
+    output: TextIO | None = None,
+    client: Any = None,
+    emulator: str = "ours",
+    max_concurrency: int | None = None,
+    entrypoint: Sequence[str] | None = None,
+    mounts: Mapping[str, str | Path] | None = None,
+) -> list[EventOutcome]:
+    """Invoke `image` with every event file in `events_dir`; one outcome per file.
+
+    `emulator`: "ours" (the project's Runtime API emulator) or "aws" (AWS's RIE, in its
+    managed-instances mode when `max_concurrency` is given; rlambda.local.aws_rie).
+    Bad input raises before anything starts: EventFileError (a file's line/column or key),
+    UsageError (no events, a bad emulator setting), ImageNotFoundError (the image, and how to
+    build it). RuntimeApiError: the emulator cannot listen (e.g. `port` is taken). Runtime
+    output and the START/END/REPORT lines go to `output` (None: discarded). `entrypoint` and
+    `mounts` go to DockerRuntime (a zip function: layers at /opt, code at /var/task; our
+    emulator only).
+    """
+    cases = load_events(Path(events_dir))
+    check_emulator(emulator, max_concurrency)
+    if emulator == "aws" and (entrypoint is not None or mounts):
+        raise UsageError("a zip function (entrypoint, mounts) runs under our emulator only")
+    if emulator == "aws":
+        return _run_under_aws_rie(
+            image, cases, memory_mb, timeout_s, handler, env, output, client, max_concurrency
+        )
+    runtime = DockerRuntime(
+        image,
+        memory_mb=memory_mb,
+        env=env,
+        handler=handler,
+        output=output,
+        client=client,
+        entrypoint=entrypoint,
+        mounts=mounts,
+    )
+    runtime.image_config()  # fails now, with the image's name, if it is not there
+    runtime.relay_binary()  # and so does a machine that cannot compile the network relay
+    if output is not None and runtime.uses_rie_entrypoint:
+        output.write(
+            f"note: {image} starts with AWS's /lambda-entrypoint.sh; given "
+            "AWS_LAMBDA_RUNTIME_API it runs /var/runtime/bootstrap directly, not the RIE\n"
+        )
+    outcomes = []
+    with RuntimeApiServer(
+        runtime,
+        port=port,
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        function_name=FUNCTION_NAME,
+        log_stream=output,
+        quiet=output is None,
+    ) as server:
+        for case in cases:
+            result = server.invoke(json.dumps(case.payload).encode())
+            outcomes.append(judge(case, result, timeout_s, memory_mb))
+    return outcomes
+
+
+def _run_under_aws_rie(
+    image: str,
+    cases: Sequence[EventCase],
+    memory_mb: int,
+    timeout_s: float,
+    handler: str | None,
+    env: Mapping[str, str] | None,
+    output: TextIO | None,
+    client: Any,
+    max_concurrency: int | None,
+) -> list[EventOutcome]:
+    function = AwsRie(
+        image,
+        memory_mb=memory_mb,
+        timeout_s=timeout_s,
+        handler=handler,
+        env=env,
+        function_name=FUNCTION_NAME,
+        max_concurrency=max_concurrency,
+        output=output,
+        client=client,
+    )
+    if max_concurrency is not None:
+        with function:
+            return [_judge_at_once(function, case, max_concurrency, timeout_s) for case in cases]
+    with function:
+        results = [function.invoke(json.dumps(case.payload).encode()) for case in cases]
+        # RIE prints its REPORT lines late; read them once, after the last invoke.
+        reports = function.reports()
+    if reports is not None:
+        results = [replace(r, report=rep) for r, rep in zip(results, reports, strict=True)]
+    return [judge(case, r, timeout_s, memory_mb) for case, r in zip(cases, results, strict=True)]
+
+
+# How long a managed-instances copy that found no idle runtime is sent again (_judge_at_once).
+UNAVAILABLE_RETRY_S = 3.0
+
+
+def _judge_at_once(
+    function: AwsRie, case: EventCase, copies: int, timeout_s: float
+) -> EventOutcome:
+    """Managed instances: the event sent `copies` times at once; every copy must pass.
+
+    Lambda sends up to AWS_LAMBDA_MAX_CONCURRENCY invokes to one environment at a time, and
+    RIE refuses one that finds no idle runtime (400 Runtime.Unavailable). A runtime's workers
+    reach GET /next one by one after init, and each again a moment after its response, so a
+    refused copy is sent again for up to UNAVAILABLE_RETRY_S, as Lambda's front end would route
+    it to the next free slot. That a runtime really serves N at once is shown by
+    tests/test_runtime_image.py (four 1 s invokes answered in under 3 s), not here.
+    """
+    payload = json.dumps(case.payload).encode()
+    barrier = threading.Barrier(copies)
+
+    def one(_: int) -> InvokeResult:
+        barrier.wait()
+        deadline = time.monotonic() + UNAVAILABLE_RETRY_S
+        result = function.invoke(payload)
+        while result.status_code == 400 and b"Runtime.Unavailable" in result.body:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+            result = function.invoke(payload)
+        return result
+
+    with ThreadPoolExecutor(copies) as pool:
+        results = list(pool.map(one, range(copies)))
+    outcomes = [judge(case, result, timeout_s, function.memory_mb) for result in results]
+    failed = [outcome for outcome in outcomes if not outcome.passed]
+    if not failed:
+        return outcomes[0]
+    detail = f"{len(failed)} of {copies} concurrent invokes failed"
+    return replace(
+        failed[0], detail=f"{detail}; {failed[0].detail}" if failed[0].detail else detail
+    )
