@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from docker import DockerClient
+from rlambda import aws
 from rlambda.build import engine, sbom
 from rlambda.build.builder import (
     BuildResult,
@@ -27,7 +28,7 @@ from rlambda.build.function_code import function_files
 from rlambda.build.layer import Layer, LayerOptions, build_layers
 from rlambda.local.events import EventOutcome, TestSettings, format_table, run_events
 from rlambda.local.zip_function import run_zip_events
-from rlambda.registry import ImageFacts, PushOptions, PushResult, aws, publish, pushed_digest
+from rlambda.registry import ImageFacts, PushOptions, PushResult, publish, pushed_digest
 from rlambda.registry.release import DeployPlan, carry_out
 from rlambda.sources.fetch import cache_dir
 from rlambda.target import SMOKE_RECIPE, RecipeTarget, Target, recipe_target

@@ -16,8 +16,8 @@ import boto3
 import pytest
 
 import registry as registry_cli
+from rlambda import aws as aws_api
 from rlambda.registry import PushOptions, RepositorySettings, push_image
-from rlambda.registry import aws as aws_api
 
 from .registry.aws_proxy import AwsFaultProxy, Fault
 from .registry.stand_ins import (  # noqa: F401  (fixtures)

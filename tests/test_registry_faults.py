@@ -243,7 +243,8 @@ def test_deploy_a_digest_that_was_never_pushed(
     )
     assert status == 2 and "ECR has no image deploy-ghost@sha256:000" in out
     # And Lambda itself (moto with MOTO_LAMBDA_STUB_ECR=false) refuses it too.
-    from rlambda.registry import DeployRequest, aws
+    from rlambda import aws
+    from rlambda.registry import DeployRequest
     from rlambda.registry.deploy import deploy
 
     with pytest.raises(JobError, match="updating function fn"):

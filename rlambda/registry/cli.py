@@ -7,8 +7,9 @@ import re
 import sys
 from pathlib import Path
 
+from rlambda import aws
 from rlambda.errors import JobError, UsageError, report
-from rlambda.registry import aws, images, layers, policy, transport
+from rlambda.registry import images, layers, policy, transport
 from rlambda.registry.auth import ENDPOINT_ENV, authorize, endpoint_override
 from rlambda.registry.deploy import (
     LOG_FORMATS,

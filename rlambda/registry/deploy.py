@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import botocore.exceptions
 
+from rlambda import aws
 from rlambda.errors import JobError, UsageError
-from rlambda.registry import aws, roles
+from rlambda.registry import roles
 
 # What a new function gets unless told otherwise (an update changes only what it is told):
 # R with jsonlite needs more than Lambda's 128 MB default, and the same 512 MB / 30 s that

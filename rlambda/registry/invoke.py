@@ -13,10 +13,10 @@ from pathlib import Path
 
 import botocore.exceptions
 
+from rlambda import aws
 from rlambda.errors import UsageError
 from rlambda.local.events import EventCase, EventOutcome, judge, load_event_file
 from rlambda.local.runtime_api import InvokeResult
-from rlambda.registry import aws
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rlambda.registry import aws
+from rlambda import aws
 from rlambda.registry.deploy import DeployRequest, DeployResult, deploy, preflight
 from rlambda.registry.front_doors import UrlSettings, function_url, http_api
 from rlambda.registry.invoke import load_event, smoke_test
