@@ -39,7 +39,7 @@ from rlambda.local import events
 from rlambda.local.service import cli as serve
 from rlambda.pins import versions
 from rlambda.pins.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES, family_choices
-from rlambda.registry import (
+from rlambda.registry_cli import (
     add_build_deploy_arguments,
     add_push_arguments,
     build_deploy_plan,

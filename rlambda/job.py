@@ -26,10 +26,10 @@ from rlambda.build.builder import (
 )
 from rlambda.build.function_code import function_files
 from rlambda.build.layer import Layer, LayerOptions, build_layers
+from rlambda.functions.release import DeployPlan, carry_out
 from rlambda.local.events import EventOutcome, TestSettings, format_table, run_events
 from rlambda.local.zip_function import run_zip_events
 from rlambda.registry import ImageFacts, PushOptions, PushResult, publish, pushed_digest
-from rlambda.registry.release import DeployPlan, carry_out
 from rlambda.sources.fetch import cache_dir
 from rlambda.target import SMOKE_RECIPE, RecipeTarget, Target, recipe_target
 from rlambda.target.tags import REPOSITORY, content_tag

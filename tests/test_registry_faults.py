@@ -244,8 +244,7 @@ def test_deploy_a_digest_that_was_never_pushed(
     assert status == 2 and "ECR has no image deploy-ghost@sha256:000" in out
     # And Lambda itself (moto with MOTO_LAMBDA_STUB_ECR=false) refuses it too.
     from rlambda import aws
-    from rlambda.registry import DeployRequest
-    from rlambda.registry.deploy import deploy
+    from rlambda.functions.deploy import DeployRequest, deploy
 
     with pytest.raises(JobError, match="updating function fn"):
         deploy(aws.DeployClients.make(REGION), DeployRequest("fn", ghost, "x86_64"))

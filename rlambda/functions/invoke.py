@@ -106,7 +106,7 @@ def smoke_test(lam, deployed, event: Path, out=None) -> tuple[Invocation, object
     Returns (the invocation, the Rollback or None). The alias is rolled back only when this
     deploy moved it (a new alias has nothing to go back to; that is said instead).
     """
-    from rlambda.registry.deploy import rollback  # deploy imports nothing from here
+    from rlambda.functions.deploy import rollback  # deploy imports nothing from here
 
     err = out or sys.stderr
     print(

@@ -9,9 +9,8 @@ from pathlib import Path
 
 from rlambda import aws
 from rlambda.errors import JobError, UsageError, report
-from rlambda.registry import images, layers, policy, transport
-from rlambda.registry.auth import ENDPOINT_ENV, authorize, endpoint_override
-from rlambda.registry.deploy import (
+from rlambda.functions import layers
+from rlambda.functions.deploy import (
     LOG_FORMATS,
     LOG_LEVELS,
     DeployRequest,
@@ -20,10 +19,12 @@ from rlambda.registry.deploy import (
     deploy,
     rollback,
 )
-from rlambda.registry.front_doors import AUTH_TYPES, UrlSettings
-from rlambda.registry.invoke import invoke, show
+from rlambda.functions.front_doors import AUTH_TYPES, UrlSettings
+from rlambda.functions.invoke import invoke, show
+from rlambda.functions.release import DeployPlan, carry_out
+from rlambda.registry import images, policy, transport
+from rlambda.registry.auth import ENDPOINT_ENV, authorize, endpoint_override
 from rlambda.registry.publish import LAMBDA_ARCH, PushOptions, push_image
-from rlambda.registry.release import DeployPlan, carry_out
 from rlambda.registry.repository import MUTABILITIES, RepositorySettings
 from rlambda.registry.transport import RetryPolicy
 from rlambda.target import tags

@@ -14,7 +14,7 @@ import botocore.exceptions
 
 from rlambda import aws
 from rlambda.errors import JobError, UsageError
-from rlambda.registry import roles
+from rlambda.functions import roles
 
 # What a new function gets unless told otherwise (an update changes only what it is told):
 # R with jsonlite needs more than Lambda's 128 MB default, and the same 512 MB / 30 s that
