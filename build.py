@@ -35,16 +35,12 @@ from rlambda.build import engine, render, sbom
 from rlambda.build.layer import LayerOptions
 from rlambda.ci import matrix
 from rlambda.errors import JobError, UsageError, report
+from rlambda.functions.cli import add_build_deploy_arguments, build_deploy_plan
 from rlambda.local import events
 from rlambda.local.service import cli as serve
 from rlambda.pins import versions
 from rlambda.pins.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES, family_choices
-from rlambda.registry_cli import (
-    add_build_deploy_arguments,
-    add_push_arguments,
-    build_deploy_plan,
-    push_options,
-)
+from rlambda.registry.cli import add_push_arguments, push_options
 from rlambda.target import Target, resolve
 
 

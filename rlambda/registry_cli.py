@@ -1,35 +1,29 @@
-"""registry.py's command line; `add_push_arguments` and `push_options` serve build.py --push."""
+"""registry.py's command line: its parser and what each command does.
+
+The options live beside what they drive: the push options in rlambda.registry.cli, the deploy,
+invoke and publish-layer ones in rlambda.functions.cli.
+"""
 
 import argparse
-import datetime
 import json
-import re
 import sys
-from pathlib import Path
 
 from rlambda import aws
 from rlambda.errors import JobError, UsageError, report
 from rlambda.functions import layers
-from rlambda.functions.deploy import (
-    LOG_FORMATS,
-    LOG_LEVELS,
-    DeployRequest,
-    FunctionSettings,
-    check_image_region,
-    deploy,
-    rollback,
+from rlambda.functions.cli import (
+    add_deploy_arguments,
+    add_invoke_arguments,
+    add_layer_arguments,
+    deploy_plan,
 )
-from rlambda.functions.front_doors import AUTH_TYPES, UrlSettings
+from rlambda.functions.deploy import DeployRequest, deploy
+from rlambda.functions.image import image_architecture
 from rlambda.functions.invoke import invoke, show
-from rlambda.functions.release import DeployPlan, carry_out
-from rlambda.registry import images, policy, transport
-from rlambda.registry.auth import ENDPOINT_ENV, authorize, endpoint_override
-from rlambda.registry.publish import LAMBDA_ARCH, PushOptions, push_image
-from rlambda.registry.repository import MUTABILITIES, RepositorySettings
-from rlambda.registry.transport import RetryPolicy
-from rlambda.target import tags
-
-_IMAGE_URI = re.compile(r"(?P<host>[^/@]+)/(?P<repo>[a-z0-9._/-]+)@(?P<digest>sha256:[0-9a-f]{64})")
+from rlambda.functions.release import carry_out
+from rlambda.functions.rollback import rollback
+from rlambda.registry.cli import add_push_arguments, push_options
+from rlambda.registry.publish import push_image
 
 DESCRIPTION = """\
 Put an image built by build.py into Amazon ECR, deploy it to a Lambda function, invoke that.
@@ -59,225 +53,6 @@ input is checked before the first write; a second identical deploy makes no writ
 Credentials come from boto3's usual chain; the ECR token goes to the push call only (never to
 ~/.docker/config.json, never printed). Exit status: 0 ok, 1 the job failed, 2 bad input.
 """
-
-
-def _date(value: str) -> datetime.date:
-    try:
-        return datetime.datetime.strptime(value, "%Y%m%d").date()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected YYYYMMDD") from None
-
-
-def add_push_arguments(parser: argparse.ArgumentParser) -> None:
-    """The push options, shared by registry.py push and build.py --push (which has --recipe)."""
-    group = parser.add_argument_group("pushing to ECR")
-    group.add_argument(
-        "--repository", default=tags.REPOSITORY, help="ECR repository (default %(default)s)"
-    )
-    group.add_argument("--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION)")
-    group.add_argument(
-        "--dated", action="store_true", help="also tag …-YYYYMMDD (today, UTC): scheduled rebuilds"
-    )
-    group.add_argument(
-        "--date", type=_date, metavar="YYYYMMDD", help="the dated tag's date (implies --dated)"
-    )
-    group.add_argument(
-        "--moving-tags", action="store_true", help="also move r-X.Y, r-X, latest (forward only)"
-    )
-    group.add_argument(
-        "--moving-repository",
-        metavar="NAME",
-        help="mutable repository for the moving tags when --repository has immutable tags",
-    )
-    group.add_argument(
-        "--tag-mutability",
-        default="IMMUTABLE",
-        choices=MUTABILITIES,
-        help="for a repository this command creates (default %(default)s)",
-    )
-    group.add_argument("--no-scan-on-push", action="store_true", help="create without scan on push")
-    group.add_argument(
-        "--keep-untagged",
-        type=int,
-        default=10,
-        metavar="N",
-        help="lifecycle policy of a created repository: keep the last N untagged images (0: none)",
-    )
-    group.add_argument("--no-create", action="store_true", help="fail if the repository is missing")
-    group.add_argument(
-        "--allow-account",
-        action="append",
-        default=[],
-        metavar="ACCOUNT",
-        help="let Lambda functions of this account pull (repository policy); repeatable",
-    )
-    group.add_argument(
-        "--push-attempts", type=int, default=3, metavar="N", help="bounded push retries (default 3)"
-    )
-    group.add_argument(
-        "--retry-delay", type=float, default=2.0, metavar="SECONDS", help="first backoff (doubles)"
-    )
-    _add_endpoint(group)
-
-
-def _add_endpoint(group) -> None:
-    group.add_argument(
-        "--registry-endpoint",
-        metavar="URL",
-        help=f"send the image bytes to this registry instead of ECR's endpoint (tests and the"
-        f" local demo: http://127.0.0.1:PORT); also ${ENDPOINT_ENV}",
-    )
-
-
-def push_options(args: argparse.Namespace, recipe: str | None = None) -> PushOptions:
-    """The push settings, every one checked now: before a build, not after it."""
-    if args.push_attempts < 1 or args.retry_delay < 0:
-        raise UsageError("--push-attempts must be 1 or more and --retry-delay 0 or more")
-    region = aws.region_or_fail(args.region)
-    policy.check_accounts(args.allow_account)
-    if args.moving_repository == args.repository:
-        raise UsageError("--moving-repository must differ from the repository itself")
-    date = args.date or (datetime.datetime.now(datetime.UTC).date() if args.dated else None)
-    return PushOptions(
-        repository=RepositorySettings(
-            args.repository,
-            args.tag_mutability,
-            scan_on_push=not args.no_scan_on_push,
-            keep_untagged=args.keep_untagged,
-            create=not args.no_create,
-        ),
-        region=region,
-        recipe=recipe,
-        date=date,
-        moving=args.moving_tags,
-        moving_repository=args.moving_repository,
-        allow_accounts=tuple(args.allow_account),
-        registry_endpoint=args.registry_endpoint,
-        retry=RetryPolicy(args.push_attempts, args.retry_delay),
-    )
-
-
-def _key_value(value: str) -> tuple[str, str]:
-    key, sep, val = value.partition("=")
-    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", key):
-        raise argparse.ArgumentTypeError(f"{value!r}: expected KEY=VALUE (KEY: letters, digits, _)")
-    return key, val
-
-
-def add_deploy_arguments(parser: argparse.ArgumentParser, *, standalone: bool) -> None:
-    """The function's settings and front doors: registry.py deploy, and build.py --deploy NAME
-    (which takes --memory and --timeout from its --test settings and the image from its push)."""
-    group = parser.add_argument_group("deploying to Lambda")
-    if standalone:
-        group.add_argument("--function", required=True, help="function name")
-        group.add_argument(
-            "--image-uri",
-            help="ACCT.dkr.ecr.REGION.amazonaws.com/REPO@sha256:… (not with --rollback)",
-        )
-        group.add_argument("--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION)")
-        group.add_argument(
-            "--rollback",
-            action="store_true",
-            help="point --alias back at the version it pointed at before the last deploy",
-        )
-        group.add_argument("--memory", type=int, metavar="MB", help="memory (new function: 512)")
-        group.add_argument("--timeout", type=int, metavar="S", help="timeout (new function: 30)")
-        group.add_argument(
-            "--smoke-event",
-            type=Path,
-            metavar="FILE",
-            help="invoke this event after deploying; on failure roll the alias back (exit 1)",
-        )
-        group.add_argument("--json", action="store_true", help="print the result as JSON")
-        _add_endpoint(group)
-    group.add_argument(
-        "--alias", metavar="NAME", help="move this alias to the new version (e.g. live)"
-    )
-    roles_group = group.add_mutually_exclusive_group()
-    roles_group.add_argument("--role", metavar="ARN", help="execution role of a new function")
-    roles_group.add_argument(
-        "--create-role",
-        action="store_true",
-        help="make (or reuse) rlambda-FUNCTION: trusted by lambda.amazonaws.com only, basic logs",
-    )
-    group.add_argument("--ephemeral-storage", type=int, metavar="MB", help="/tmp size (512-10240)")
-    group.add_argument(
-        "--env", action="append", type=_key_value, metavar="KEY=VALUE",
-        help="the function's environment (repeatable; replaces the whole set when given)",
-    )  # fmt: skip
-    group.add_argument("--description", help="the function's description")
-    group.add_argument("--log-format", choices=sorted(LOG_FORMATS), help="Lambda's log format")
-    group.add_argument("--log-level", choices=LOG_LEVELS, help="application log level (json only)")
-    group.add_argument(
-        "--function-url", action="store_true", help="give the function (its alias) a URL"
-    )
-    group.add_argument(
-        "--auth", choices=AUTH_TYPES, default="AWS_IAM", help="function URL auth (default AWS_IAM)"
-    )
-    group.add_argument("--public", action="store_true", help="required with --auth NONE")
-    group.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN")
-    group.add_argument("--cors-method", action="append", default=[], metavar="METHOD")
-    group.add_argument("--cors-header", action="append", default=[], metavar="HEADER")
-    group.add_argument("--cors-max-age", type=int, metavar="S")
-    group.add_argument(
-        "--http-api",
-        action="store_true",
-        help="an API Gateway HTTP API whose default route invokes the function (its alias)",
-    )
-
-
-def deploy_plan(args: argparse.Namespace, function: str, smoke_event: Path | None) -> DeployPlan:
-    """The flags as a DeployPlan (the image is filled in later), each checked."""
-    settings = FunctionSettings(
-        memory_mb=args.memory,
-        timeout_s=None if args.timeout is None else int(args.timeout),
-        ephemeral_mb=args.ephemeral_storage,
-        environment=dict(args.env) if args.env is not None else None,
-        description=args.description,
-        log_format=LOG_FORMATS[args.log_format] if args.log_format else None,
-        log_level=args.log_level,
-    )
-    settings.check()
-    url = None
-    cors_given = args.cors_origin or args.cors_method or args.cors_header or args.cors_max_age
-    if args.function_url:
-        url = UrlSettings(
-            args.auth, args.public, tuple(args.cors_origin), tuple(args.cors_method),
-            tuple(args.cors_header), args.cors_max_age,
-        )  # fmt: skip
-        url.check()
-    elif args.public or args.auth != "AWS_IAM" or cors_given:
-        raise UsageError("--auth, --public and the CORS options go with --function-url")
-    request = DeployRequest(function, "", "", args.role, args.create_role, settings, args.alias)
-    return DeployPlan(request, url, args.http_api, smoke_event)
-
-
-def add_build_deploy_arguments(parser: argparse.ArgumentParser) -> None:
-    """build.py's --deploy NAME and the deploy options (the image comes from its --push)."""
-    parser.add_argument(
-        "--deploy",
-        metavar="FUNCTION",
-        help="after --push: create or update this Lambda function, then invoke the recipe's"
-        " first event as a smoke test (a failure rolls --alias back); see 'deploying' below",
-    )
-    add_deploy_arguments(parser, standalone=False)
-
-
-def build_deploy_plan(args: argparse.Namespace, events_dir: Path | None) -> DeployPlan | None:
-    """build.py --deploy, checked before anything is built: flags, function, role, event."""
-    if not args.deploy:
-        return None
-    if not args.push:
-        raise UsageError("--deploy needs --push: Lambda runs images from ECR")
-    if events_dir is None:
-        raise UsageError("--deploy needs --recipe: a base image has no handler to call")
-    events = sorted(events_dir.glob("*.json"))
-    if not events:
-        raise UsageError(f"--deploy: no event in {events_dir} to smoke-test the function with")
-    plan = deploy_plan(args, args.deploy, events[0])
-    clients = aws.DeployClients.make(aws.region_or_fail(args.region))
-    plan.for_image("", args.arch).check(clients)
-    return plan
 
 
 def parser() -> argparse.ArgumentParser:
@@ -311,62 +86,11 @@ def parser() -> argparse.ArgumentParser:
         description="Publish a layer zip written by build.py --layer, for provided.al2023;"
         " prints the layer version's ARN. Everything is checked before the upload.",
     )
-    layer_parser.add_argument("zip", type=Path, help="the layer zip (build.py --layer wrote it)")
-    layer_parser.add_argument(
-        "--name", required=True, help="the layer's name (letters, digits, - and _)"
-    )
-    layer_parser.add_argument(
-        "--arch", help="x86_64 or arm64 (default: the layer's; a different one is refused)"
-    )
-    layer_parser.add_argument(
-        "--license-info",
-        metavar="TEXT",
-        help="SPDX identifier, URL or text (default: R's and each package's licence)",
-    )
-    layer_parser.add_argument("--description", help="default: R version, recipe, family, arch")
-    layer_parser.add_argument(
-        "--s3-bucket", metavar="BUCKET", help="upload through this bucket (needed over 50 MB)"
-    )
-    layer_parser.add_argument(
-        "--any-family",
-        action="store_true",
-        help="publish a layer built on another family than al2023 anyway (it needs that"
-        " family's glibc; provided.al2023 has 2.34)",
-    )
-    layer_parser.add_argument("--region", help="AWS region (default: AWS_REGION)")
-    layer_parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_layer_arguments(layer_parser)
 
     invoke_parser = commands.add_parser("invoke", help="invoke a function once with an event")
-    invoke_parser.add_argument("--function", required=True, help="function name")
-    invoke_parser.add_argument("--alias", help="the alias (or version) to invoke")
-    invoke_parser.add_argument(
-        "--event", required=True, type=Path, metavar="FILE",
-        help="a JSON payload, or a recipe event file (then its expectation is checked)",
-    )  # fmt: skip
-    invoke_parser.add_argument("--region", help="AWS region (default: AWS_REGION)")
-    invoke_parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_invoke_arguments(invoke_parser)
     return top
-
-
-def image_architecture(ecr, image_uri: str, region: str, endpoint: str | None) -> str:
-    """The Lambda architecture of a pushed image, from its config in the registry."""
-    match = _IMAGE_URI.fullmatch(image_uri)
-    if match is None:
-        raise UsageError(f"--image-uri {image_uri!r}: expected HOST/REPOSITORY@sha256:<64 hex>")
-    check_image_region(image_uri, region)
-    repo, digest = match["repo"], match["digest"]
-    record = images.find_digest(ecr, repo, digest)
-    if record is None:
-        raise UsageError(f"ECR has no image {repo}@{digest}: push it first (registry.py push)")
-    registry_id = match["host"].split(".")[0]
-    auth = authorize(ecr, registry_id, endpoint_override(endpoint))
-    config = json.loads(transport.read_blob(auth, repo, record.config_digest, RetryPolicy()))
-    arch = LAMBDA_ARCH.get(config.get("architecture", ""))
-    if arch is None:
-        raise UsageError(
-            f"{image_uri} is built for {config.get('architecture')!r}, which Lambda does not run"
-        )
-    return arch
 
 
 def _summary(answer: dict) -> str:
