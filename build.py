@@ -34,17 +34,13 @@ from rlambda.build import engine, render, sbom
 from rlambda.build.layer import LayerOptions
 from rlambda.ci import matrix
 from rlambda.errors import JobError, UsageError, report
+from rlambda.functions.cli import add_build_deploy_arguments, build_deploy_plan
 from rlambda.local.events import cli as events_cli
 from rlambda.local.events.settings import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, TestSettings
 from rlambda.local.service import cli as serve
 from rlambda.pins import versions
 from rlambda.pins.platforms import ARCHITECTURES, DEFAULT_FAMILY, FAMILIES, family_choices
-from rlambda.registry import (
-    add_build_deploy_arguments,
-    add_push_arguments,
-    build_deploy_plan,
-    push_options,
-)
+from rlambda.registry.cli import add_push_arguments, push_options
 from rlambda.target import Target, resolve
 
 

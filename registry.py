@@ -13,7 +13,7 @@
 
 import sys
 
-from rlambda.registry.cli import main
+from rlambda.registry_cli import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

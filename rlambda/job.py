@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from docker import DockerClient
+from rlambda import aws
 from rlambda.build import engine, sbom
 from rlambda.build.builder import (
     BuildResult,
@@ -25,13 +26,13 @@ from rlambda.build.builder import (
 )
 from rlambda.build.function_code import function_files
 from rlambda.build.layer import Layer, LayerOptions, build_layers
+from rlambda.functions.release import DeployPlan, carry_out
 from rlambda.local.events.judge import EventOutcome
 from rlambda.local.events.run import run_events
 from rlambda.local.events.settings import TestSettings
 from rlambda.local.events.table import format_table
 from rlambda.local.zip_function import run_zip_events
-from rlambda.registry import ImageFacts, PushOptions, PushResult, aws, publish, pushed_digest
-from rlambda.registry.release import DeployPlan, carry_out
+from rlambda.registry import ImageFacts, PushOptions, PushResult, publish, pushed_digest
 from rlambda.sources.fetch import cache_dir
 from rlambda.target import SMOKE_RECIPE, RecipeTarget, Target, recipe_target
 from rlambda.target.tags import REPOSITORY, content_tag

@@ -16,8 +16,8 @@ import boto3
 import pytest
 
 import registry as registry_cli
+from rlambda import aws as aws_api
 from rlambda.registry import PushOptions, RepositorySettings, push_image
-from rlambda.registry import aws as aws_api
 
 from .registry.aws_proxy import AwsFaultProxy, Fault
 from .registry.stand_ins import (  # noqa: F401  (fixtures)
@@ -338,7 +338,7 @@ def test_a_new_role_is_waited_for_while_iam_propagates(
 ):
     """Lambda refuses a role made seconds ago until IAM has propagated it; real AWS says so
     with this error (moto never does: the proxy answers it twice)."""
-    import rlambda.registry.deploy as deploy_module
+    import rlambda.functions.deploy as deploy_module
 
     monkeypatch.setattr(deploy_module, "ROLE_PROPAGATION_DELAY_S", 0.01)
     refusal = Fault(

@@ -243,8 +243,8 @@ def test_deploy_a_digest_that_was_never_pushed(
     )
     assert status == 2 and "ECR has no image deploy-ghost@sha256:000" in out
     # And Lambda itself (moto with MOTO_LAMBDA_STUB_ECR=false) refuses it too.
-    from rlambda.registry import DeployRequest, aws
-    from rlambda.registry.deploy import deploy
+    from rlambda import aws
+    from rlambda.functions.deploy import DeployRequest, deploy
 
     with pytest.raises(JobError, match="updating function fn"):
         deploy(aws.DeployClients.make(REGION), DeployRequest("fn", ghost, "x86_64"))

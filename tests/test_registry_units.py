@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from rlambda import aws
 from rlambda.errors import UsageError
-from rlambda.registry import aws, policy
+from rlambda.registry import policy
 from rlambda.registry.auth import RegistryAuth, parse_endpoint
 from rlambda.registry.transport import RetryPolicy
 

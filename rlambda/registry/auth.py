@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import botocore.exceptions
 
+from rlambda import aws
 from rlambda.errors import UsageError
-from rlambda.registry import aws
 
 # Where the registry's bytes go, when that is not ECR's own endpoint: tests and the local demo
 # point it at a registry server on 127.0.0.1. Repository URIs, image URIs and everything sent

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import botocore.exceptions
 
+from rlambda import aws
 from rlambda.errors import JobError
-from rlambda.registry import aws
 from rlambda.registry.transport import SINGLE_MANIFESTS, Manifest
 
 

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 import docker.errors
 
 import docker
+from rlambda import aws
 from rlambda.build import engine
 from rlambda.errors import JobError, UsageError
-from rlambda.registry import aws, images, transport
+from rlambda.registry import images, transport
 from rlambda.registry.auth import RegistryAuth, authorize, endpoint_override
 from rlambda.registry.repository import (
     Repository,

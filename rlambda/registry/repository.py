@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 import botocore.exceptions
 
+from rlambda import aws
 from rlambda.errors import JobError, UsageError
-from rlambda.registry import aws, policy
+from rlambda.registry import policy
 
 MUTABILITIES = ("IMMUTABLE", "MUTABLE")
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import botocore.exceptions
 
+from rlambda import aws
 from rlambda.errors import UsageError
+from rlambda.functions.rollback import Rollback, rollback
 from rlambda.local.events.files import EventCase, load_event_file
 from rlambda.local.events.judge import EventOutcome, judge
 from rlambda.local.runtime_api import InvokeResult
-from rlambda.registry import aws
 
 
 @dataclass(frozen=True)
@@ -101,14 +102,12 @@ def show(invocation: Invocation, out=None, err=None) -> None:
         )
 
 
-def smoke_test(lam, deployed, event: Path, out=None) -> tuple[Invocation, object]:
+def smoke_test(lam, deployed, event: Path, out=None) -> tuple[Invocation, Rollback | None]:
     """Invoke what was just deployed with `event`; if it fails, roll the alias back.
 
     Returns (the invocation, the Rollback or None). The alias is rolled back only when this
     deploy moved it (a new alias has nothing to go back to; that is said instead).
     """
-    from rlambda.registry.deploy import rollback  # deploy imports nothing from here
-
     err = out or sys.stderr
     print(
         f"==> smoke test: {event.name} -> {deployed.function}:{deployed.alias or '$LATEST'}",

@@ -2,7 +2,8 @@
 
 Every check that can fail on input runs before the first write call. A deploy that finds the
 function, its version and its alias already right makes no write call at all, so running it
-again is free and safe (the tests count the write calls).
+again is free and safe (the tests count the write calls). Each move of an alias records the
+version it left, for rollback.py.
 """
 
 import re
@@ -12,8 +13,9 @@ from dataclasses import dataclass, field
 
 import botocore.exceptions
 
+from rlambda import aws
 from rlambda.errors import JobError, UsageError
-from rlambda.registry import aws, roles
+from rlambda.functions import roles
 
 # What a new function gets unless told otherwise (an update changes only what it is told):
 # R with jsonlite needs more than Lambda's 128 MB default, and the same 512 MB / 30 s that
@@ -153,7 +155,7 @@ class Waits:
         return {"Delay": self.delay_s, "MaxAttempts": self.attempts}
 
 
-def _configuration(lam, function: str, qualifier: str | None = None) -> dict | None:
+def read_configuration(lam, function: str, qualifier: str | None = None) -> dict | None:
     kwargs = {"FunctionName": function} | ({"Qualifier": qualifier} if qualifier else {})
     try:
         return lam.get_function_configuration(**kwargs)
@@ -163,7 +165,7 @@ def _configuration(lam, function: str, qualifier: str | None = None) -> dict | N
         raise aws.explain(e, f"reading function {function}") from None
 
 
-def _alias(lam, function: str, alias: str) -> dict | None:
+def read_alias(lam, function: str, alias: str) -> dict | None:
     try:
         return lam.get_alias(FunctionName=function, Name=alias)
     except botocore.exceptions.ClientError as e:
@@ -232,7 +234,7 @@ def preflight(clients: "aws.DeployClients", request: DeployRequest) -> tuple:
     Returns (the function's configuration or None, the role ARN or None, whether to create it).
     """
     request.settings.check()
-    config = _configuration(clients.lam, request.function)
+    config = read_configuration(clients.lam, request.function)
     if config is not None:
         _check_existing(config, request)
     role, create_role = _resolve_role(clients.iam, request, exists=config is not None)
@@ -260,7 +262,7 @@ def deploy(
         writes.append("created the function")
     else:
         writes += _update(lam, request, config, role, waits, out)
-        config = _configuration(lam, request.function) or config
+        config = read_configuration(lam, request.function) or config
     version, published = _version(lam, request, config, waits)
     if published:
         writes.append(f"published version {version}")
@@ -359,12 +361,12 @@ def _version(lam, request: DeployRequest, latest: dict, waits: Waits) -> tuple[s
     """The published version that is $LATEST now: an existing one if it matches, else a new one."""
     function = request.function
     try:
-        alias = _alias(lam, function, request.alias) if request.alias else None
+        alias = read_alias(lam, function, request.alias) if request.alias else None
         # The alias's version first (nothing moves), then the newest one (after a rollback).
         candidates = [alias["FunctionVersion"]] if alias else []
         candidates.append(_newest_version(lam, function))
         for candidate in dict.fromkeys(c for c in candidates if c and c != "$LATEST"):
-            current = _configuration(lam, function, candidate)
+            current = read_configuration(lam, function, candidate)
             if current is not None and _same(current, latest):
                 return candidate, False
         published = lam.publish_version(FunctionName=function, CodeSha256=latest["CodeSha256"])
@@ -376,7 +378,7 @@ def _version(lam, request: DeployRequest, latest: dict, waits: Waits) -> tuple[s
 
 def _point_alias(lam, function: str, alias: str, version: str) -> tuple[str | None, str | None]:
     """(the version the alias pointed at before, a line saying what moved or None)."""
-    current = _alias(lam, function, alias)
+    current = read_alias(lam, function, alias)
     try:
         if current is None:
             lam.create_alias(FunctionName=function, Name=alias, FunctionVersion=version)
@@ -399,57 +401,3 @@ def _point_alias(lam, function: str, alias: str, version: str) -> tuple[str | No
 def recorded_previous(alias: dict) -> str | None:
     match = _PREVIOUS.search(alias.get("Description") or "")
     return match[1] if match else None
-
-
-@dataclass(frozen=True)
-class Rollback:
-    function: str
-    alias: str
-    from_version: str
-    to_version: str
-
-    def to_json(self) -> dict:
-        return {
-            "function": self.function,
-            "alias": self.alias,
-            "from_version": self.from_version,
-            "to_version": self.to_version,
-        }
-
-
-def rollback(lam, function: str, alias: str, out=None) -> Rollback:
-    """Point `alias` back at the version recorded on it, and record the one it leaves.
-
-    Rolling back twice therefore returns to where it started: the record is always "the
-    version this alias pointed at before its last move".
-    """
-    current = _alias(lam, function, alias)
-    if current is None:
-        raise UsageError(
-            f"function {function!r} has no alias {alias!r}: nothing to roll back (deploy with"
-            f" --alias {alias} creates it)"
-        )
-    before = current["FunctionVersion"]
-    previous = recorded_previous(current)
-    if previous is None:
-        raise UsageError(
-            f"alias {alias!r} of {function!r} (version {before}) records no earlier version:"
-            " nothing to roll back to (deploy records one each time it moves the alias)"
-        )
-    if _configuration(lam, function, previous) is None:
-        raise UsageError(f"alias {alias!r} records version {previous}, which no longer exists")
-    try:
-        lam.update_alias(
-            FunctionName=function,
-            Name=alias,
-            FunctionVersion=previous,
-            Description=f"rlambda: previous version {before}",
-            RevisionId=current["RevisionId"],
-        )
-    except botocore.exceptions.ClientError as e:
-        raise aws.explain(e, f"rolling back alias {alias} of {function}") from None
-    print(
-        f"==> rolled back {function}:{alias}: version {before} -> {previous}",
-        file=out or sys.stderr,
-    )
-    return Rollback(function, alias, before, previous)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import botocore.exceptions
 
+from rlambda import aws
 from rlambda.build import layer_zip
 from rlambda.build.layer_zip import COMPATIBLE_RUNTIME
 from rlambda.errors import UsageError
 from rlambda.pins.platforms import ARCHITECTURES
-from rlambda.registry import aws
 
 # LayerName: "[a-zA-Z0-9-_]+", 1-140 characters (Lambda API reference, PublishLayerVersion).
 _LAYER_NAME = re.compile(r"[a-zA-Z0-9_-]{1,140}")

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import botocore.exceptions
 
+from rlambda import aws
 from rlambda.errors import UsageError
-from rlambda.registry import aws
 
 AUTH_TYPES = ("AWS_IAM", "NONE")
 # Statement ids this project owns in the function's resource policy.

@@ -8,8 +8,8 @@ import urllib.parse
 
 import botocore.exceptions
 
+from rlambda import aws
 from rlambda.errors import UsageError
-from rlambda.registry import aws
 
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 # AWS's managed policy for a function's own logs (CreateLogGroup, CreateLogStream, PutLogEvents).

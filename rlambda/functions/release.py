@@ -9,10 +9,10 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rlambda.registry import aws
-from rlambda.registry.deploy import DeployRequest, DeployResult, deploy, preflight
-from rlambda.registry.front_doors import UrlSettings, function_url, http_api
-from rlambda.registry.invoke import load_event, smoke_test
+from rlambda import aws
+from rlambda.functions.deploy import DeployRequest, DeployResult, deploy, preflight
+from rlambda.functions.front_doors import UrlSettings, function_url, http_api
+from rlambda.functions.invoke import load_event, smoke_test
 
 
 @dataclass(frozen=True)
