@@ -54,7 +54,7 @@ from rlambda.errors import UsageError
 from rlambda.local import api_relay
 from rlambda.local.container_handle import ContainerHandle
 from rlambda.local.docker_launcher import DockerRuntime
-from rlambda.local.launcher import _children
+from rlambda.local.runtime_api.launcher import _children
 from rlambda.local.runtime_api.model import InvokeReport, InvokeResult, RuntimeApiError, billed_ms
 
 from .binary import rie_binary

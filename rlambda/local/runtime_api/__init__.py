@@ -6,8 +6,7 @@ with RuntimeApiServer(runtime, timeout_s=3, memory_mb=512, function_name="demo")
     result = server.invoke(b'{"x": 1}')
 """
 
-from rlambda.local.launcher import ProcessHandle, ProcessRuntime, RuntimeHandle, RuntimeLauncher
-
+from .launcher import ProcessHandle, ProcessRuntime, RuntimeHandle, RuntimeLauncher
 from .model import InvokeReport, InvokeResult, RuntimeApiError
 from .server import RuntimeApiServer
 

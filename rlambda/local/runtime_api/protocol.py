@@ -19,7 +19,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 
 from rlambda.local.http_io import BadRequest, Body, read_body
-from rlambda.local.launcher import RuntimeHandle
+from rlambda.local.runtime_api.launcher import RuntimeHandle
 
 from . import model
 

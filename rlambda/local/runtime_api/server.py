@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TextIO
 
 from rlambda.local.http_io import read_body
-from rlambda.local.launcher import RuntimeHandle, RuntimeLauncher
+from rlambda.local.runtime_api.launcher import RuntimeHandle, RuntimeLauncher
 
 from . import model
 from .http_handler import RuntimeApiHandler
