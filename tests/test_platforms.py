@@ -104,9 +104,10 @@ def test_help_marks_al2_deprecated():
 
 def test_standin_resolves_every_al2023_name_in_the_table():
     """The microdnf stand-in knows each al2023 name the rendered Dockerfiles install."""
-    table = dict(line.split("\t") for line in package_table().splitlines())
+    rows = [line.split("\t") for line in package_table().splitlines()]
+    table = {name: debs for name, repo, debs in rows if repo == "core"}
     for name in {*toolchain_packages("al2023"), *runtime_packages("al2023")}:
-        assert table.get(name), name
+        assert table.get(name, "-") != "-", name
     assert table["which"] == "debianutils" and table["glibc-langpack-en"] == "locales"
 
 

@@ -155,7 +155,8 @@ def test_committed_recipes_load_with_valid_events(name: str) -> None:
     assert lock.resolved_from == "local mirror"
     assert len(load_events(recipe.events_dir)) >= 2
     for family in ("debian", "al2023", "al2"):
-        build_packages(lock, recipe, family)  # every requirement maps
+        if family not in recipe.not_built_on:
+            build_packages(lock, recipe, family)  # every requirement maps
 
 
 def test_the_compiled_recipe_needs_libxml2() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jinja2
 
+from rlambda.pins.package_db import check_names
 from rlambda.pins.platforms import runtime_packages, toolchain_packages
 from rlambda.pins.versions import Versions
 from rlambda.recipes import (
@@ -45,6 +46,9 @@ def _template(path: Path) -> jinja2.Template:
 
 def render(target: Target) -> str:
     """Dockerfile.base for the target's R release, family and architecture."""
+    family_name = target.family.name
+    check_names(family_name, toolchain_packages(family_name), "the family table (BUILD_PACKAGES)")
+    check_names(family_name, runtime_packages(family_name), "the family table (RUNTIME_PACKAGES)")
     return _template(TEMPLATE).render(
         r=target.r,
         family=target.family,

@@ -3,9 +3,11 @@ here: the debootstrapped Debian base reshaped where the al2023-rendered Dockerfi
 (docker/al2023-standin/Dockerfile says how and why).
 
 It proves the Dockerfiles' logic, paths, entry point and environment on an AWS-like layout. It
-cannot prove Amazon Linux's package names, versions or glibc 2.34: its `microdnf` resolves
-al2023 names through our own family table (rlambda/pins/platforms.py) to Debian packages, so a name
-that is wrong for Amazon Linux but in the table still installs here.
+cannot prove Amazon Linux's versions or glibc 2.34. Its `microdnf` accepts exactly the names the
+package database (reference/amazon-linux/, read from AWS's lists, never from our tables) has in
+AL2023's core repositories, and SPAL's once a SPAL .repo file is in /etc/yum.repos.d; only then
+does it look up which Debian package stands in for the name (the family table's debian column
+and libraries.tsv). A name our table has but AWS's lists do not is refused, as microdnf would.
 
 Usage: python -m rlambda.local.standin [DEBIAN_BASE]   (prints the stand-in's tag)
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 from rlambda.build import engine
 from rlambda.build.context import ROOT, make_context
 from rlambda.local.aws_rie.binary import rie_binary
+from rlambda.pins import package_db
 from rlambda.pins.platforms import BUILD_PACKAGES, RUNTIME_PACKAGES
 from rlambda.sources.fetch import cache_dir
 
@@ -26,9 +29,9 @@ REPOSITORY = "rlambda-local/al2023-standin"
 FILES = ("microdnf", "rpm", "lambda-entrypoint.sh", "libraries.tsv")
 
 
-def package_table() -> str:
-    """al2023 name <TAB> Debian package(s), one line per name: the family table's builder and
-    runtime rows, then the stand-in's own names for the libraries ldd finds."""
+def debian_stand_ins() -> dict[str, set[str]]:
+    """al2023 name -> the Debian package(s) standing in for it: the family table's debian column
+    beside its al2023 one, and libraries.tsv. Says nothing about whether the name exists."""
     rows: dict[str, set[str]] = {}
     for table in (BUILD_PACKAGES, RUNTIME_PACKAGES):
         for names in table.values():
@@ -36,7 +39,20 @@ def package_table() -> str:
     for line in (STANDIN_DIR / "libraries.tsv").read_text().splitlines():
         al2023, debian = line.split("\t")
         rows.setdefault(al2023, set()).add(debian)
-    return "".join(f"{name}\t{' '.join(sorted(debs))}\n" for name, debs in sorted(rows.items()))
+    return rows
+
+
+def package_table(db: package_db.PackageDb | None = None) -> str:
+    """al2023 name <TAB> repository (core or spal) <TAB> Debian package(s) or "-", one line per
+    name the package database has in core or SPAL: the names that exist come from the database
+    alone; a name with no Debian stand-in is listed with "-" (the stand-in says so when asked)."""
+    db = db or package_db.load()
+    debs = debian_stand_ins()
+    rows = []
+    for repo in ("core", "spal"):
+        for name in db.names("al2023", (repo,)):
+            rows.append(f"{name}\t{repo}\t{' '.join(sorted(debs.get(name, ()))) or '-'}\n")
+    return "".join(sorted(rows))
 
 
 def build_standin(debian_base: str = DEBIAN_BASE) -> str:

@@ -17,6 +17,9 @@ name the file and the exact key, like VERSIONS.toml's loader.
 
     [system-requirements.debian]      # optional, per family: OS packages to build a CRAN
     xml2 = ["libxml2-dev"]            # package with, replacing the mapped ones ([] = none)
+
+    [not-built-on]                    # optional: families this recipe cannot be built on,
+    al2023 = "why"                    # with the reason (no render, no CI job)
 """
 
 import hashlib
@@ -77,6 +80,7 @@ _KEYS = {
     "packages",
     "packages-from",
     "system-requirements",
+    "not-built-on",
 }
 
 
@@ -96,6 +100,8 @@ class Recipe:
     packages_from: Path | None = None
     renv_r_version: str | None = None  # the R version renv.lock records
     exact_packages: bool = False  # renv.lock: the packages are the whole closure, pinned
+    # family -> why the recipe is not built there ([not-built-on]).
+    not_built_on: dict[str, str] = field(default_factory=dict)
 
     @property
     def file(self) -> Path:
@@ -198,6 +204,17 @@ def load_recipe(path: Path) -> Recipe:
                     check.fail(key, f"OS package names matching {OS_PACKAGE.pattern}, found {n!r}")
             overrides[family][name] = tuple(names)
 
+    not_built_on: dict[str, str] = {}
+    for family in check.table(data, "not-built-on", default={}):
+        key = f"not-built-on.{_quote_key(family)}"
+        if family not in FAMILIES:
+            check.fail(key, f"a family ({', '.join(FAMILIES)})")
+        not_built_on[family] = check.string(
+            data["not-built-on"], "not-built-on", family, _DESCRIPTION
+        )
+        if not not_built_on[family]:
+            check.fail(key, "the reason, not an empty string")
+
     return Recipe(
         name=directory.name,
         path=directory,
@@ -210,6 +227,7 @@ def load_recipe(path: Path) -> Recipe:
         packages_from=project.file if project else None,
         renv_r_version=project.r_version if project else None,
         exact_packages=project.exact if project else False,
+        not_built_on=not_built_on,
     )
 
 

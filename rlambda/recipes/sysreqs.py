@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from rlambda.errors import UsageError
+from rlambda.pins import package_db
 from rlambda.pins.platforms import FAMILIES
 from rlambda.recipes.lock import Lock
 from rlambda.recipes.recipe import Recipe
@@ -80,7 +81,11 @@ def requirements_for(
         raise UsageError(f"unknown family {family!r}; choose one of: {', '.join(FAMILIES)}")
     overrides = overrides or {}
     if cran_package in overrides:
-        return [Requirement(p, cran_package, "recipe.toml", False) for p in overrides[cran_package]]
+        result = [
+            Requirement(p, cran_package, "recipe.toml", False) for p in overrides[cran_package]
+        ]
+        _check_available(result, family, system_requirements)
+        return result
     text = " ".join(system_requirements.split())
     if not text:
         return []
@@ -103,7 +108,32 @@ def requirements_for(
         result += [
             Requirement(p, cran_package, rule.name, entry["guess"]) for p in entry["packages"]
         ]
+    _check_available(result, family, text)
     return result
+
+
+def _check_available(requirements: list[Requirement], family: str, text: str) -> None:
+    """Each OS package must exist on the family, in core or SPAL, as AWS's own package lists
+    say (reference/amazon-linux/): the mapping's Amazon Linux names are guesses from Fedora, and
+    a wrong one would otherwise fail the build half an hour in."""
+    db = package_db.load()
+    for req in requirements:
+        why = db.unavailable(family, req.os_package)
+        if why is None:
+            continue
+        if req.rule == "recipe.toml":
+            raise UsageError(
+                f"recipe.toml's [system-requirements.{family}] {req.cran_package} names"
+                f" {req.os_package!r}, which {family} cannot install: {why}. Name packages AL2023"
+                f" or SPAL has (reference/amazon-linux/packages.toml), or drop the recipe's"
+                f" {family} variant"
+            )
+        _fail(
+            req.cran_package,
+            text or req.rule,
+            family,
+            f"r-system-requirements rule {req.rule} maps it to {req.os_package!r}; {why}",
+        )
 
 
 def build_requirements(

@@ -114,6 +114,11 @@ def resolve(
         raise UsageError(f"--base-image {base_image!r} is not an image reference")
     mirror = cran.check_mirror(cran_mirror) if cran_mirror else pins.cran_mirror
     wanted = recipe_target(recipe, r) if recipe is not None else None  # "" is refused
+    if wanted and fam.name in wanted.recipe.not_built_on:
+        raise UsageError(
+            f"recipe {wanted.recipe.name} is not built on {fam.name}:"
+            f" {wanted.recipe.not_built_on[fam.name]} ({wanted.recipe.file}, [not-built-on])"
+        )
     base = pins.bases[fam.name]
     return Target(
         pins=pins,

@@ -37,10 +37,16 @@ def recipe_targets(pins: Versions, root: Path | None = None) -> dict[str, Recipe
 
 def pinned_variants(pins: Versions, root: Path | None = None) -> list[Target]:
     """Base images first (every pinned R release x family x architecture, in version order),
-    then every recipe on its lock's R release x family x architecture."""
+    then every recipe on its lock's R release x family x architecture (but the families its
+    recipe.toml's [not-built-on] names)."""
     releases = [pins.r[v] for v in sorted(pins.r, key=Version)]
     targets = [variant(pins, r, f, a) for r in releases for f in FAMILIES for a in ARCHITECTURES]
     for rt in recipe_targets(pins, root).values():
         r = pins.r[rt.lock.r_version]
-        targets += [variant(pins, r, f, a, rt) for f in FAMILIES for a in ARCHITECTURES]
+        targets += [
+            variant(pins, r, f, a, rt)
+            for f in FAMILIES
+            if f not in rt.recipe.not_built_on
+            for a in ARCHITECTURES
+        ]
     return targets
