@@ -11,13 +11,13 @@ al2 has no database yet (see the README): its names are not checked.
 """
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
 from rlambda.errors import UsageError
+from rlambda.inputs import load_toml
 from rlambda.tomlcheck import TomlChecker
 
 DB_FILE = Path(__file__).resolve().parents[2] / "reference" / "amazon-linux" / "packages.toml"
@@ -28,7 +28,7 @@ CHECKED_FAMILIES = ("al2023",)
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]*")
 _TEXT = re.compile(r"[^\x00-\x1f\x7f]+")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _URL = re.compile(r"https://[^\s\"]+")
 _ENTRY_KEYS = ("repo", "sources", "version", "verified", "reason", "spal")
 
@@ -75,14 +75,24 @@ class PackageDb:
         """Whether installing `names` on `family` needs the SPAL repository enabled."""
         return any(self.repo(family, n) == "spal" for n in names)
 
-    def unavailable(self, family: str, name: str) -> str | None:
+    def unchecked(self, family: str, name: str) -> bool:
+        """Whether `name` could not be checked: the family is checked, the database (partial:
+        see its README) has no entry for it."""
+        return family in CHECKED_FAMILIES and self.lookup(family, name) is None
+
+    def unavailable(self, family: str, name: str, *, strict: bool = False) -> str | None:
         """Why `name` cannot be installed on `family`, or None when it can (in core or SPAL,
-        or the family is not checked)."""
+        or the family is not checked). A name the database does not know counts as unavailable
+        only when `strict` (the family table's own names, which must all be verified): for a
+        project's requirements the partial list could not tell, and refusing would turn away
+        names AL2023 has."""
         if family not in CHECKED_FAMILIES:
             return None
         entry = self.lookup(family, name)
         where = f"{self.path.name} ({family}, release {self.release})"
         if entry is None:
+            if not strict:
+                return None
             return (
                 f"{name!r} is not in {where}: no AWS source seen says it exists"
                 " (add it to reference/amazon-linux/packages.toml with its source if it does)"
@@ -98,14 +108,11 @@ class PackageDb:
 @cache
 def load(path: Path = DB_FILE) -> PackageDb:
     check = TomlChecker(path, "see reference/amazon-linux/README.md")
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise UsageError(f"{path}: cannot read the package database: {e}") from None
+    data = load_toml(path, "see reference/amazon-linux/README.md")
     check.known_keys(data, "(top level)", ("meta", "sources", *CHECKED_FAMILIES))
     meta = check.table(data, "meta")
     checked = check.string(meta, "meta", "checked", _DATE)
-    release = check.string(meta, "meta", "release", re.compile(r"\d{4}\.\d+(\.\d{8})?"))
+    release = check.string(meta, "meta", "release", re.compile(r"[0-9]{4}\.[0-9]+(\.[0-9]{8})?"))
     sources: dict[str, Source] = {}
     for key, table in check.table(data, "sources").items():
         where = f"sources.{key}"
@@ -157,6 +164,6 @@ def check_names(family: str, names: list[str] | tuple[str, ...], what: str) -> N
     """Refuse, before anything is downloaded, a name `family` cannot install; `what` says
     where the names come from (for the message)."""
     db = load()
-    problems = [p for n in names if (p := db.unavailable(family, n))]
+    problems = [p for n in names if (p := db.unavailable(family, n, strict=True))]
     if problems:
         raise UsageError(f"{what} names packages {family} cannot install: " + "; ".join(problems))

@@ -11,7 +11,7 @@ build to fail half an hour later in a compiler error.
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from rlambda.errors import UsageError
@@ -47,6 +47,7 @@ class Requirement:
     cran_package: str
     rule: str  # the table's rule, or "recipe.toml" for an override
     guess: bool  # Amazon Linux names taken from Fedora/RHEL
+    unchecked: bool = False  # not in the committed list of the family's names (partial)
 
     @property
     def why(self) -> str:
@@ -54,6 +55,8 @@ class Requirement:
         if self.rule == "recipe.toml":
             return f"{self.cran_package}, as recipe.toml's [system-requirements] says"
         source = f"{self.cran_package}'s SystemRequirements, r-system-requirements rule {self.rule}"
+        if self.unchecked:
+            return source + " (not in reference/amazon-linux's partial list: unchecked)"
         return source + (" (an Amazon Linux name guessed from Fedora/RHEL)" if self.guess else "")
 
 
@@ -84,8 +87,7 @@ def requirements_for(
         result = [
             Requirement(p, cran_package, "recipe.toml", False) for p in overrides[cran_package]
         ]
-        _check_available(result, family, system_requirements)
-        return result
+        return _check_available(result, family, system_requirements)
     text = " ".join(system_requirements.split())
     if not text:
         return []
@@ -108,18 +110,20 @@ def requirements_for(
         result += [
             Requirement(p, cran_package, rule.name, entry["guess"]) for p in entry["packages"]
         ]
-    _check_available(result, family, text)
-    return result
+    return _check_available(result, family, text)
 
 
-def _check_available(requirements: list[Requirement], family: str, text: str) -> None:
-    """Each OS package must exist on the family, in core or SPAL, as AWS's own package lists
-    say (reference/amazon-linux/): the mapping's Amazon Linux names are guesses from Fedora, and
-    a wrong one would otherwise fail the build half an hour in."""
+def _check_available(requirements: list[Requirement], family: str, text: str) -> list[Requirement]:
+    """Each OS package AWS's own package lists (reference/amazon-linux/) say the family lacks is
+    refused: the mapping's Amazon Linux names are guesses from Fedora, and a wrong one would
+    otherwise fail the build half an hour in. A name the partial lists do not hold is kept,
+    marked unchecked (the Dockerfile's comment says so)."""
     db = package_db.load()
+    checked = []
     for req in requirements:
         why = db.unavailable(family, req.os_package)
         if why is None:
+            checked.append(replace(req, unchecked=db.unchecked(family, req.os_package)))
             continue
         if req.rule == "recipe.toml":
             raise UsageError(
@@ -134,6 +138,7 @@ def _check_available(requirements: list[Requirement], family: str, text: str) ->
             family,
             f"r-system-requirements rule {req.rule} maps it to {req.os_package!r}; {why}",
         )
+    return checked
 
 
 def build_requirements(
