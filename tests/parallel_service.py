@@ -32,6 +32,7 @@ from botocore.credentials import Credentials
 from rlambda.local.runtime_api import ProcessRuntime, RuntimeApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
+BUCKET = "lambdaparallel-test"  # the S3 staging bucket the lambdaparallel tests use
 WORKER = ROOT / "recipes" / "worker"
 ACCESS_KEY = "AKIDLAMBDAPARALLEL"
 SECRET_KEY = "lambdaparallel-test-secret"
