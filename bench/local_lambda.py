@@ -1,6 +1,6 @@
 """Cold start and warm round trip of an image run as Lambda runs it (DockerRuntime).
 
-The image is the Python test function (tests/images/python-ric: Debian's python3 and AWS's
+The image is the Python test function (tests/docker/images/python-ric: Debian's python3 and AWS's
 awslambdaric, echo handler), built on the local Debian base like the tests build it, or any
 image given with --image (e.g. a recipe image: r-lambda:r-4.5.0-hello-debian-x86_64). Timed:
 - cold start: the emulator's Init Duration, from asking the engine for a container to the
@@ -40,7 +40,7 @@ from rlambda.local.container_handle import ContainerHandle
 from rlambda.local.docker_launcher import DockerRuntime
 from rlambda.local.runtime_api import RuntimeApiServer
 from tests.conftest import DEBIAN_BASE
-from tests.test_local_lambda import build_python_ric_image
+from tests.docker.python_ric import build_python_ric_image
 
 EVENT = json.dumps({"op": "echo", "n": 1}).encode()
 

@@ -35,7 +35,7 @@ from bench.local_lambda import percentile
 from rlambda.local.docker_launcher import DockerRuntime
 from rlambda.local.runtime_api import RuntimeApiServer
 from rlambda.local.service import FunctionSpec, Service
-from tests.serving import build_probe_image, lambda_client
+from tests.e2e.serving import build_probe_image, lambda_client
 
 HELLO = "r-lambda:r-4.5.0-hello-debian-x86_64"
 BASE = "r-lambda:r-4.5.0-debian-x86_64"

@@ -2,7 +2,7 @@
 # Sourced by the scripts in scripts/ (not run): what they share.
 #   rlambda_cache   where rlambda keeps downloads, logs and the local mirror: $RLAMBDA_CACHE,
 #                   else $XDG_CACHE_HOME/rlambda, else ~/.cache/rlambda, as
-#                   rlambda.sources.fetch.cache_dir decides (tests/test_scripts.py checks they agree)
+#                   rlambda.sources.fetch.cache_dir decides (tests/unit/test_scripts.py checks they agree)
 #   debian_mirror   the Debian archive apt is configured with (no trailing slash), else
 #                   deb.debian.org: the only archive this machine may reach may be a proxy
 

@@ -1,14 +1,26 @@
-"""Shared fixtures: the local stand-ins for CRAN and the Debian base image, and an HTTP server."""
+"""Shared fixtures: the local stand-ins for CRAN and the Debian base image, an HTTP server, the
+registry stand-ins (moto, docker-registry), and lambdaparallel's R library and S3."""
 
+import contextlib
 import functools
 import http.server
+import json
+import logging
+import os
+import secrets
 import shutil
 import subprocess
+import sys
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import boto3
 import pytest
+import requests
+from moto.server import ThreadedMotoServer
 
 import docker
 from rlambda.build import engine
@@ -18,9 +30,41 @@ from rlambda.sources.fetch import cache_dir
 from rlambda.target import resolve
 from rlambda.update import pin_package
 
+from .parallel_service import ACCESS_KEY, BUCKET, SECRET_KEY
+from .registry.stand_ins import REGION, RegistryServer, moto_token_credentials
+from .registry.stand_ins import free_port as _free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "reference"  # reference data kept in the repository (see its README)
 DEBIAN_BASE = "rlambda-local/debian:bookworm"
+
+
+# ---- the layout: each test's folder says what it needs, and its markers say the same -----------
+# unit/: neither `docker` nor `r` (pure Python, seconds); r/: `r`; docker/: `docker`;
+# e2e/: `docker` (and `r` when the host's R takes part). So `-m "not docker and not r"` runs
+# exactly tests/unit/. The markers are set in each module (pytestmark), not added here.
+FOLDER_MARKS = {
+    "unit": lambda marks: not marks & {"docker", "r"},
+    "r": lambda marks: "r" in marks and "docker" not in marks,
+    "docker": lambda marks: "docker" in marks,
+    "e2e": lambda marks: "docker" in marks,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    wrong = []
+    for item in items:
+        parts = item.path.resolve().relative_to(here).parts
+        folder = parts[0] if len(parts) > 1 else "."
+        marks = {mark.name for mark in item.iter_markers()} & {"docker", "r"}
+        if folder not in FOLDER_MARKS or not FOLDER_MARKS[folder](marks):
+            wrong.append(f"{item.nodeid} (in {folder}/, marked {sorted(marks) or 'neither'})")
+    if wrong:
+        raise pytest.UsageError(
+            "tests whose folder and markers disagree (see tests/conftest.py):\n  "
+            + "\n  ".join(wrong)
+        )
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -53,6 +97,19 @@ def local_mirror_dir() -> Path:
     for script in ("make-local-mirror.sh", "make-local-cran-packages.sh"):
         subprocess.run([str(ROOT / "scripts" / script), str(path)], check=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def cran_packages_dir() -> Path:
+    """The local mirror with R packages from Debian's sources (make-local-cran-packages.sh)."""
+    path = cache_dir() / "cran-mirror"
+    subprocess.run([str(ROOT / "scripts" / "make-local-cran-packages.sh"), str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cran_packages(cran_packages_dir: Path, serve_directory) -> str:
+    return serve_directory(cran_packages_dir)
 
 
 @pytest.fixture(scope="session")
@@ -181,3 +238,181 @@ def r_image_of(local_pins, local_mirror: str, debian_base: str) -> Callable[[str
         return built[r_version]
 
     return get
+
+
+# ---- the registry stand-ins (tests/registry/stand_ins.py): moto's server and docker-registry ----
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per API call otherwise
+    os.environ["MOTO_LAMBDA_STUB_ECR"] = "false"  # read by moto on every create/update
+    # AWS's managed policies (AWSLambdaBasicExecutionRole), which real IAM always has.
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    # moto's Docker Lambda runs zip runtimes only (it cannot run an Image function); its simple
+    # Lambda answers an invoke with a result queued through /moto-api (or echoes the event).
+    requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10)
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A clean moto for one test, and the environment boto3 reads to reach it."""
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.delenv("RLAMBDA_REGISTRY_ENDPOINT", raising=False)
+    return moto_server
+
+
+@pytest.fixture(scope="session")
+def registry(moto_server: str) -> Iterator[RegistryServer]:
+    """The registry accepting the credentials moto's ECR hands out."""
+    username, password = moto_token_credentials(moto_server)
+    with tempfile.TemporaryDirectory(prefix="rlambda-registry-") as root:
+        server = RegistryServer(username, password, Path(root)).start()
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def ecr(aws: str):
+    return boto3.client("ecr", region_name=REGION)
+
+
+@pytest.fixture
+def lambda_client(aws: str):
+    return boto3.client("lambda", region_name=REGION)
+
+
+@pytest.fixture
+def make_image(docker_client: docker.DockerClient, tmp_path: Path) -> Iterator:
+    """Build a small labelled image FROM scratch: one layer of random bytes per `layers` entry.
+
+    Tagged like build.py's images (r-<version>-<family>-<arch>) in a throwaway repository, with
+    the labels build.py sets, so registry.py reads its facts the same way.
+    """
+    made: list[str] = []
+
+    def make(
+        layers: tuple[int, ...] = (64_000,),
+        r_version: str = "4.2.2",
+        family: str = "debian",
+        content_hash: str | None = None,
+        base: str = "scratch",
+    ) -> str:
+        context = tmp_path / f"ctx-{secrets.token_hex(4)}"
+        context.mkdir()
+        lines = [f"FROM {base}"]
+        for i, size in enumerate(layers):
+            (context / f"layer{i}").write_bytes(secrets.token_bytes(size))
+            lines.append(f"COPY layer{i} /layer{i}")
+        (context / "Dockerfile").write_text("\n".join(lines) + "\n")
+        name = f"rlambda-test/push-{secrets.token_hex(4)}:r-{r_version}-{family}-x86_64"
+        docker_client.images.build(
+            path=str(context),
+            tag=name,
+            rm=True,
+            labels={
+                "io.rlambda.r.version": r_version,
+                "io.rlambda.content-hash": content_hash or secrets.token_hex(32),
+            },
+        )
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        with contextlib.suppress(docker.errors.APIError):
+            docker_client.images.remove(name, force=True, noprune=False)
+
+
+@pytest.fixture
+def create_function(lambda_client):
+    """Create an image-packaged function in moto (its role first: moto checks it exists)."""
+    iam = boto3.client("iam", region_name=REGION)
+    role = iam.create_role(
+        RoleName="rlambda-test",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+
+    def create(name: str, image_uri: str, arch: str = "x86_64") -> None:
+        lambda_client.create_function(
+            FunctionName=name, Role=role, PackageType="Image",
+            Code={"ImageUri": image_uri}, Architectures=[arch],
+        )  # fmt: skip
+
+    return create
+
+
+# ---- lambdaparallel (parallel/) in the host's R: its library, and moto's S3 server -------------
+
+
+@pytest.fixture(scope="module")
+def r_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    library = tmp_path_factory.mktemp("r-lib")
+    subprocess.run(
+        [
+            "R",
+            "CMD",
+            "INSTALL",
+            "--no-docs",
+            "--no-html",
+            f"--library={library}",
+            str(ROOT / "parallel"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return library
+
+
+@pytest.fixture(scope="module")
+def moto_s3() -> Iterator[str]:
+    port = _free_port()
+    server = Path(sys.executable).parent / "moto_server"
+    process = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+        for _ in range(100):
+            try:
+                s3.create_bucket(Bucket=BUCKET)
+                break
+            except Exception:
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

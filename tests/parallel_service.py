@@ -39,6 +39,7 @@ from rlambda.local.service import Verifier, errors
 from rlambda.local.service.errors import ApiError
 
 ROOT = Path(__file__).resolve().parent.parent
+BUCKET = "lambdaparallel-test"  # the S3 staging bucket the lambdaparallel tests use
 WORKER = ROOT / "recipes" / "worker"
 ACCESS_KEY = "AKIDLAMBDAPARALLEL"
 SECRET_KEY = "lambdaparallel-test-secret"

@@ -79,8 +79,9 @@ def full_matrix(pins: versions.Versions, root: Path = RECIPES_DIR) -> list[Entry
 #   recipe      recipes/<recipe>/...: that recipe's entries
 #   nothing     not an input of any image (docs, tests, workflows, this module)
 # Paths that match no rule change nothing: new top-level files must be added here to count.
-# The rebuild workflow's push trigger is the same list (`trigger_paths`; tests/test_workflows.py
-# checks rebuild.yml says exactly that), so a push is rebuilt exactly when this says it counts.
+# The rebuild workflow's push trigger is the same list (`trigger_paths`;
+# tests/unit/test_workflows.py checks rebuild.yml says exactly that), so a push is rebuilt exactly
+# when this says it counts.
 PATH_RULES: tuple[tuple[str, str], ...] = (
     ("VERSIONS.toml", "pins"),
     ("recipes/*/**", "recipe"),

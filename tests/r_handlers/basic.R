@@ -1,4 +1,4 @@
-# Handlers for tests/test_runtime_r.py, one per way a handler can take its input.
+# Handlers for tests/r/test_runtime_r.py, one per way a handler can take its input.
 
 whole <- function(event) list(got = event, n = length(event))
 
@@ -86,5 +86,5 @@ bad_bytes <- function(raw_event) {
 }
 
 # Whether the runtime's environment holds `rlambda_marker`, which a test puts in runtime.rds
-# only (tests/test_runtime_r.py): which of the two ways main.R loaded the runtime.
+# only (tests/r/test_runtime_r.py): which of the two ways main.R loaded the runtime.
 marker <- function() exists("rlambda_marker", envir = environment(http_response), inherits = FALSE)

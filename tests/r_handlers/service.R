@@ -1,4 +1,4 @@
-# Handlers for tests/test_service.py and bench/service.py, in base R (no jsonlite loaded).
+# Handlers for tests/e2e/test_service.py and bench/service.py, in base R (no jsonlite loaded).
 
 # Warm state: the count lives as long as the environment; `env` tells environments apart (the
 # emulator gives every runtime its own random log stream name).

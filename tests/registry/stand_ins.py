@@ -1,4 +1,4 @@
-"""The stand-ins registry tests run against, and the pytest fixtures that start them.
+"""The stand-ins registry tests run against (their fixtures are in tests/conftest.py).
 
 - moto's server (in a thread, on 127.0.0.1, a free port) answers the ECR and Lambda APIs;
   `MOTO_LAMBDA_STUB_ECR=false` makes its Lambda look images up in its ECR, so deploying a
@@ -16,23 +16,14 @@ rejects the push (the wrong-credentials test does that).
 import base64
 import contextlib
 import json
-import logging
-import os
-import secrets
 import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
-import pytest
 import requests
-from moto.server import ThreadedMotoServer
-
-import docker
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -129,130 +120,7 @@ def moto_token_credentials(endpoint_url: str) -> tuple[str, str]:
     return username, password
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per API call otherwise
-    os.environ["MOTO_LAMBDA_STUB_ECR"] = "false"  # read by moto on every create/update
-    # AWS's managed policies (AWSLambdaBasicExecutionRole), which real IAM always has.
-    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    # moto's Docker Lambda runs zip runtimes only (it cannot run an Image function); its simple
-    # Lambda answers an invoke with a result queued through /moto-api (or echoes the event).
-    requests.post(f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10)
-    yield url
-    server.stop()
-
-
-@pytest.fixture
-def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A clean moto for one test, and the environment boto3 reads to reach it."""
-    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", REGION)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.delenv("RLAMBDA_REGISTRY_ENDPOINT", raising=False)
-    return moto_server
-
-
 def queue_result(moto: str, payload: object) -> None:
     """What moto's simple Lambda answers to the next invoke (it never runs the image)."""
     body = {"results": [json.dumps(payload)], "region": REGION}
     requests.post(f"{moto}/moto-api/static/lambda-simple/response", json=body, timeout=10)
-
-
-@pytest.fixture(scope="session")
-def registry(moto_server: str) -> Iterator[RegistryServer]:
-    """The registry accepting the credentials moto's ECR hands out."""
-    username, password = moto_token_credentials(moto_server)
-    with tempfile.TemporaryDirectory(prefix="rlambda-registry-") as root:
-        server = RegistryServer(username, password, Path(root)).start()
-        yield server
-        server.stop()
-
-
-@pytest.fixture
-def ecr(aws: str):
-    return boto3.client("ecr", region_name=REGION)
-
-
-@pytest.fixture
-def lambda_client(aws: str):
-    return boto3.client("lambda", region_name=REGION)
-
-
-@pytest.fixture
-def make_image(docker_client: docker.DockerClient, tmp_path: Path) -> Iterator:
-    """Build a small labelled image FROM scratch: one layer of random bytes per `layers` entry.
-
-    Tagged like build.py's images (r-<version>-<family>-<arch>) in a throwaway repository, with
-    the labels build.py sets, so registry.py reads its facts the same way.
-    """
-    made: list[str] = []
-
-    def make(
-        layers: tuple[int, ...] = (64_000,),
-        r_version: str = "4.2.2",
-        family: str = "debian",
-        content_hash: str | None = None,
-        base: str = "scratch",
-    ) -> str:
-        context = tmp_path / f"ctx-{secrets.token_hex(4)}"
-        context.mkdir()
-        lines = [f"FROM {base}"]
-        for i, size in enumerate(layers):
-            (context / f"layer{i}").write_bytes(secrets.token_bytes(size))
-            lines.append(f"COPY layer{i} /layer{i}")
-        (context / "Dockerfile").write_text("\n".join(lines) + "\n")
-        name = f"rlambda-test/push-{secrets.token_hex(4)}:r-{r_version}-{family}-x86_64"
-        docker_client.images.build(
-            path=str(context),
-            tag=name,
-            rm=True,
-            labels={
-                "io.rlambda.r.version": r_version,
-                "io.rlambda.content-hash": content_hash or secrets.token_hex(32),
-            },
-        )
-        made.append(name)
-        return name
-
-    yield make
-    for name in made:
-        with contextlib.suppress(docker.errors.APIError):
-            docker_client.images.remove(name, force=True, noprune=False)
-
-
-@pytest.fixture
-def create_function(lambda_client):
-    """Create an image-packaged function in moto (its role first: moto checks it exists)."""
-    iam = boto3.client("iam", region_name=REGION)
-    role = iam.create_role(
-        RoleName="rlambda-test",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
-
-    def create(name: str, image_uri: str, arch: str = "x86_64") -> None:
-        lambda_client.create_function(
-            FunctionName=name, Role=role, PackageType="Image",
-            Code={"ImageUri": image_uri}, Architectures=[arch],
-        )  # fmt: skip
-
-    return create

@@ -1,0 +1,189 @@
+"""The default family, al2023, built end to end on the al2023-shaped stand-in (rlambda/local/
+standin.py): the al2023-rendered Dockerfiles, unchanged, on a base with provided:al2023's
+layout, environment, entry point and missing packages. What it cannot show: Amazon Linux's
+real package names, versions and glibc 2.34 (it is Debian underneath)."""
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from rlambda.build.builder import BuildResult, build_base_image, build_recipe_image
+from rlambda.local.events.files import load_events
+from rlambda.local.events.run import run_events
+from rlambda.local.standin import build_standin
+from rlambda.recipes import load_recipe, recipe_dir
+from rlambda.target import Target, resolve
+
+from ..conftest import check_locale_and_time_zone, run
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="session")
+def al2023_standin(debian_base: str) -> str:
+    return build_standin(debian_base)
+
+
+def test_standin_is_shaped_like_provided_al2023(al2023_standin, docker_client):
+    script = (
+        "test -f /etc/debian_version && echo debian_version; test -d /usr/lib64 && echo lib64;"
+        " for c in which find xargs tar gzip; do command -v $c >/dev/null && echo has-$c; done;"
+        " test -e /usr/share/zoneinfo/UTC && echo tzdata;"
+        " locale -a 2>/dev/null | tr '\\n' ' '; echo"
+    )
+    out = run(docker_client, al2023_standin, ["sh", "-c", script])
+    assert out.split() == ["lib64", "C", "C.utf8", "POSIX"]
+    config = docker_client.images.get(al2023_standin).attrs["Config"]
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["LANG"] == "en_US.UTF-8"
+    assert env["TZ"] == ":/etc/localtime"
+    assert env["PATH"] == "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+    assert env["LD_LIBRARY_PATH"].startswith("/var/lang/lib:/lib64:/usr/lib64:/var/runtime:")
+    assert env["LAMBDA_TASK_ROOT"] == "/var/task"
+    assert env["LAMBDA_RUNTIME_DIR"] == "/var/runtime"
+    assert config["WorkingDir"] == "/var/task"
+    assert config["Entrypoint"] == ["/lambda-entrypoint.sh"]
+
+
+def test_entrypoint_takes_exactly_one_argument(al2023_standin, docker_client):
+    container = docker_client.containers.run(al2023_standin, detach=True)
+    try:
+        assert container.wait(timeout=30)["StatusCode"] == 142
+        assert b"requires the handler name" in container.logs()
+    finally:
+        container.remove(force=True)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        # A Debian name where an al2023 one belongs is refused, as microdnf refuses it.
+        (["install", "-y", "libcurl4-openssl-dev"], "No package matches 'libcurl4-openssl-dev'"),
+        # dnf's flags and values that microdnf 3.8-3.10 does not take.
+        (["install", "-y", "--allowerasing", "which"], "Unknown option --allowerasing"),
+        (["install", "-y", "--setopt=install_weak_deps=False", "which"], "'False'"),
+    ],
+)
+def test_microdnf_standin_refuses_what_microdnf_refuses(
+    al2023_standin, docker_client, arguments, message
+):
+    container = docker_client.containers.run(
+        al2023_standin, entrypoint=["microdnf", *arguments], detach=True
+    )
+    try:
+        assert container.wait(timeout=60)["StatusCode"] == 1
+        assert message in container.logs().decode()
+    finally:
+        container.remove(force=True)
+
+
+def al2023_target(pins, mirror: str, base: str, recipe: str | None = None) -> Target:
+    return resolve(
+        pins,
+        r_version="4.5.0",
+        family_name="al2023",
+        arch="x86_64",
+        cran_mirror=mirror,
+        base_image=base,
+        recipe=recipe,
+    )
+
+
+@pytest.fixture(scope="module")
+def al2023_r(local_pins, local_mirror, al2023_standin, docker_client) -> BuildResult:
+    """R 4.5.0 from the al2023-rendered Dockerfile.base, built on the stand-in."""
+    target = al2023_target(local_pins, local_mirror, al2023_standin)
+    return build_base_image(target, docker_client)
+
+
+def test_r_installs_under_var_lang_lib_r_where_configure_would_pick_lib64(al2023_r, docker_client):
+    """R's configure takes LIBnn=lib64 here (/usr/lib64, no /etc/debian_version); the
+    Dockerfile's LIBnn=lib keeps R_HOME where every path in the templates expects it."""
+    script = (
+        "test -d /usr/lib64 && test ! -f /etc/debian_version && echo lib64-layout;"
+        " R RHOME; sed -n 's/^LIBnn = //p' \"$(R RHOME)/etc/Makeconf\"; ls -d /var/lang/lib64/R"
+        " 2>/dev/null || echo no-lib64"
+    )
+    assert run(docker_client, al2023_r.image_id, ["sh", "-c", script]).split() == [
+        "lib64-layout",
+        "/var/lang/lib/R",
+        "lib",
+        "no-lib64",
+    ]
+
+
+def test_r_starts_without_locale_warnings_under_lambdas_environment(al2023_r, docker_client):
+    check_locale_and_time_zone(docker_client, al2023_r.image_id)
+
+
+def test_every_shared_library_resolves(al2023_r, docker_client):
+    """The final stage got every library ldd found in the builder (no find here: AL2023's
+    minimal image has no findutils, so shell globs list R's ELF files)."""
+    script = (
+        "cd /var/lang/lib/R && LD_LIBRARY_PATH=lib ldd bin/exec/R lib/*.so modules/*.so"
+        " library/*/libs/*.so | grep 'not found' || echo all-found"
+    )
+    assert run(docker_client, al2023_r.image_id, ["sh", "-c", script]).strip() == "all-found"
+
+
+def test_runtime_stage_has_no_toolchain(al2023_r, docker_client):
+    """The builder's compilers stay in the builder; the final stage got only what it runs."""
+    out = run(docker_client, al2023_r.image_id, ["sh", "-c", "command -v gcc || echo no-gcc"])
+    assert out.strip() == "no-gcc"
+
+
+@pytest.fixture(scope="module")
+def al2023_recipe(local_pins, local_mirror, al2023_standin, al2023_r, docker_client):
+    target = al2023_target(local_pins, local_mirror, al2023_standin, "json-api")
+    return build_recipe_image(target, al2023_r, docker_client)
+
+
+def test_recipe_events_pass_through_our_emulator(al2023_recipe):
+    events = load_recipe(recipe_dir("json-api")).events_dir
+    outcomes = run_events(al2023_recipe.image_id, events, timeout_s=60)
+    assert outcomes and all(o.passed for o in outcomes), [(o.name, o.got) for o in outcomes]
+
+
+def test_recipe_events_pass_through_the_entrypoint_and_aws_rie(al2023_recipe, docker_client):
+    """With AWS_LAMBDA_RUNTIME_API unset, the stand-in's /lambda-entrypoint.sh runs AWS's RIE
+    (the pinned binary from the aws-sam-cli wheel) in front of /var/runtime/bootstrap."""
+    cases = load_events(load_recipe(recipe_dir("json-api")).events_dir)
+    container = docker_client.containers.run(
+        al2023_recipe.image_id,
+        name=f"al2023-rie-{int(time.time())}",
+        environment={"AWS_LAMBDA_FUNCTION_TIMEOUT": "60"},
+        ports={"8080/tcp": ("127.0.0.1", None)},
+        detach=True,
+    )
+    try:
+        container.reload()
+        port = container.ports["8080/tcp"][0]["HostPort"]
+        url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+        for case in cases:
+            body = invoke(url, json.dumps(case.payload).encode())
+            if case.expects_error:
+                # RIE answers a function error with 200 and the runtime's error body.
+                assert body["errorType"] == case.expect_error_type, (case.path.name, body)
+                if case.expect_error_message:
+                    assert case.expect_error_message in body["errorMessage"]
+            else:
+                assert body == case.expect_response, (case.path.name, body)
+        assert b"START RequestId" in container.logs()
+    finally:
+        container.remove(force=True)
+
+
+def invoke(url: str, payload: bytes, attempts: int = 50) -> dict:
+    """POST one event to RIE's invoke endpoint, waiting for it to listen first."""
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, payload), timeout=90) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"RIE answered {e.code}: {e.read()!r}") from None
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    raise AssertionError(f"RIE did not answer at {url}")

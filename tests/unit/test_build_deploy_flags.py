@@ -1,0 +1,33 @@
+"""build.py --push --deploy NAME: the flags are checked before building, against moto (the
+build, push and deploy themselves are in tests/e2e/test_build_deploy.py)."""
+
+import pytest
+
+import build
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--recipe", "hello", "--deploy", "fn"], "--deploy needs --push"),
+        (["--push", "--deploy", "fn"], "--deploy needs --recipe"),
+        (
+            ["--recipe", "hello", "--push", "--deploy", "fn"],
+            "a new function needs an execution role",
+        ),
+        (
+            ["--recipe", "hello", "--push", "--deploy", "fn", "--create-role", "--auth", "NONE"],
+            "go with --function-url",
+        ),
+    ],
+)
+def test_deploy_flags_are_checked_before_building(
+    aws, lambda_client, capsys, monkeypatch, argv, message
+):
+    def no_build(*args, **kwargs):
+        raise AssertionError("nothing may be built when the deploy cannot happen")
+
+    monkeypatch.setattr(build.job, "run", no_build)
+    status = build.main(["--r", "4.5.0", "--family", "debian", *argv])
+    assert status == 2 and message in capsys.readouterr().err
+    assert lambda_client.list_functions()["Functions"] == []
