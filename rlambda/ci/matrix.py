@@ -87,7 +87,7 @@ PATH_RULES: tuple[tuple[str, str], ...] = (
     ("recipes/*/**", "recipe"),
     # The matrix and the pin updater decide what is built, not what an image contains.
     ("rlambda/ci/**", "nothing"),
-    ("rlambda/update.py", "nothing"),
+    ("rlambda/update/**", "nothing"),
     # Pushing and testing code: a change must reach every pushed image (tags, labels, checks).
     ("Dockerfile.base", "everything"),
     ("Dockerfile.recipe", "everything"),

@@ -147,7 +147,7 @@ def test_empty_selection_exits_2_unless_allowed(capsys) -> None:
         ("rlambda/recipes/sysreqs.py", ("everything", None)),
         ("build.py", ("everything", None)),
         ("rlambda/ci/matrix.py", ("nothing", None)),
-        ("rlambda/update.py", ("nothing", None)),
+        ("rlambda/update/cli.py", ("nothing", None)),
         ("rlambda/ci/summary.py", ("nothing", None)),
         ("images/r-4.5.0-debian-x86_64/Dockerfile", ("nothing", None)),
         ("README.md", ("nothing", None)),
