@@ -8,7 +8,7 @@ from pathlib import Path
 from rlambda import aws
 from rlambda.errors import UsageError
 from rlambda.functions.deploy import LOG_FORMATS, LOG_LEVELS, DeployRequest, FunctionSettings
-from rlambda.functions.front_doors import AUTH_TYPES, UrlSettings
+from rlambda.functions.front_doors import AUTH_TYPES, UrlSettings, check_auth
 from rlambda.functions.release import DeployPlan
 from rlambda.registry.cli import add_endpoint_argument
 
@@ -68,7 +68,11 @@ def add_deploy_arguments(parser: argparse.ArgumentParser, *, standalone: bool) -
         "--function-url", action="store_true", help="give the function (its alias) a URL"
     )
     group.add_argument(
-        "--auth", choices=AUTH_TYPES, default="AWS_IAM", help="function URL auth (default AWS_IAM)"
+        "--auth",
+        choices=AUTH_TYPES,
+        default="AWS_IAM",
+        help="auth of the function URL and the HTTP API's route (default AWS_IAM: callers sign"
+        " with SigV4)",
     )
     group.add_argument("--public", action="store_true", help="required with --auth NONE")
     group.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN")
@@ -96,16 +100,19 @@ def deploy_plan(args: argparse.Namespace, function: str, smoke_event: Path | Non
     settings.check()
     url = None
     cors_given = args.cors_origin or args.cors_method or args.cors_header or args.cors_max_age
+    if not (args.function_url or args.http_api) and (args.public or args.auth != "AWS_IAM"):
+        raise UsageError("--auth and --public go with --function-url or --http-api")
+    if cors_given and not args.function_url:
+        raise UsageError("the CORS options go with --function-url")
+    check_auth(args.auth, args.public)
     if args.function_url:
         url = UrlSettings(
             args.auth, args.public, tuple(args.cors_origin), tuple(args.cors_method),
             tuple(args.cors_header), args.cors_max_age,
         )  # fmt: skip
         url.check()
-    elif args.public or args.auth != "AWS_IAM" or cors_given:
-        raise UsageError("--auth, --public and the CORS options go with --function-url")
     request = DeployRequest(function, "", "", args.role, args.create_role, settings, args.alias)
-    return DeployPlan(request, url, args.http_api, smoke_event)
+    return DeployPlan(request, url, args.http_api, smoke_event, http_api_auth=args.auth)
 
 
 def add_build_deploy_arguments(parser: argparse.ArgumentParser) -> None:

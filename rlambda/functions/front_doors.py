@@ -18,6 +18,28 @@ AUTH_TYPES = ("AWS_IAM", "NONE")
 PUBLIC_URL_SIDS = ("rlambda-url-public", "rlambda-url-public-invoke")
 
 
+def check_auth(auth: str, public: bool) -> None:
+    """--auth and --public, for the function URL and the HTTP API's route alike: AWS_IAM unless
+    the caller says, with --public, that anyone on the internet may invoke the function."""
+    if auth not in AUTH_TYPES:
+        raise UsageError(f"--auth {auth!r}: expected one of {', '.join(AUTH_TYPES)}")
+    if auth == "NONE" and not public:
+        raise UsageError(
+            "--auth NONE makes the function URL or HTTP API callable by anyone on the internet,"
+            " billed to you: pass --public as well to say that is what you want"
+        )
+    if public and auth != "NONE":
+        raise UsageError("--public only goes with --auth NONE")
+
+
+def warn_public(what: str) -> None:
+    print(
+        f"warning: the {what} has auth NONE: anyone who finds it can invoke the function,"
+        " billed to this account",
+        file=sys.stderr,
+    )
+
+
 @dataclass(frozen=True)
 class UrlSettings:
     auth: str = "AWS_IAM"
@@ -28,15 +50,7 @@ class UrlSettings:
     cors_max_age: int | None = None
 
     def check(self) -> None:
-        if self.auth not in AUTH_TYPES:
-            raise UsageError(f"--auth {self.auth!r}: expected one of {', '.join(AUTH_TYPES)}")
-        if self.auth == "NONE" and not self.public:
-            raise UsageError(
-                "--auth NONE makes the function URL callable by anyone on the internet, billed"
-                " to you: pass --public as well to say that is what you want"
-            )
-        if self.public and self.auth != "NONE":
-            raise UsageError("--public only goes with --auth NONE")
+        check_auth(self.auth, self.public)
         if not self.cors_origins and (self.cors_methods or self.cors_headers or self.cors_max_age):
             raise UsageError("CORS options need at least one --cors-origin")
 
@@ -75,11 +89,7 @@ def function_url(
 ) -> str:
     """Create or correct the function URL of `function` (on `alias` when given); its URL."""
     if settings.auth == "NONE":
-        print(
-            "warning: the function URL has auth NONE: anyone who finds it can invoke the"
-            " function, billed to this account",
-            file=sys.stderr,
-        )
+        warn_public("function URL")
     qualifier = {"Qualifier": alias} if alias else {}
     wanted = {"AuthType": settings.auth} | ({"Cors": settings.cors()} if settings.cors() else {})
     try:
@@ -135,13 +145,21 @@ def _url_permissions(lam, function: str, alias: str | None, auth: str, writes: l
 
 
 def http_api(
-    clients: "aws.DeployClients", function: str, target_arn: str, writes: list[str]
+    clients: "aws.DeployClients",
+    function: str,
+    target_arn: str,
+    writes: list[str],
+    auth: str = "AWS_IAM",
 ) -> str:
     """An HTTP API whose default route sends every request to `target_arn`; its endpoint.
 
     Found again by name (rlambda-FUNCTION[-ALIAS]); integration, route, stage and permission are
-    each checked and made only when missing or different.
+    each checked and made only when missing or different. The route's authorization is `auth`:
+    AWS_IAM (callers sign with SigV4 and need execute-api:Invoke) unless NONE was asked for
+    with --public. A route made open by an earlier version of this tool is closed again.
     """
+    if auth == "NONE":
+        warn_public("HTTP API")
     api_gw, lam = clients.apigw, clients.lam
     qualifier = target_arn.split(":")[7] if target_arn.count(":") == 7 else None
     name = f"rlambda-{function}" + (f"-{qualifier}" if qualifier else "")
@@ -173,11 +191,15 @@ def http_api(
         routes = api_gw.get_routes(ApiId=api_id).get("Items", [])
         route = next((r for r in routes if r.get("RouteKey") == "$default"), None)
         if route is None:
-            api_gw.create_route(ApiId=api_id, RouteKey="$default", Target=target)
-            writes.append("created the $default route")
-        elif route.get("Target") != target:
-            api_gw.update_route(ApiId=api_id, RouteId=route["RouteId"], Target=target)
-            writes.append("pointed the $default route at the function")
+            api_gw.create_route(
+                ApiId=api_id, RouteKey="$default", Target=target, AuthorizationType=auth
+            )
+            writes.append(f"created the $default route (authorization {auth})")
+        elif route.get("Target") != target or route.get("AuthorizationType", "NONE") != auth:
+            api_gw.update_route(
+                ApiId=api_id, RouteId=route["RouteId"], Target=target, AuthorizationType=auth
+            )
+            writes.append(f"pointed the $default route at the function (authorization {auth})")
         stages = api_gw.get_stages(ApiId=api_id).get("Items", [])
         if not any(s.get("StageName") == "$default" for s in stages):
             api_gw.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)

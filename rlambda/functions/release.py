@@ -21,6 +21,7 @@ class DeployPlan:
     url: UrlSettings | None = None
     http_api: bool = False
     smoke_event: Path | None = None
+    http_api_auth: str = "AWS_IAM"  # the $default route's authorization (NONE needs --public)
 
     def check(self, clients: aws.DeployClients) -> None:
         """Everything that can be known wrong before the image exists (no write call)."""
@@ -55,7 +56,9 @@ def deploy_with_front_doors(clients: aws.DeployClients, plan: DeployPlan) -> Dep
             clients.lam, request.function, request.alias, plan.url, writes
         )
     if plan.http_api:
-        result.http_api_url = http_api(clients, request.function, result.target_arn, writes)
+        result.http_api_url = http_api(
+            clients, request.function, result.target_arn, writes, plan.http_api_auth
+        )
     for line in writes:
         print(f"==> {request.function}: {line}", file=sys.stderr)
     result.writes += writes

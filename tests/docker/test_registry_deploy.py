@@ -130,6 +130,7 @@ def test_create_everything_then_a_second_deploy_writes_nothing(
     assert integration["IntegrationUri"] == f"{answer['function_arn']}:live"
     (route,) = gw.get_routes(ApiId=api["ApiId"])["Items"]
     assert route["RouteKey"] == "$default"
+    assert route["AuthorizationType"] == "AWS_IAM"  # never open to the internet unless asked
     assert route["Target"] == f"integrations/{integration['IntegrationId']}"
     assert [s["StageName"] for s in gw.get_stages(ApiId=api["ApiId"])["Items"]] == ["$default"]
     policy = json.loads(lambda_client.get_policy(FunctionName="api", Qualifier="live")["Policy"])

@@ -5,6 +5,8 @@ import pytest
 
 import build
 
+HTTP_API = ["--recipe", "hello", "--push", "--deploy", "fn", "--create-role", "--http-api"]
+
 
 @pytest.mark.parametrize(
     ("argv", "message"),
@@ -17,7 +19,15 @@ import build
         ),
         (
             ["--recipe", "hello", "--push", "--deploy", "fn", "--create-role", "--auth", "NONE"],
-            "go with --function-url",
+            "go with --function-url or --http-api",
+        ),
+        (
+            [*HTTP_API, "--auth", "NONE"],
+            "callable by anyone on the internet",
+        ),
+        (
+            [*HTTP_API, "--cors-origin", "https://example.org"],
+            "the CORS options go with --function-url",
         ),
     ],
 )
