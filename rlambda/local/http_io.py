@@ -16,6 +16,11 @@ from typing import BinaryIO
 
 _MAX_LINE = 65536
 _DISCARD_BLOCK = 1 << 16
+# The trailer section is bounded as http.client bounds a header section (100 fields), and in
+# bytes: two full lines, room for a streamed error's base64 body in its one trailer. Without a
+# bound a client could send trailer lines for ever and be kept, one dict entry each.
+MAX_TRAILERS = 100
+MAX_TRAILER_BYTES = 2 * _MAX_LINE
 
 
 class BadRequest(Exception):
@@ -47,12 +52,22 @@ _HEXDIG = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
+def _line(rfile: BinaryIO, what: str) -> bytes:
+    # readline(n) returns the first n bytes of a longer line: the rest would be read as the
+    # next line (chunk data taken for a size line, one trailer split into several).
+    line = rfile.readline(_MAX_LINE + 1)
+    if len(line) > _MAX_LINE:
+        raise BadRequest(f"{what} line longer than {_MAX_LINE} bytes")
+    return line
+
+
 def read_chunked(rfile: BinaryIO, limit: int) -> Body:
-    """Read a chunked body and its trailers; keep at most `limit` bytes, count the rest."""
+    """Read a chunked body and its trailers; keep at most `limit` bytes, count the rest.
+    Trailers: at most MAX_TRAILERS fields in MAX_TRAILER_BYTES (else BadRequest)."""
     out = bytearray()
     size = 0
     while True:
-        line = rfile.readline(_MAX_LINE)
+        line = _line(rfile, "chunk size")
         digits = line.split(b";", 1)[0].strip(b" \t\r\n")
         # RFC 9112 7.1: chunk-size = 1*HEXDIG. int(x, 16) also takes -1, 0x5, 1_0 and +3.
         if not _HEXDIG.fullmatch(digits):
@@ -66,7 +81,12 @@ def read_chunked(rfile: BinaryIO, limit: int) -> Body:
         if rfile.read(2) != b"\r\n":
             raise BadRequest("chunk not followed by CRLF")
     trailers: dict[str, str] = {}
-    while (line := rfile.readline(_MAX_LINE)) not in (b"\r\n", b"\n", b""):
+    count = received = 0
+    while (line := _line(rfile, "trailer")) not in (b"\r\n", b"\n", b""):
+        count += 1
+        received += len(line)
+        if count > MAX_TRAILERS or received > MAX_TRAILER_BYTES:
+            raise BadRequest(f"trailers beyond {MAX_TRAILERS} fields or {MAX_TRAILER_BYTES} bytes")
         name, _, value = line.decode("latin-1").partition(":")
         trailers[name.strip().lower()] = value.strip()
     return Body(bytes(out), size, trailers)

@@ -631,3 +631,28 @@ def test_a_well_formed_chunked_body_is_read():
         io.BytesIO(b"5;ext=1\r\nhello\r\nA\r\n0123456789\r\n0\r\nx-t: 1\r\n\r\n"), 1024
     )
     assert (body.data, body.size, body.trailers) == (b"hello0123456789", 15, {"x-t": "1"})
+
+
+@pytest.mark.parametrize(
+    ("trailers", "message"),
+    [
+        (b"".join(b"x-t%d: %d\r\n" % (i, i) for i in range(101)), "beyond 100 fields"),
+        (b"".join(b"x-t%d: %s\r\n" % (i, b"v" * 60000) for i in range(3)), "beyond 100 fields"),
+        (b"x-t: " + b"v" * 70000 + b"\r\n", "trailer line longer than 65536"),
+    ],
+)
+def test_trailers_are_bounded(trailers, message):
+    from rlambda.local.http_io import BadRequest, read_chunked
+
+    body = io.BytesIO(b"5\r\nhello\r\n0\r\n" + trailers + b"\r\n")
+    with pytest.raises(BadRequest, match=message):
+        read_chunked(body, 1024)
+
+
+def test_a_chunk_size_line_longer_than_the_limit_is_not_split():
+    from rlambda.local.http_io import BadRequest, read_chunked
+
+    # Before: the first 65536 bytes were the size line, the rest read as chunk data.
+    body = io.BytesIO(b"5;" + b"e" * 70000 + b"\r\nhello\r\n0\r\n\r\n")
+    with pytest.raises(BadRequest, match="chunk size line longer than 65536"):
+        read_chunked(body, 1024)
