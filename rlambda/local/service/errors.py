@@ -119,5 +119,20 @@ def missing_signature() -> ApiError:
     )
 
 
+def too_many_connections() -> ApiError:
+    # Every connection slot is taken (server.Limits.max_connections). botocore retries a 429
+    # TooManyRequestsException with backoff, as it does Lambda's own throttling.
+    return ApiError(
+        HTTPStatus.TOO_MANY_REQUESTS,
+        "TooManyRequestsException",
+        "Rate Exceeded.",
+        extra={"Reason": "ConcurrentInvocationLimitExceeded"},
+    )
+
+
+def misdirected(message: str) -> ApiError:
+    return ApiError(HTTPStatus.MISDIRECTED_REQUEST, "MisdirectedRequestException", message, None)
+
+
 def unavailable(message: str) -> ApiError:
     return ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "ServiceException", message, "Service")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from rlambda.local.http_io import QuietHandler
 from rlambda.local.runtime_api import InvokeResult
 
+from .server import GuardedHandler
 from .sigv4 import Verifier
 
 
@@ -41,8 +41,9 @@ class Invoker(Protocol):
     ) -> str: ...
 
 
-class ServiceHandler(QuietHandler):
-    """Keep-alive and quiet (the REPORT lines say what happened), as QuietHandler is."""
+class ServiceHandler(GuardedHandler):
+    """Keep-alive and quiet (the REPORT lines say what happened), as QuietHandler is; Host,
+    time and connection count bounded as GuardedHandler says."""
 
     server_version = "rlambda-serve"
 

@@ -26,6 +26,7 @@ from .errors import ApiError
 from .handler import ServiceHandler
 from .names import LATEST
 from .pool import tail
+from .server import raw_response
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 INVOCATION_TYPES = ["Event", "RequestResponse", "DryRun"]
@@ -33,6 +34,16 @@ LOG_TYPES = ["None", "Tail"]
 
 
 class InvokeApiHandler(ServiceHandler):
+    @classmethod
+    def busy_response(cls) -> bytes:
+        error = errors.too_many_connections()
+        headers = (("x-amzn-ErrorType", error.code),)
+        return raw_response(error.status, error.body(), headers)
+
+    def refuse_host(self, message: str) -> None:
+        error = errors.misdirected(message)
+        self.send(error.status, error.body(), list(error.headers().items()), close=True)
+
     def do_POST(self) -> None:
         try:
             self._invoke()

@@ -16,7 +16,6 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TextIO
 
 import docker.errors
@@ -30,18 +29,12 @@ from .handler import SyncOutcome
 from .http_front import FunctionUrlHandler
 from .invoke_api import InvokeApiHandler
 from .pool import LABEL, Closed, Environment, EnvironmentLog, FunctionSpec, Pool, ServiceRuntime
+from .server import GuardedHandler, Limits, LoopbackServer
 from .sigv4 import Verifier
 
 DEFAULT_CONCURRENCY = 4
 # Lambda retries a failed asynchronous invoke twice, about one and then two minutes later.
 LAMBDA_ASYNC_RETRY_DELAYS_S = (60.0, 120.0)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # http.server's default listen backlog is 5: a burst of clients (64 at once in
-    # bench/service.py, a parallel map from R) would see SYNs dropped and retried after 1 s.
-    request_queue_size = 256
 
 
 class ServiceError(Exception):
@@ -63,6 +56,7 @@ class Service:
         log: TextIO | None = None,
         client: docker.DockerClient | None = None,
         async_retry_delays_s: Sequence[float] = LAMBDA_ASYNC_RETRY_DELAYS_S,
+        limits: Limits | None = None,
     ) -> None:
         if not functions:
             raise ValueError("nothing to serve: give an image or at least one function")
@@ -84,12 +78,13 @@ class Service:
         self.verifier = verifier
         self.region = region
         self.async_retry_delays_s = tuple(async_retry_delays_s)
+        self.limits = limits or Limits()
         self.instance = secrets.token_hex(6)
         self._log = log or sys.stderr
         self._log_lock = threading.Lock()
         self._client = client
         self._pools: dict[str, Pool] = {}
-        self._servers: list[ThreadingHTTPServer] = []
+        self._servers: list[LoopbackServer] = []
         self._stopping = threading.Event()
         self._async_threads: set[threading.Thread] = set()
         self._async_lock = threading.Lock()
@@ -150,10 +145,10 @@ class Service:
         return self
 
     def _serve(
-        self, handler: type[BaseHTTPRequestHandler], port: int, what: str, function: str | None
+        self, handler: type[GuardedHandler], port: int, what: str, function: str | None
     ) -> None:
         try:
-            httpd = _Server((self.host, port), handler)
+            httpd = LoopbackServer((self.host, port), handler, self.limits)
         except OSError as exc:
             taken = exc.errno == errno.EADDRINUSE
             reason = f"port {port} is already in use" if taken else str(exc)
@@ -204,7 +199,7 @@ class Service:
         return self._url(self._servers[index])
 
     @staticmethod
-    def _url(httpd: ThreadingHTTPServer) -> str:
+    def _url(httpd: LoopbackServer) -> str:
         host, port = httpd.server_address[:2]
         return f"http://{host}:{port}"
 
