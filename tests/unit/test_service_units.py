@@ -210,3 +210,77 @@ def test_non_proxy_result_is_json_with_200():
 def test_bad_usage_is_exit_2(argv, message, capsys):
     assert build.main(["serve", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port", "70000"], "argument --port: 70000 is not a port: 1-65535, or 0"),
+        (["--port", "-1"], "argument --port: -1 is not a port"),
+        (["--port", "http"], "argument --port: 'http' is not a port number"),
+        (["--http", "70000"], "argument --http: '70000': 70000 is not a port"),
+        (["--http", "api=65536"], "argument --http: 'api=65536': 65536 is not a port"),
+        (["--http", "=8080"], "argument --http: '=8080': expected [NAME=]PORT"),
+    ],
+)
+def test_ports_out_of_range_are_argparse_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as caught:
+        build.main(["serve", "--image", "x", *argv])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_ports_in_range_parse():
+    from rlambda.local.service.cli import build_parser
+
+    args = build_parser().parse_args(["--image", "x", "--port", "0", "--http", "api=65535"])
+    assert (args.port, args.http) == (0, [("api", 65535)])
+
+
+# ---- credentials: from a file or the environment, never printed ----------------------------
+
+SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCY"
+
+
+def _verifier(argv, monkeypatch, env=None):
+    from rlambda.local.service.cli import _verifier, build_parser
+
+    monkeypatch.delenv("RLAMBDA_SERVE_CREDENTIALS", raising=False)
+    if env is not None:
+        monkeypatch.setenv("RLAMBDA_SERVE_CREDENTIALS", env)
+    return _verifier(build_parser().parse_args(["--image", "x", *argv]))
+
+
+def test_credentials_from_a_file_or_the_environment(tmp_path, monkeypatch):
+    path = tmp_path / "creds"
+    path.write_text(f"AKIDLOCAL:{SECRET}\n")
+    expected = Verifier("AKIDLOCAL", SECRET)
+    assert _verifier(["--credentials-file", str(path)], monkeypatch) == expected
+    assert _verifier([], monkeypatch, env=f"AKIDLOCAL:{SECRET}") == expected
+    assert _verifier([], monkeypatch) is None
+    # The command line wins over the environment.
+    assert _verifier(["--credentials", "K:S"], monkeypatch, env=f"AKIDLOCAL:{SECRET}") == (
+        Verifier("K", "S")
+    )
+    assert SECRET not in repr(expected)
+
+
+def test_credentials_errors_never_show_the_secret(tmp_path, monkeypatch, capsys):
+    from rlambda.errors import UsageError
+
+    path = tmp_path / "creds"
+    path.write_text(f"AKIDLOCAL{SECRET}\n")  # the colon forgotten
+    for argv, env, where in [
+        (["--credentials-file", str(path)], None, f"--credentials-file {path}"),
+        ([], f"AKIDLOCAL{SECRET}", "$RLAMBDA_SERVE_CREDENTIALS"),
+        (["--credentials", f"AKIDLOCAL{SECRET}"], None, "--credentials"),
+    ]:
+        with pytest.raises(UsageError) as caught:
+            _verifier(argv, monkeypatch, env=env)
+        assert str(caught.value) == f"{where}: expected ACCESS_KEY_ID:SECRET_ACCESS_KEY"
+    assert build.main(["serve", "--image", "x", "--credentials", f"AKIDLOCAL{SECRET}"]) == 2
+    assert SECRET not in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build.main(["serve", "--image", "x", "--credentials", "a:b", "--credentials-file", "f"])
+    assert "not allowed with argument" in capsys.readouterr().err

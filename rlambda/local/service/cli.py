@@ -10,13 +10,16 @@ Exit status: 0 stopped by SIGINT/SIGTERM, 1 the service could not start, 2 bad i
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from rlambda.errors import JobError, UsageError, report
+from rlambda.inputs import read_text
 from rlambda.local.docker_launcher import ImageNotFoundError
 from rlambda.local.events.settings import TestSettings
 from rlambda.pins import versions
@@ -31,6 +34,30 @@ from .sigv4 import Verifier
 DEFAULT_PORT = 3001
 DEFAULT_NAME = "function"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# KEY:SECRET for the signature check when neither --credentials nor --credentials-file is given.
+CREDENTIALS_ENV = "RLAMBDA_SERVE_CREDENTIALS"
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 1-65535, or 0 for any free one."""
+    try:
+        port = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: 1-65535, or 0 for any free one")
+    return port
+
+
+def http_front(text: str) -> tuple[str | None, int]:
+    """argparse type for --http [NAME=]PORT: (NAME or None, PORT)."""
+    name, sep, port = text.rpartition("=")
+    if sep and not name:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected [NAME=]PORT")
+    try:
+        return (name if sep else None), port_number(port)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--handler", help="override the image's CMD (with --image or --recipe)")
     parser.add_argument(
         "--port",
-        type=int,
+        type=port_number,
         default=DEFAULT_PORT,
         help=f"Invoke API port (default {DEFAULT_PORT}; 0: any free one)",
     )
@@ -94,11 +121,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="per invoke, bounds init too (default 30)",
     )
-    parser.add_argument(
+    secrets = parser.add_mutually_exclusive_group()
+    secrets.add_argument(
         "--credentials",
         metavar="KEY:SECRET",
-        help="verify AWS Signature V4 with these credentials (403 otherwise); without it any "
-        "or no signature is accepted",
+        help="verify AWS Signature V4 with these credentials (403 otherwise); without it (or "
+        f"--credentials-file, or ${CREDENTIALS_ENV}) any or no signature is accepted. On the "
+        "command line the secret is visible to other users (ps): prefer the file or variable",
+    )
+    secrets.add_argument(
+        "--credentials-file",
+        metavar="PATH",
+        type=Path,
+        help="as --credentials, read from PATH (one line KEY:SECRET)",
     )
     parser.add_argument("--region", default="us-east-1", help="the region in ARNs and signatures")
     parser.add_argument(
@@ -111,6 +146,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--http",
         action="append",
         default=[],
+        type=http_front,
         metavar="[NAME=]PORT",
         help="also serve a function as a function URL / HTTP API (payload 2.0) on PORT",
     )
@@ -158,21 +194,37 @@ def _functions(args: argparse.Namespace) -> list[FunctionSpec]:
     return [FunctionSpec(args.name or default_name, image, handler=args.handler, **common)]
 
 
-def _http_ports(items: Sequence[str], specs: Sequence[FunctionSpec]) -> dict[str, int]:
+def _http_ports(
+    items: Sequence[tuple[str | None, int]], specs: Sequence[FunctionSpec]
+) -> dict[str, int]:
     ports: dict[str, int] = {}
-    for item in items:
-        name, sep, port = item.rpartition("=")
-        if not sep:
+    for name, port in items:
+        if name is None:
             if len(specs) > 1:
                 _usage(
-                    f"--http {item}: several functions are served; say which: --http NAME={item}"
+                    f"--http {port}: several functions are served; say which: --http NAME={port}"
                 )
             name = specs[0].name
-        try:
-            ports[name] = int(port)
-        except ValueError:
-            _usage(f"--http {item!r}: the port must be a number")
+        ports[name] = port
     return ports
+
+
+def _verifier(args: argparse.Namespace) -> Verifier | None:
+    """From --credentials, --credentials-file or $RLAMBDA_SERVE_CREDENTIALS, in that order;
+    errors name where the credentials came from, never the secret."""
+    if args.credentials:
+        where, text = "--credentials", args.credentials
+    elif args.credentials_file:
+        path = args.credentials_file
+        where, text = f"--credentials-file {path}", read_text(path).strip()
+    elif os.environ.get(CREDENTIALS_ENV):
+        where, text = f"${CREDENTIALS_ENV}", os.environ[CREDENTIALS_ENV].strip()
+    else:
+        return None
+    try:
+        return Verifier.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def _usage(message: str) -> NoReturn:
@@ -200,8 +252,15 @@ def run(args: argparse.Namespace) -> int:
         _usage("--async-retry-delay must be 0 or more")
     specs = _functions(args)
     http_ports = _http_ports(args.http, specs)
+    verifier = _verifier(args)
+    if args.credentials:
+        print(
+            "note: --credentials puts the secret on the command line, where other users can "
+            f"read it (ps); --credentials-file or ${CREDENTIALS_ENV} keep it off",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
-        verifier = Verifier.parse(args.credentials) if args.credentials else None
         service = Service(
             specs,
             concurrency=args.concurrency,

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from botocore.auth import SIGV4_TIMESTAMP, UNSIGNED_PAYLOAD, SigV4Auth
@@ -39,13 +39,14 @@ _MISMATCH = (
 @dataclass(frozen=True)
 class Verifier:
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)  # never in a log line or a traceback's locals
 
     @classmethod
     def parse(cls, text: str) -> Verifier:
+        """KEY:SECRET; the error does not repeat the text, which may hold the secret."""
         key, sep, secret = text.partition(":")
         if not sep or not key or not secret:
-            raise ValueError(f"--credentials {text!r}: expected ACCESS_KEY_ID:SECRET_ACCESS_KEY")
+            raise ValueError("expected ACCESS_KEY_ID:SECRET_ACCESS_KEY")
         return cls(key, secret)
 
     def check(
