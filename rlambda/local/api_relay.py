@@ -12,7 +12,11 @@ ENTRYPOINT + CMD in its place (see the C source for the details).
 
 The binary is compiled on first use with the host's gcc (`-static`: libc only, so it runs in
 any image, AWS's bases included) and cached under the cache directory by the hash of its
-source and the compiler's version; compiling takes ~0.2 s.
+source and the compiler's version; compiling takes ~0.2 s. The sha256 of what was built is
+recorded beside it (`<binary>.sha256`) and the binary is hashed again on every use, as every
+download is (rlambda/sources/fetch.py): the cache is a directory anyone with the user's rights
+can write to, and this binary runs first in every container. One that no longer matches is
+removed and built again, with a warning (hashing it: ~1 ms for its ~800 KB).
 
 Architecture: the binary is the host's. The kernel runs it natively in any container, also
 in one for another architecture under QEMU (binfmt_misc handles only foreign binaries; the
@@ -28,10 +32,11 @@ import platform
 import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from rlambda.errors import JobError
-from rlambda.sources.fetch import cache_dir
+from rlambda.sources.fetch import cache_dir, sha256_file
 
 SOURCE = Path(__file__).with_name("api_relay.c")
 RELAY_PATH = "/rlambda-relay"  # where containers see the binary
@@ -62,10 +67,30 @@ def relay_binary(cache: Path | None = None) -> Path:
     digest.update(f"\0{version}\0{' '.join(GCC_FLAGS)}\0{platform.machine()}".encode())
     store = (cache or cache_dir()) / "api-relay"
     target = store / f"rlambda-relay-{platform.machine()}-{digest.hexdigest()[:16]}"
+    record = target.with_name(f"{target.name}.sha256")
     if target.is_file():
-        return target
+        actual = sha256_file(target)
+        recorded = record.read_text().strip() if record.is_file() else None
+        if actual == recorded:
+            return target
+        print(
+            f"warning: the cached relay {target} "
+            + (
+                f"no longer matches the sha256 recorded when it was built:\n"
+                f"  recorded sha256 {recorded}\n  got      sha256 {actual}\n"
+                "Something changed the cache (disk trouble, or someone with write access to "
+                "it: check who can write to ~/.cache/rlambda, or $RLAMBDA_CACHE)."
+                if recorded
+                else "has no recorded sha256 (built before they were recorded)."
+            )
+            + " It is removed and built again.",
+            file=sys.stderr,
+            flush=True,
+        )
+        target.unlink()
     store.mkdir(parents=True, exist_ok=True)
     tmp = store / f".build-{secrets.token_hex(8)}"
+    tmp_record = tmp.with_name(f"{tmp.name}.sha256")
     try:
         built = subprocess.run(
             [gcc, *GCC_FLAGS, "-o", str(tmp), str(SOURCE)],
@@ -79,9 +104,15 @@ def relay_binary(cache: Path | None = None) -> Path:
                 f"{built.stderr.strip()[-600:]}\n{SETUP_HINT} (-static needs libc6-dev's libc.a)"
             )
         tmp.chmod(0o755)
-        tmp.replace(target)  # atomic: concurrent builders write the same bytes
+        tmp_record.write_text(sha256_file(tmp) + "\n")
+        # The record first: a binary is never in place without the hash of what was built.
+        # Concurrent builders write the same bytes; a reader that sees one builder's record
+        # with the other's binary finds them equal.
+        tmp_record.replace(record)
+        tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
+        tmp_record.unlink(missing_ok=True)
     return target
 
 

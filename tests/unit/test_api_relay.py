@@ -22,6 +22,7 @@ from rlambda.errors import JobError
 from rlambda.local import api_relay
 from rlambda.local.aws_rie.function import _UnixHTTPConnection
 from rlambda.local.runtime_api import RuntimeApiError, RuntimeApiServer
+from rlambda.sources.fetch import sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +171,31 @@ def test_compiled_once_per_source_and_cached(tmp_path: Path, monkeypatch) -> Non
     monkeypatch.setattr(api_relay, "SOURCE", changed)
     second = api_relay.relay_binary(cache=tmp_path)
     assert second != first and second.is_file()
+
+
+def test_the_cached_binary_is_hashed_at_every_use_and_rebuilt_when_changed(
+    tmp_path: Path, capsys
+) -> None:
+    built = api_relay.relay_binary(cache=tmp_path)
+    record = built.with_name(f"{built.name}.sha256")
+    original = built.read_bytes()
+    assert record.read_text().strip() == sha256_file(built)
+    capsys.readouterr()
+    # Someone with write access to the cache swaps the binary, keeping its name.
+    built.write_bytes(b"#!/bin/sh\necho pwned\n")
+    again = api_relay.relay_binary(cache=tmp_path)
+    assert again == built and again.read_bytes() == original
+    err = capsys.readouterr().err
+    assert "no longer matches the sha256 recorded when it was built" in err
+    assert "removed and built again" in err
+    # A binary from before hashes were recorded (no record) is built again too.
+    record.unlink()
+    api_relay.relay_binary(cache=tmp_path)
+    assert "has no recorded sha256" in capsys.readouterr().err
+    assert record.read_text().strip() == sha256_file(built)
+    # An untouched one is used as is, silently.
+    api_relay.relay_binary(cache=tmp_path)
+    assert capsys.readouterr().err == ""
 
 
 def test_no_compiler_or_no_static_libc_says_what_to_install(tmp_path: Path, monkeypatch) -> None:
