@@ -255,3 +255,16 @@ def test_a_chunked_request_with_endless_trailers_is_400():
         answer = raw_exchange(service.endpoint_url, (head + trailers + "\r\n").encode())
         assert answer.startswith(b"HTTP/1.1 400 ")
         assert b"trailers beyond 100 fields" in answer
+
+
+def test_closing_does_not_wait_for_idle_connections():
+    service = FakeService([FunctionSpec("echo", "fake:image")], limits=Limits(idle_s=30))
+    service.start()
+    idle = socket.create_connection(address(service.endpoint_url), timeout=5)
+    try:
+        time.sleep(0.1)
+        started = time.monotonic()
+        service.close()
+        assert time.monotonic() - started < 2
+    finally:
+        idle.close()
