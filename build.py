@@ -351,7 +351,7 @@ def main(argv: list[str]) -> int:
     try:
         return args.run(args)
     except (UsageError, JobError) as e:
-        return report(e)
+        return report(e, as_json=getattr(args, "json", False))
 
 
 if __name__ == "__main__":

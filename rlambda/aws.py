@@ -1,6 +1,16 @@
-"""boto3 clients with one retry policy, and plain-language AWS errors."""
+"""boto3 clients with one retry policy, and plain-language AWS errors.
 
+Every AWS failure becomes one line (a UsageError or a JobError) here, in `explain`, and nowhere
+else: the clients `client` makes turn a failure below the API (no credentials, an endpoint that
+does not answer) into one as it happens, naming the call; call sites still catch ClientError for
+the codes they expect; `guard` is the last net around a command, for what slips past both (a
+parameter botocore refuses before sending).
+"""
+
+import contextlib
 import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import boto3
@@ -33,10 +43,23 @@ BAD_CREDENTIALS = {
 }
 
 
+# AWS's region names (us-east-1, eu-central-2, us-gov-west-1, ap-southeast-5, ...): checked here,
+# so that a typo is bad input (exit 2) and not botocore's InvalidRegionError at the first call.
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
+
+
 def region_or_fail(region: str | None) -> str:
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise UsageError("no AWS region: pass --region or set AWS_REGION")
+    """--region (None: not given), else AWS_REGION / AWS_DEFAULT_REGION, checked."""
+    where = "--region"
+    if region is None:
+        for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            if os.environ.get(name):
+                region, where = os.environ[name], name
+                break
+        else:
+            raise UsageError("no AWS region: pass --region or set AWS_REGION")
+    if not _REGION.fullmatch(region):
+        raise UsageError(f"{where} {region!r}: not an AWS region name (e.g. eu-west-1)")
     return region
 
 
@@ -46,7 +69,24 @@ def client(service: str, region: str):
     config = RETRIES
     if os.environ.get(MAX_ATTEMPTS_ENV):
         config = RETRIES.merge(botocore.config.Config(retries={"mode": "standard"}))  # no count
-    return boto3.session.Session(region_name=region).client(service, config=config)
+    try:
+        made = boto3.session.Session(region_name=region).client(service, config=config)
+    except botocore.exceptions.BotoCoreError as e:
+        raise explain(e, f"setting up the {service} client") from None
+    # After botocore's own retries: a failure below the API (no credentials, no answer) is one
+    # line naming the call, whichever call it was (waiters and paginators too).
+    made.meta.events.register("after-call-error", _translate)
+    return made
+
+
+def _translate(exception: Exception, context: dict | None = None, **kwargs) -> None:
+    if isinstance(exception, botocore.exceptions.BotoCoreError):
+        event = kwargs.get("event_name", "")
+        doing = "calling AWS"
+        if event.count(".") >= 2:
+            _, service, operation = event.split(".", 2)
+            doing = f"calling {service} {operation}"
+        raise explain(exception, doing) from None
 
 
 def clients(region: str) -> tuple:
@@ -65,12 +105,38 @@ def denied(error: botocore.exceptions.ClientError) -> bool:
 
 
 def explain(error: Exception, doing: str) -> Exception:
-    """A UsageError/JobError for an AWS failure while `doing` something; never the request."""
-    if isinstance(error, botocore.exceptions.NoCredentialsError):
+    """A UsageError/JobError for an AWS failure while `doing` something; never the request (it
+    may hold secrets: an environment, a token), never a parameter's value."""
+    if isinstance(error, UsageError | JobError):
+        return error
+    if isinstance(
+        error,
+        botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError,
+    ):
         return JobError(
             f"no AWS credentials while {doing}: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
             "AWS_SECRET_ACCESS_KEY (or run where an IAM role provides them)"
         )
+    if isinstance(error, botocore.exceptions.NoRegionError):
+        return UsageError(f"no AWS region while {doing}: pass --region or set AWS_REGION")
+    if isinstance(error, botocore.exceptions.InvalidRegionError):
+        region = error.kwargs.get("region_name")
+        return UsageError(f"{region!r} is not an AWS region name (while {doing})")
+    if isinstance(error, botocore.exceptions.ProfileNotFound):
+        return UsageError(f"AWS profile {error.kwargs.get('profile')!r} not found ({doing})")
+    if isinstance(error, botocore.exceptions.ParamValidationError):
+        # botocore's report names the parameter and the rule, and some lines quote the value
+        # (which may be a secret: an environment variable's): those quotes are cut.
+        report = str(error.kwargs.get("report", error)).replace("\n", "; ").strip()
+        report = re.sub(r", value: .*?(?=, (?:type|valid))", "", report)
+        return UsageError(f"AWS would refuse the request while {doing}: {report}")
+    if isinstance(error, botocore.exceptions.EndpointConnectionError):
+        return JobError(
+            f"cannot reach AWS at {error.kwargs.get('endpoint_url')} while {doing}"
+            " (the network, the region, or AWS_ENDPOINT_URL)"
+        )
+    if isinstance(error, botocore.exceptions.ConnectionError | botocore.exceptions.HTTPClientError):
+        return JobError(f"no answer from AWS while {doing}: {type(error).__name__}")
     if isinstance(error, botocore.exceptions.ClientError):
         c = code(error)
         message = error.response.get("Error", {}).get("Message", "")
@@ -80,8 +146,17 @@ def explain(error: Exception, doing: str) -> Exception:
             return JobError(f"not allowed while {doing} ({c})")
         return JobError(f"AWS error while {doing} ({c}): {message}")
     if isinstance(error, botocore.exceptions.BotoCoreError):
-        return JobError(f"cannot reach AWS while {doing}: {error}")
+        return JobError(f"AWS failed while {doing}: {error}")
     return error
+
+
+@contextlib.contextmanager
+def guard(doing: str) -> Iterator[None]:
+    """The last net around a command's AWS calls: any botocore failure left is one line."""
+    try:
+        yield
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        raise explain(e, doing) from None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from rlambda.build.builder import (
 )
 from rlambda.build.function_code import function_files
 from rlambda.build.layer import Layer, LayerOptions, build_layers
+from rlambda.errors import HalfDone, JobError, UsageError
 from rlambda.functions.release import DeployPlan, carry_out
 from rlambda.local.events.judge import EventOutcome
 from rlambda.local.events.run import run_events
@@ -69,7 +70,8 @@ def run(
     base_inputs = prepare_base(target, client)
     inputs = prepare_recipe(target, base_inputs.content_hash) if target.recipe else base_inputs
     if job.push is not None and not target.no_cache:
-        digest = pushed_digest(job.push, inputs.content_hash)
+        with aws.guard("asking ECR for the content tag"):
+            digest = pushed_digest(job.push, inputs.content_hash)
         if digest is not None:
             return _tag_pushed(job, inputs, digest, as_json=as_json, deploy=deploy)
 
@@ -93,7 +95,8 @@ def run(
     pushed = None
     if job.push is not None:
         facts = image_facts(target, image.image_id, image.content_hash)
-        pushed = publish(facts, job.push, client=client)
+        with aws.guard("pushing to ECR"):
+            pushed = publish(facts, job.push, client=client)
     deployed, passed = _deploy(deploy, pushed)
     if as_json:
         size = client.images.get(image.image_id).attrs["Size"]
@@ -129,8 +132,9 @@ def image_facts(target: Target, image_id: str | None, content_hash: str) -> Imag
     the image's labels (that is only for `registry.py push IMAGE`, which has no build)."""
     recipe = target.recipe.name if target.recipe else None
     return ImageFacts(
-        image_id, target.r.version, target.family.name, target.arch, recipe, content_hash
-    )
+        image_id, target.r.version, target.family.name, target.arch, recipe, content_hash,
+        target.r.sha256,
+    )  # fmt: skip
 
 
 def _tag_pushed(
@@ -147,7 +151,8 @@ def _tag_pushed(
         file=sys.stderr,
     )
     facts = image_facts(target, None, inputs.content_hash)
-    pushed = publish(facts, job.push)
+    with aws.guard("tagging in ECR"):
+        pushed = publish(facts, job.push)
     deployed, passed = _deploy(deploy, pushed)
     if as_json:
         document = {
@@ -175,7 +180,13 @@ def _deploy(deploy: DeployPlan | None, pushed: PushResult | None) -> tuple[dict 
     if deploy is None or pushed is None:
         return None, True
     plan = deploy.for_image(pushed.image_uri, pushed.architecture)
-    return carry_out(aws.DeployClients.make(pushed.region), plan)
+    try:
+        with aws.guard(f"deploying {plan.request.function}"):
+            return carry_out(aws.DeployClients.make(pushed.region), plan)
+    except (UsageError, JobError) as e:
+        # The image is in ECR whatever happened to the function: say so.
+        done = f"pushed {pushed.image_uri}" if pushed.pushed else f"tagged {pushed.image_uri}"
+        raise HalfDone.wrap(e, [done], [f"deploying it to {plan.request.function}"]) from None
 
 
 def _print_pushed(pushed: PushResult | None, deployed: dict | None) -> None:

@@ -9,7 +9,7 @@ import json
 import sys
 
 from rlambda import aws
-from rlambda.errors import JobError, UsageError, report
+from rlambda.errors import HalfDone, JobError, UsageError, report
 from rlambda.functions import layers
 from rlambda.functions.cli import (
     add_deploy_arguments,
@@ -22,7 +22,7 @@ from rlambda.functions.image import image_architecture
 from rlambda.functions.invoke import invoke, show
 from rlambda.functions.release import carry_out
 from rlambda.functions.rollback import rollback
-from rlambda.registry.cli import add_push_arguments, push_options
+from rlambda.registry.cli import add_push_arguments, check_endpoint, push_options
 from rlambda.registry.publish import push_image
 
 DESCRIPTION = """\
@@ -112,9 +112,13 @@ def run(args: argparse.Namespace) -> tuple[dict, str, int]:
                 file=sys.stderr,
             )
         if args.deploy:
-            clients = aws.DeployClients.make(result.region)
-            request = DeployRequest(args.deploy, result.image_uri, result.architecture)
-            answer["deploy"] = deploy(clients, request).to_json()
+            try:
+                clients = aws.DeployClients.make(result.region)
+                request = DeployRequest(args.deploy, result.image_uri, result.architecture)
+                answer["deploy"] = deploy(clients, request).to_json()
+            except (UsageError, JobError) as e:
+                pushed = f"pushed {result.image_uri}" if result.pushed else "tagged in ECR"
+                raise HalfDone.wrap(e, [pushed], [f"deploying it to {args.deploy}"]) from None
         return answer, result.image_uri, 0
     region = aws.region_or_fail(args.region)
     if args.command == "publish-layer":
@@ -147,6 +151,7 @@ def run(args: argparse.Namespace) -> tuple[dict, str, int]:
         return done.to_json(), text, 0
     if not args.image_uri:
         raise UsageError("deploy needs --image-uri (or --rollback --alias NAME)")
+    check_endpoint(args.registry_endpoint)
     # Checks first, cheapest first: the flags, the image (ECR, its config), the function, the role.
     plan = deploy_plan(args, args.function, args.smoke_event)
     arch = image_architecture(clients.ecr, args.image_uri, region, args.registry_endpoint)
@@ -159,9 +164,10 @@ def run(args: argparse.Namespace) -> tuple[dict, str, int]:
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     try:
-        answer, text, status = run(args)
+        with aws.guard(f"registry.py {args.command}"):
+            answer, text, status = run(args)
     except (UsageError, JobError) as e:
-        return report(e)
+        return report(e, as_json=args.json)
     if args.json:
         print(json.dumps(answer, indent=2, sort_keys=True))
     elif text:

@@ -325,6 +325,7 @@ def make_image(docker_client: docker.DockerClient, tmp_path: Path) -> Iterator:
             rm=True,
             labels={
                 "io.rlambda.r.version": r_version,
+                "io.rlambda.family": family,
                 "io.rlambda.content-hash": content_hash or secrets.token_hex(32),
             },
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import botocore.exceptions
 
 from rlambda import aws
-from rlambda.errors import JobError, UsageError
+from rlambda.errors import HalfDone, JobError, UsageError
 from rlambda.functions import roles
 
 # What a new function gets unless told otherwise (an update changes only what it is told):
@@ -254,38 +254,56 @@ def deploy(
     config, role, create_role = preflight(clients, request)
     # ---- checks done: writes from here on --------------------------------------------------
     writes: list[str] = []
+    # What is still to do, in words: a failure half way says what it left undone.
+    left = ["create the function" if config is None else "update the function", "publish a version"]
     if create_role:
-        role = roles.create_role(iam, request.function, out)
-        writes.append(f"created role {role}")
-    if config is None:
-        config = _create(lam, request, role, just_created_role=create_role, waits=waits, out=out)
-        writes.append("created the function")
-    else:
-        writes += _update(lam, request, config, role, waits, out)
-        config = read_configuration(lam, request.function) or config
-    version, published = _version(lam, request, config, waits)
-    if published:
-        writes.append(f"published version {version}")
-    result = DeployResult(
-        request.function,
-        config["FunctionArn"].removesuffix(":$LATEST"),
-        request.image_uri,
-        match["digest"],
-        version,
-        request.alias,
-        writes=writes,
-    )
+        left.insert(0, f"create the role {roles.role_name_for(request.function)}")
     if request.alias:
-        result.previous_version, moved = _point_alias(lam, request.function, request.alias, version)
-        if moved:
-            writes.append(moved)
-            result.alias_moved = result.previous_version is not None
+        left.append(f"move alias {request.alias}")
+    try:
+        if create_role:
+            role = roles.create_role(iam, request.function, out)
+            writes.append(f"created role {role}")
+            left.pop(0)
+        if config is None:
+            config = _create(
+                lam, request, role, just_created_role=create_role, waits=waits, out=out,
+                writes=writes,
+            )  # fmt: skip
+        else:
+            _update(lam, request, config, role, waits, out, writes)
+            config = read_configuration(lam, request.function) or config
+        left.pop(0)
+        version, published = _version(lam, request, config, waits)
+        if published:
+            writes.append(f"published version {version}")
+        left.pop(0)
+        result = DeployResult(
+            request.function,
+            config["FunctionArn"].removesuffix(":$LATEST"),
+            request.image_uri,
+            match["digest"],
+            version,
+            request.alias,
+            writes=writes,
+        )
+        if request.alias:
+            result.previous_version, moved = _point_alias(
+                lam, request.function, request.alias, version
+            )
+            if moved:
+                writes.append(moved)
+                result.alias_moved = result.previous_version is not None
+    except (UsageError, JobError) as e:
+        raise HalfDone.wrap(e, writes, left) from None
     for line in writes or ["function, version and alias: nothing to change"]:
         print(f"==> {request.function}: {line}", file=out)
     return result
 
 
-def _create(lam, request: DeployRequest, role: str, *, just_created_role: bool, waits, out) -> dict:
+def _create(
+    lam, request: DeployRequest, role: str, *, just_created_role: bool, waits, out, writes: list
+) -> dict:
     print(f"==> creating {request.function} from {request.image_uri}", file=out)
     params = {
         "FunctionName": request.function,
@@ -311,12 +329,16 @@ def _create(lam, request: DeployRequest, role: str, *, just_created_role: bool, 
                     f" {roles.LAMBDA_SERVICE}"
                 ) from None
             raise aws.explain(e, f"creating function {request.function}") from None
+    writes.append("created the function")
     _wait(lam, "function_active_v2", request.function, waits)
     return created
 
 
-def _update(lam, request: DeployRequest, config: dict, role: str | None, waits, out) -> list[str]:
-    writes = []
+def _update(
+    lam, request: DeployRequest, config: dict, role: str | None, waits, out, writes: list[str]
+) -> None:
+    """Update what differs, adding each change to `writes` as it is made (a failure between
+    the code and the configuration then says the code was updated)."""
     try:
         code = lam.get_function(FunctionName=request.function)["Code"]
     except botocore.exceptions.ClientError as e:
@@ -325,18 +347,17 @@ def _update(lam, request: DeployRequest, config: dict, role: str | None, waits, 
         if code.get("ImageUri") != request.image_uri:
             print(f"==> updating {request.function} to {request.image_uri}", file=out)
             lam.update_function_code(FunctionName=request.function, ImageUri=request.image_uri)
-            _wait(lam, "function_updated_v2", request.function, waits)
             writes.append("updated the code")
+            _wait(lam, "function_updated_v2", request.function, waits)
         wanted = request.settings.wanted(new=False) | ({"Role": role} if role else {})
         changes = differences(wanted, config)
         if changes:
             print(f"==> updating {request.function}: {', '.join(sorted(changes))}", file=out)
             lam.update_function_configuration(FunctionName=request.function, **changes)
-            _wait(lam, "function_updated_v2", request.function, waits)
             writes.append(f"updated {', '.join(sorted(changes))}")
+            _wait(lam, "function_updated_v2", request.function, waits)
     except botocore.exceptions.ClientError as e:
         raise aws.explain(e, f"updating function {request.function}") from None
-    return writes
 
 
 # What makes two versions the same function, for deciding whether to publish.

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rlambda import aws
+from rlambda.errors import HalfDone, JobError, UsageError
 from rlambda.functions.deploy import DeployRequest, DeployResult, deploy, preflight
 from rlambda.functions.front_doors import UrlSettings, function_url, http_api
 from rlambda.functions.invoke import load_event, smoke_test
@@ -41,7 +42,18 @@ def carry_out(clients: aws.DeployClients, plan: DeployPlan) -> tuple[dict, bool]
     answer = result.to_json()
     if plan.smoke_event is None:
         return answer, True
-    invocation, rolled_back = smoke_test(clients.lam, result, plan.smoke_event)
+    try:
+        invocation, rolled_back = smoke_test(clients.lam, result, plan.smoke_event)
+    except (UsageError, JobError) as e:
+        # The deploy itself is done: say so, and that nothing judged it.
+        not_done = ["the smoke test"]
+        if result.alias_moved:
+            not_done.append(
+                f"rolling alias {result.alias} back if it failed (it points at version"
+                f" {result.version}; registry.py deploy --rollback --alias {result.alias})"
+            )
+        done = result.writes or ["the deploy (nothing to change)"]
+        raise HalfDone.wrap(e, done, not_done) from None
     answer["smoke_test"] = invocation.to_json()
     answer["rolled_back"] = rolled_back.to_json() if rolled_back else None
     return answer, invocation.passed
@@ -51,14 +63,20 @@ def deploy_with_front_doors(clients: aws.DeployClients, plan: DeployPlan) -> Dep
     request = plan.request
     result = deploy(clients, request)
     writes: list[str] = []
-    if plan.url is not None:
-        result.function_url = function_url(
-            clients.lam, request.function, request.alias, plan.url, writes
-        )
-    if plan.http_api:
-        result.http_api_url = http_api(
-            clients, request.function, result.target_arn, writes, plan.http_api_auth
-        )
+    left = (["the function URL"] if plan.url else []) + (["the HTTP API"] if plan.http_api else [])
+    try:
+        if plan.url is not None:
+            result.function_url = function_url(
+                clients.lam, request.function, request.alias, plan.url, writes
+            )
+            left.remove("the function URL")
+        if plan.http_api:
+            result.http_api_url = http_api(
+                clients, request.function, result.target_arn, writes, plan.http_api_auth
+            )
+    except (UsageError, JobError) as e:
+        done = result.writes + writes or ["the deploy (nothing to change)"]
+        raise HalfDone.wrap(e, done, left) from None
     for line in writes:
         print(f"==> {request.function}: {line}", file=sys.stderr)
     result.writes += writes

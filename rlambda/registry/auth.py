@@ -7,6 +7,7 @@ never to a log line, never into an exception's text (the password field has no r
 """
 
 import base64
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from rlambda.errors import UsageError
 # point it at a registry server on 127.0.0.1. Repository URIs, image URIs and everything sent
 # to the ECR/Lambda APIs keep ECR's names; only the transport moves.
 ENDPOINT_ENV = "RLAMBDA_REGISTRY_ENDPOINT"
-_ENDPOINT = re.compile(r"(https?)://([A-Za-z0-9.-]+(:\d+)?)/?")
+_ENDPOINT = re.compile(r"(https?)://((?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?)/?")
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,37 @@ class RegistryAuth:
         return f"{self.scheme}://{self.host}"
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves this machine."""
+    host = host.removeprefix("[").removesuffix("]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def parse_endpoint(value: str) -> tuple[str, str]:
-    """`http://127.0.0.1:5000` → ("http", "127.0.0.1:5000")."""
+    """`http://127.0.0.1:5000` → ("http", "127.0.0.1:5000").
+
+    The ECR token goes to this endpoint as HTTP basic auth: plain http only to this machine,
+    where nobody on the network can read it."""
     match = _ENDPOINT.fullmatch(value)
     if match is None:
         raise UsageError(
             f"registry endpoint {value!r}: expected http(s)://HOST[:PORT], e.g."
             " http://127.0.0.1:5000 (used by tests and the local demo only)"
         )
-    return match[1], match[2]
+    scheme, host = match[1], match[2]
+    if match[3] is not None and not 0 < int(match[3]) < 65536:
+        raise UsageError(f"registry endpoint {value!r}: port {match[3]} is out of range")
+    if scheme == "http" and not is_loopback(host.rsplit(":", 1)[0] if match[3] else host):
+        raise UsageError(
+            f"registry endpoint {value!r}: plain http would send the ECR token unencrypted over"
+            " the network; use https://, or http:// only to 127.0.0.1, ::1 or localhost"
+        )
+    return scheme, host
 
 
 def endpoint_override(option: str | None) -> str | None:

@@ -6,9 +6,9 @@ import datetime
 from rlambda import aws
 from rlambda.errors import UsageError
 from rlambda.registry import policy
-from rlambda.registry.auth import ENDPOINT_ENV
+from rlambda.registry.auth import ENDPOINT_ENV, endpoint_override, parse_endpoint
 from rlambda.registry.publish import PushOptions
-from rlambda.registry.repository import MUTABILITIES, RepositorySettings
+from rlambda.registry.repository import MUTABILITIES, RepositorySettings, check_settings
 from rlambda.registry.transport import RetryPolicy
 from rlambda.target import tags
 
@@ -82,6 +82,18 @@ def add_endpoint_argument(group: argparse._ArgumentGroup) -> None:
     )
 
 
+def check_endpoint(option: str | None) -> str | None:
+    """--registry-endpoint, else $RLAMBDA_REGISTRY_ENDPOINT, checked (None: ECR's own)."""
+    endpoint = endpoint_override(option)
+    if endpoint:
+        try:
+            parse_endpoint(endpoint)
+        except UsageError as e:
+            where = "--registry-endpoint" if option else f"${ENDPOINT_ENV}"
+            raise UsageError(f"{where}: {e}") from None
+    return endpoint
+
+
 def push_options(args: argparse.Namespace, recipe: str | None = None) -> PushOptions:
     """The push settings, every one checked now: before a build, not after it."""
     if args.push_attempts < 1 or args.retry_delay < 0:
@@ -90,15 +102,24 @@ def push_options(args: argparse.Namespace, recipe: str | None = None) -> PushOpt
     policy.check_accounts(args.allow_account)
     if args.moving_repository == args.repository:
         raise UsageError("--moving-repository must differ from the repository itself")
-    date = args.date or (datetime.datetime.now(datetime.UTC).date() if args.dated else None)
-    return PushOptions(
-        repository=RepositorySettings(
+    settings = check_settings(
+        RepositorySettings(
             args.repository,
             args.tag_mutability,
             scan_on_push=not args.no_scan_on_push,
             keep_untagged=args.keep_untagged,
             create=not args.no_create,
-        ),
+        )
+    )
+    if args.moving_repository is not None:
+        try:
+            check_settings(RepositorySettings(args.moving_repository, "MUTABLE"))
+        except UsageError as e:
+            raise UsageError(f"--moving-repository: {e}") from None
+    check_endpoint(args.registry_endpoint)
+    date = args.date or (datetime.datetime.now(datetime.UTC).date() if args.dated else None)
+    return PushOptions(
+        repository=settings,
         region=region,
         recipe=recipe,
         date=date,

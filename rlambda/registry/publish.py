@@ -6,9 +6,18 @@ a rebuild of the same inputs has another one). Then nothing is sent: the dated t
 the manifest ECR already has, and its digest is reported. A scheduled rebuild asks first
 (`pushed_digest`) and skips the build altogether.
 
+A content tag found in ECR is not taken on trust: its hash follows from public inputs, so
+anyone who may push could have planted it first. The image config it names is read from the
+registry and must say it is these inputs (`identity_mismatches`: R version, family,
+architecture, the full content hash, the R source's sha256 and the recipe); else the push fails
+before anything is written. Labels can be copied, so this catches a tag that names something
+else, not a forgery made to match: that is what the fixed tags' immutability in ECR and who may
+push (IAM) are for.
+
 Order of work, so a failure leaves nothing misleading behind:
-1. every fixed tag already in ECR must name the image the content tag names (else refuse,
-   before any push);
+1. every fixed tag already in ECR must name the image the content tag names, and that image
+   must be these inputs; every moving tag's current image is read and whether it moves decided
+   (else refuse, before any push);
 2. the content tag is pushed by the engine (unless ECR has it already: then nothing is sent);
 3. the manifest is read back from the registry (single-arch, digest checked) and recorded;
 4. the other fixed tags are added to that manifest through the API (no second push);
@@ -24,6 +33,7 @@ import sys
 from dataclasses import dataclass, field
 
 import docker.errors
+from packaging.version import InvalidVersion, Version
 
 import docker
 from rlambda import aws
@@ -43,6 +53,12 @@ from rlambda.target import tags
 
 # Docker's architecture names → Lambda's.
 LAMBDA_ARCH = {"amd64": "x86_64", "arm64": "arm64"}
+# The labels build.py sets (rlambda/build/builder.py) that say which inputs an image is.
+R_VERSION_LABEL = "io.rlambda.r.version"
+FAMILY_LABEL = "io.rlambda.family"
+CONTENT_HASH_LABEL = "io.rlambda.content-hash"
+SOURCE_SHA256_LABEL = "io.rlambda.r.source.sha256"  # base images; recipe images inherit it
+RECIPE_LABEL = "io.rlambda.recipe"
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,58 @@ class ImageFacts:
     arch: str
     recipe: str | None
     content_hash: str
+    source_sha256: str | None = None  # R's source tarball; None: not known, not compared
+
+
+def identity_mismatches(facts: ImageFacts, config: dict) -> list[str]:
+    """How an image config (the registry's JSON) differs from the image `facts` describe, one
+    "what: found X, expected Y" each; [] when it is that image's inputs."""
+    labels = (config.get("config") or {}).get("Labels") or {}
+    expected: dict[str, str | None] = {
+        R_VERSION_LABEL: facts.r_version,
+        FAMILY_LABEL: facts.family,
+        CONTENT_HASH_LABEL: facts.content_hash,
+        RECIPE_LABEL: facts.recipe,  # None: a base image, which carries no recipe label
+    }
+    if facts.source_sha256 is not None:
+        expected[SOURCE_SHA256_LABEL] = facts.source_sha256
+    found_arch = config.get("architecture")
+    wrong = []
+    if LAMBDA_ARCH.get(found_arch or "") != facts.arch:
+        wrong.append(f"architecture: found {found_arch!r}, expected {facts.arch!r}")
+    for label, want in expected.items():
+        have = labels.get(label)
+        if have != want:
+            wrong.append(
+                f"{label}: found {'no label' if have is None else repr(have)},"
+                f" expected {'no label' if want is None else repr(want)}"
+            )
+    return wrong
+
+
+def _read_config(auth: RegistryAuth, repository: str, digest: str, retry: RetryPolicy) -> dict:
+    raw = transport.read_blob(auth, repository, digest, retry)
+    try:
+        config = json.loads(raw)
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        raise JobError(f"{repository}: the image config {digest} is not a JSON object")
+    return config
+
+
+def check_reused(
+    auth: RegistryAuth, repo_name: str, tag: str, record, facts: ImageFacts, retry: RetryPolicy
+) -> None:
+    """Refuse to reuse what `tag` names in ECR unless its config says it is `facts`' inputs."""
+    config = _read_config(auth, repo_name, record.config_digest, retry)
+    if wrong := identity_mismatches(facts, config):
+        raise JobError(
+            f"{repo_name}:{tag} names an image ({record.digest}) that is not these inputs:"
+            f" {'; '.join(wrong)}. Nothing was built on it or tagged. A content tag is never"
+            " overwritten: find out who pushed it (CloudTrail), delete it if it is not yours,"
+            " or push to another --repository"
+        )
 
 
 @dataclass
@@ -137,7 +205,10 @@ def image_facts(image, recipe: str | None = None) -> ImageFacts:
         recipe = labels.get("io.rlambda.recipe") or next(
             (v.recipe for v in variants if v.recipe), None
         )
-    return ImageFacts(image.id, r_version, family, arch, tags.check_recipe(recipe), content_hash)
+    return ImageFacts(
+        image.id, r_version, family, arch, tags.check_recipe(recipe), content_hash,
+        labels.get(SOURCE_SHA256_LABEL),
+    )  # fmt: skip
 
 
 def _verify_pushed(
@@ -179,6 +250,8 @@ def publish_fixed(
             raise images.conflict(repo.name, tag, found.digest, f"{content}: {record.digest}")
         if record is None and found.config_digest != facts.image_id:
             raise images.conflict(repo.name, tag, found.digest, f"image {facts.image_id}")
+    if record is not None:
+        check_reused(auth, repo.name, content, record, facts, retry)
 
     stats = None
     if record is not None:
@@ -242,31 +315,57 @@ def place_readable(ecr, repo: Repository, tag: str, manifest: Manifest) -> str:
 def _current_r_version(
     auth: RegistryAuth, repo: Repository, record: images.ImageRecord, retry: RetryPolicy
 ) -> str | None:
-    config = json.loads(transport.read_blob(auth, repo.name, record.config_digest, retry))
-    return (config.get("config", {}).get("Labels") or {}).get("io.rlambda.r.version")
+    labels = (_read_config(auth, repo.name, record.config_digest, retry).get("config") or {}).get(
+        "Labels"
+    ) or {}
+    return labels.get(R_VERSION_LABEL)
+
+
+@dataclass(frozen=True)
+class MovingTag:
+    """A moving tag as found before the first push, and whether it moves."""
+
+    tag: str
+    record: images.ImageRecord | None  # what it names now
+    keep: str | None  # why it stays where it is; None: it moves (or is added)
+    note: str = ""  # said beside "moved", e.g. why a label did not count
+
+
+def _moves(current: str | None, new: str) -> tuple[bool, str]:
+    """(whether the tag moves, a note). A label that is not a version (a hand-made image, a
+    devel build) cannot be ordered: its tag is replaced, and the outcome says why."""
+    try:
+        return tags.moves_forward(current, new), ""
+    except InvalidVersion:
+        return True, f" (its image's {R_VERSION_LABEL} {current!r} is not a version)"
+
+
+def plan_moving(
+    ecr, auth, repo: Repository, moving: tuple[str, ...], facts: ImageFacts, retry
+) -> list[MovingTag]:
+    """Read what each moving tag names and decide, before anything is pushed."""
+    planned = []
+    for tag in moving:
+        record = images.find(ecr, repo.name, tag)
+        current = _current_r_version(auth, repo, record, retry) if record else None
+        forward, note = _moves(current, facts.r_version)
+        keep = None if forward else f"kept on R {current} (newer than {facts.r_version})"
+        planned.append(MovingTag(tag, record, keep, note))
+    return planned
 
 
 def move_tags(
-    ecr,
-    auth,
-    repo: Repository,
-    moving: tuple[str, ...],
-    manifest: Manifest,
-    facts: ImageFacts,
-    retry,
+    ecr, repo: Repository, planned: list[MovingTag], manifest: Manifest
 ) -> dict[str, str]:
     outcome = {}
-    for tag in moving:
-        record = images.find(ecr, repo.name, tag)
-        if record is not None and record.digest == manifest.digest:
-            outcome[tag] = "unchanged"
-            continue
-        current = _current_r_version(auth, repo, record, retry) if record else None
-        if not tags.moves_forward(current, facts.r_version):
-            outcome[tag] = f"kept on R {current} (newer than {facts.r_version})"
-            continue
-        images.put_tag(ecr, repo.name, tag, manifest)
-        outcome[tag] = "moved"
+    for moving in planned:
+        if moving.record is not None and moving.record.digest == manifest.digest:
+            outcome[moving.tag] = "unchanged"
+        elif moving.keep:
+            outcome[moving.tag] = moving.keep
+        else:
+            images.put_tag(ecr, repo.name, moving.tag, manifest)
+            outcome[moving.tag] = "moved" + moving.note
     return outcome
 
 
@@ -315,6 +414,14 @@ def publish(
     _check_options(options)
     region = aws.region_or_fail(options.region)
     allow_accounts = list(options.allow_accounts)
+    if options.moving:
+        try:
+            Version(facts.r_version)
+        except InvalidVersion:
+            raise UsageError(
+                f"R version {facts.r_version!r} (the image's {R_VERSION_LABEL}) is not a"
+                " version, so moving tags cannot follow it: drop --moving-tags"
+            ) from None
     plan = tags.plan_tags(
         facts.r_version, facts.family, facts.arch, facts.content_hash,
         recipe=facts.recipe, date=options.date, moving=options.moving,
@@ -331,6 +438,16 @@ def publish(
             " with mutable tags, created if missing), or drop --moving-tags."
         )
     auth = authorize(ecr, repo.registry_id, endpoint)
+    # Every moving tag's precondition before the first push: where it goes, what it names now.
+    target: Repository | None = repo
+    if plan.moving and not moves_here:
+        target = find_repository(ecr, options.moving_repository)
+        if target is not None and not all(target.can_move(tag) for tag in plan.moving):
+            raise UsageError(
+                f"--moving-repository {target.name} has immutable tags; it needs mutable ones"
+            )
+    planned = plan_moving(ecr, auth, target, plan.moving, facts, options.retry) if target else []
+
     manifest, pushed, stats = publish_fixed(
         client, ecr, auth, repo, facts, plan.fixed, options.retry, out
     )
@@ -343,7 +460,6 @@ def publish(
     )  # fmt: skip
     result.readable = {plan.readable: place_readable(ecr, repo, plan.readable, manifest)}
     if plan.moving:
-        target = repo
         if not moves_here:
             settings = options.repository
             target = ensure_repository(
@@ -361,5 +477,8 @@ def publish(
             if allow_accounts:
                 allow_cross_account_pulls(ecr, target, allow_accounts, region)
             result.moving_repository_uri = target.uri
-        result.moving = move_tags(ecr, auth, target, plan.moving, manifest, facts, options.retry)
+            if not planned:  # created just now: every moving tag is new there
+                planned = [MovingTag(tag, None, None) for tag in plan.moving]
+        assert target is not None
+        result.moving = move_tags(ecr, target, planned, manifest)
     return result

@@ -11,6 +11,8 @@ from rlambda.errors import JobError, UsageError
 from rlambda.registry import policy
 
 MUTABILITIES = ("IMMUTABLE", "MUTABLE")
+_COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
+_REPOSITORY_NAME = re.compile(rf"(?:{_COMPONENT}/)*{_COMPONENT}")
 
 
 @dataclass(frozen=True)
@@ -62,15 +64,12 @@ def check_settings(settings: RepositorySettings) -> RepositorySettings:
         )
     if settings.keep_untagged < 0:
         raise UsageError("--keep-untagged must be 0 (no lifecycle policy) or more")
-    # ECR's rule for repository names.
+    # ECR's rule for repository names (CreateRepository's repositoryName pattern, 2-256 long).
     name = settings.name
-    if (
-        not name
-        or len(name) > 256
-        or not all(c.islower() or c.isdigit() or c in "._-/" for c in name)
-    ):
+    if not 2 <= len(name) <= 256 or not _REPOSITORY_NAME.fullmatch(name):
         raise UsageError(
-            f"repository name {name!r}: use lower-case letters, digits, '.', '_', '-', '/'"
+            f"repository name {name!r}: use lower-case letters and digits, separated by single"
+            " '.', '_', '-' or '/' (e.g. r-lambda, team/r-lambda)"
         )
     return settings
 

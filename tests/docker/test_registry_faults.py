@@ -15,7 +15,7 @@ from rlambda.errors import JobError
 from rlambda.registry import PushOptions, RepositorySettings, RetryPolicy, push_image
 
 from ..registry.proxy import FailingRelay
-from ..registry.stand_ins import REGION, RegistryServer, moto_token_credentials
+from ..registry.stand_ins import MANIFEST_TYPE, REGION, RegistryServer, moto_token_credentials
 
 pytestmark = pytest.mark.docker
 FAST = ["--push-attempts", "3", "--retry-delay", "0.05"]
@@ -149,6 +149,34 @@ def test_a_rebuild_of_pushed_inputs_sends_nothing_and_reports_the_pushed_digest(
     assert "clash:content-cdcdcdcdcdcdcdcd is already there" in out
     assert "another build of the same inputs" in out and "pushing" not in out
     assert ecr.list_images(repositoryName="clash")["imageIds"] == before
+
+
+def test_a_planted_content_tag_is_refused_naming_the_label(make_image, registry, ecr, capsys):
+    """The content tag's hash follows from public inputs: someone who may push can put another
+    image under it first. A push that finds it reads its config before reusing it."""
+    content = "ef" * 32
+    image = make_image(content_hash=content)
+    tag = f"content-{content[:16]}"
+    ecr.create_repository(repositoryName="planted-push", imageTagMutability="IMMUTABLE")
+    labels = {
+        "io.rlambda.r.version": "4.0.0",
+        "io.rlambda.family": "debian",
+        "io.rlambda.content-hash": content,
+    }
+    config = {"architecture": "amd64", "os": "linux", "config": {"Labels": labels}}
+    text, digest = registry.put_image("planted-push", tag, config)
+    ecr.put_image(
+        repositoryName="planted-push", imageManifest=text, imageManifestMediaType=MANIFEST_TYPE,
+        imageTag=tag, imageDigest=digest,
+    )  # fmt: skip
+    status, out = run(capsys, *push_args(image, registry.endpoint, "planted-push", "--dated"))
+    assert status == 1, out
+    assert f"planted-push:{tag} names an image ({digest}) that is not these inputs" in out
+    assert "io.rlambda.r.version: found '4.0.0', expected '4.2.2'" in out
+    assert "pushing" not in out
+    assert [
+        i.get("imageTag") for i in ecr.list_images(repositoryName="planted-push")["imageIds"]
+    ] == [tag]
 
 
 def test_a_dated_tag_on_another_image_is_refused_before_pushing(make_image, registry, ecr, capsys):

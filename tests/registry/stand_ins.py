@@ -15,6 +15,8 @@ rejects the push (the wrong-credentials test does that).
 
 import base64
 import contextlib
+import gzip
+import hashlib
 import json
 import socket
 import subprocess
@@ -28,6 +30,7 @@ import requests
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 HERE = Path(__file__).resolve().parent
+MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 
 
 def free_port() -> int:
@@ -104,6 +107,53 @@ class RegistryServer:
             headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
             timeout=10,
         )
+
+    def upload_blob(self, repository: str, data: bytes) -> str:
+        """Put one blob through the v2 API (a monolithic upload); its digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        auth = (self.username, self.password)
+        started = requests.post(
+            f"{self.endpoint}/v2/{repository}/blobs/uploads/", auth=auth, timeout=10
+        )
+        started.raise_for_status()
+        location = started.headers["Location"]
+        if location.startswith("/"):
+            location = self.endpoint + location
+        joined = "&" if "?" in location else "?"
+        requests.put(
+            f"{location}{joined}digest={digest}", data=data, auth=auth, timeout=10,
+            headers={"Content-Type": "application/octet-stream"},
+        ).raise_for_status()  # fmt: skip
+        return digest
+
+    def put_image(self, repository: str, tag: str, config: dict) -> tuple[str, str]:
+        """An image made of `config` and one small layer, without an engine: what anyone who
+        may push can plant. Returns (the manifest's text, its digest)."""
+        config_bytes = json.dumps(config).encode()
+        layer = gzip.compress(config_bytes, mtime=0)  # one layer per config: moto hashes layers
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_TYPE,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": len(config_bytes),
+                "digest": self.upload_blob(repository, config_bytes),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": len(layer),
+                    "digest": self.upload_blob(repository, layer),
+                }
+            ],
+        }
+        text = json.dumps(manifest)
+        requests.put(
+            f"{self.endpoint}/v2/{repository}/manifests/{tag}", data=text.encode(),
+            auth=(self.username, self.password), headers={"Content-Type": MANIFEST_TYPE},
+            timeout=10,
+        ).raise_for_status()  # fmt: skip
+        return text, "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
     def tags(self, repository: str) -> list[str]:
         response = self.get(f"{repository}/tags/list")

@@ -127,6 +127,17 @@ DEBIAN = ("--r", "4.5.0", "--family", "debian")
         (["--test", "--timeout", "-5"], "--timeout -5: Lambda allows more than 0"),
         (["--test", "--timeout", "901"], "--timeout 901"),
         (["--push", "--region", "eu-west-1", "--moving-repository", "r-lambda"], "must differ"),
+        (["--push", "--region", "eu-west-1", "--keep-untagged", "-1"], "--keep-untagged must be 0"),
+        (["--push", "--region", "eu-west-1", "--repository", "BAD NAME"], "name 'BAD NAME'"),
+        (
+            ["--push", "--region", "eu-west-1", "--moving-repository", "Moving"],
+            "--moving-repository: repository name 'Moving'",
+        ),
+        (
+            ["--push", "--region", "eu-west-1", "--registry-endpoint", "http://10.0.0.5:5000"],
+            "plain http would send the ECR token unencrypted",
+        ),
+        (["--push", "--region", "eu west 1"], "--region 'eu west 1': not an AWS region name"),
     ],
 )
 def test_input_errors_come_before_any_work(capsys, monkeypatch, nothing_happens, argv, message):
@@ -136,6 +147,33 @@ def test_input_errors_come_before_any_work(capsys, monkeypatch, nothing_happens,
     assert status == 2
     assert message in out
     assert "Traceback" not in out
+
+
+def test_a_registry_endpoint_from_the_environment_is_checked_too(
+    capsys, monkeypatch, nothing_happens
+):
+    monkeypatch.setenv("RLAMBDA_REGISTRY_ENDPOINT", "http://registry.example:5000")
+    status, out = run(capsys, *DEBIAN, "--push", "--region", "eu-west-1")
+    assert status == 2 and "$RLAMBDA_REGISTRY_ENDPOINT: registry endpoint" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--keep-untagged", "-1"], "--keep-untagged must be 0"),
+        (["--repository", "BAD NAME"], "repository name 'BAD NAME'"),
+        (["--registry-endpoint", "http://192.168.1.9:5000"], "plain http would send"),
+        (["--registry-endpoint", "ftp://x"], "expected http(s)://HOST[:PORT]"),
+    ],
+)
+def test_registry_push_checks_its_options_before_the_engine(
+    capsys, monkeypatch, nothing_happens, argv, message
+):
+    import registry
+
+    status = registry.main(["push", "r-lambda:x", "--region", "eu-west-1", *argv])
+    out = capsys.readouterr().err
+    assert status == 2 and message in out and "Traceback" not in out
 
 
 def test_a_versions_file_that_is_not_utf8_is_an_input_error(capsys, nothing_happens, tmp_path):
