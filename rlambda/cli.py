@@ -97,8 +97,10 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--recipe",
-        metavar="NAME",
-        help="build recipes/NAME (its function and locked packages) on top of the base image",
+        metavar="NAME|PATH",
+        help="build recipes/NAME, or the R project in directory PATH (a '/' in it, or an"
+        " existing directory: its recipe.toml, or its renv.lock or DESCRIPTION with app.R's"
+        " handler), with its locked packages, on top of the base image",
     )
     parser.add_argument(
         "--test",
@@ -175,7 +177,9 @@ def build_job(args: argparse.Namespace) -> job.Job:
     test = None
     if args.test:
         test = TestSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
-    push = push_options(args, recipe=args.recipe) if args.push else None
+    # The tags carry the recipe's name (a project directory's own), never the path given.
+    name = target.recipe.name if target.recipe else None
+    push = push_options(args, recipe=name) if args.push else None
     planned = job.plan(target, test=test, push=push)
     say_resolved(args.r, target)
     return planned
@@ -227,7 +231,11 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def add_lock_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", metavar="NAME", help="a recipe under recipes/")
+    parser.add_argument(
+        "recipe",
+        metavar="NAME|PATH",
+        help="a recipe under recipes/, or a project directory (its lock goes to PATH/lock.toml)",
+    )
     parser.add_argument(
         "--r",
         metavar="VERSION",
@@ -243,7 +251,7 @@ def add_lock_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_lock(args: argparse.Namespace) -> int:
     pinned = versions.load()
-    path = recipes.recipe_dir(args.recipe)
+    path, project = recipes.locate(args.recipe)
     lock_file = path / "lock.toml"
     r_version = args.r
     if r_version is None:
@@ -257,7 +265,12 @@ def run_lock(args: argparse.Namespace) -> int:
         cran_mirror=args.cran_mirror,
         default_mirror=pinned.cran_mirror,
         strict=args.strict,
+        project=project,
     )
+    if project:
+        # A project outside recipes/ is rendered into its build context, never into images/.
+        print(lock)
+        return 0
     try:
         render.write_all(pinned, render.IMAGES_DIR)
     except BaseException:
@@ -318,7 +331,8 @@ DESCRIPTIONS = {
     f" image ({sbom.SBOM_PATH}, named by its {sbom.SBOM_LABEL} label) without running it.",
     "lock": "Resolve a recipe's packages from the mirror's PACKAGES index and write"
     " recipes/NAME/lock.toml (versions, sha256 of the bytes, install order); then re-render"
-    " images/. Builds never resolve: they install the lock.",
+    " images/. For a project directory (PATH), write PATH/lock.toml; images/ is not touched."
+    " Builds never resolve: they install the lock.",
 }
 
 

@@ -26,6 +26,7 @@ from rlambda.build.builder import (
 )
 from rlambda.build.function_code import function_files
 from rlambda.build.layer import Layer, LayerOptions, build_layers
+from rlambda.errors import UsageError
 from rlambda.functions.release import DeployPlan, carry_out
 from rlambda.local.events.judge import EventOutcome
 from rlambda.local.events.run import run_events
@@ -54,6 +55,10 @@ def plan(target: Target, *, test: TestSettings | None, push: PushOptions | None)
     tested = None
     if test is not None:
         tested = target.recipe or recipe_target(SMOKE_RECIPE, target.r)
+        events = tested.recipe.events_dir
+        if not events.is_dir():
+            # A project directory may have no events yet: say so before building, not after.
+            raise UsageError(f"--test runs the event files in {events}: it does not exist")
     return Job(target, test, tested, push)
 
 
