@@ -11,6 +11,9 @@
   python build.py render                     re-render every pinned Dockerfile under images/
   python build.py render --r 4.5.0           only write images/r-4.5.0-al2023-x86_64/Dockerfile
   python build.py lock json-api              resolve and lock a recipe's CRAN packages
+  python build.py lock ~/src/my-api          ... or an R project's, where it lives (a path)
+  python build.py --r 4.5.0 --recipe ~/src/my-api --test
+                                             build that project (image name: my-api), test it
   python build.py update --r 4.5.1           pin a new R release: download it, write its sha256
   python build.py update                     pin every new R release and base-image digest
   python build.py matrix --arch arm64        the build matrix (JSON) from VERSIONS.toml, recipes/
@@ -24,6 +27,7 @@ Exit status: 0 success, 1 the job failed, 2 bad input.
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -336,10 +340,25 @@ DESCRIPTIONS = {
 }
 
 
-def parser() -> argparse.ArgumentParser:
+def _named(text: str | None, prog: str) -> str | None:
+    """A help text written for build.py, as `prog` (the installed command) shows it."""
+    if text is None or prog == "build.py":
+        return text
+    lines = []
+    for line in text.split("\n"):
+        named = line.replace("python build.py", prog).replace("build.py", prog)
+        # Keep the examples' second column where it was: widen the gap before it.
+        lost = len(line) - len(named)
+        if lost > 0:
+            named = re.sub(r"(?<=\S)(   +)(?=\S)", rf"\g<1>{' ' * lost}", named, count=1)
+        lines.append(named)
+    return "\n".join(lines)
+
+
+def parser(prog: str = "build.py") -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
-        prog="build.py",
-        description=__doc__,
+        prog=prog,
+        description=_named(__doc__, prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -348,8 +367,8 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(
             name,
             help=summary,
-            description=texts.description,
-            epilog=texts.epilog,
+            description=_named(texts.description, prog),
+            epilog=_named(texts.epilog, prog),
             formatter_class=texts.formatter_class,
         )
         add_arguments(sub)
@@ -357,11 +376,47 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], prog: str = "build.py") -> int:
     if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv = ["build", *argv]  # `build.py --r 4.5.0 ...` is `build.py build --r 4.5.0 ...`
-    args = parser().parse_args(argv)
+    args = parser(prog).parse_args(argv)
     try:
         return args.run(args)
     except (UsageError, JobError) as e:
         return report(e)
+
+
+# The checkout this package is imported from. Builds read its files (the Dockerfile templates,
+# the runtime client, the builder's script, the pins, recipes/hello for --test) in place, so
+# the installed command needs an editable install of a checkout; a wheel has none of them.
+CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT_FILES = (
+    "VERSIONS.toml",
+    "Dockerfile.base",
+    "Dockerfile.recipe",
+    "runtime/bootstrap",
+    "docker/runtime-libs.sh",
+    "recipes/hello/recipe.toml",
+)
+
+
+def check_checkout(root: Path | None = None) -> None:
+    """A UsageError unless `root` (default: CHECKOUT) holds the repository's files a build
+    reads."""
+    root = root or CHECKOUT
+    missing = next((name for name in CHECKOUT_FILES if not (root / name).is_file()), None)
+    if missing is not None:
+        raise UsageError(
+            f"rlambda reads its Dockerfiles, runtime client and pins from a checkout of its"
+            f" repository, and {root} is not one ({root / missing} not found): install it with"
+            " pip install -e <checkout>"
+        )
+
+
+def entry() -> None:
+    """The `rlambda` command that pip installs: build.py under its own name."""
+    try:
+        check_checkout()
+    except UsageError as e:
+        sys.exit(report(e))
+    sys.exit(main(sys.argv[1:], prog="rlambda"))
