@@ -55,6 +55,10 @@ def plan(target: Target, *, test: TestSettings | None, push: PushOptions | None)
     tested = None
     if test is not None:
         tested = target.recipe or recipe_target(SMOKE_RECIPE, target.r)
+        events = tested.recipe.events_dir
+        if not events.is_dir():
+            # A project directory may have no events yet: say so before building, not after.
+            raise UsageError(f"--test runs the event files in {events}: it does not exist")
     return Job(target, test, tested, push)
 
 

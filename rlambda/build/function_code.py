@@ -3,7 +3,9 @@
 A recipe directory is often a user's working directory: it can hold a `.env`, a `.git/` with a
 token in its config, or a symlink to `~/.aws/credentials`. So:
 - never copied: the recipe's own files (recipe.toml, lock.toml, its events, the ignore file),
-  VCS directories (.git, .hg, .svn, CVS, wherever they are), __pycache__;
+  VCS directories (.git, .hg, .svn, CVS, wherever they are), __pycache__, and at the top the
+  package managers' libraries (renv/, packrat/: packages built for the host, often symlinks
+  into a cache in the home directory; the image installs the lock's packages instead);
 - not copied unless the ignore file re-includes them (`!.Renviron`): dotfiles and dot-dirs;
 - an ignore file `.dockerignore` in the recipe drops more, one gitignore-style pattern a line
   (pathspec's GitIgnoreSpec: `#` comments, `!` exceptions, `**`, a trailing `/` for
@@ -24,6 +26,7 @@ from rlambda.recipes import Recipe
 IGNORE_FILE = ".dockerignore"
 VCS_DIRS = frozenset({".git", ".hg", ".svn", ".bzr", "CVS", "_darcs"})
 ALWAYS_SKIPPED = frozenset({"recipe.toml", "lock.toml", IGNORE_FILE})
+LIBRARY_DIRS = frozenset({"renv", "packrat"})
 # Applied before the recipe's own patterns, so those can re-include a dotfile.
 DEFAULT_PATTERNS = (".*",)
 
@@ -59,6 +62,8 @@ def function_files(recipe: Recipe) -> dict[str, Path]:
             relative = path.relative_to(root).as_posix()
             if name in VCS_DIRS or name == "__pycache__" or path.resolve() == events:
                 continue
+            if here == root and name in LIBRARY_DIRS:
+                continue
             if spec.match_file(relative + "/"):
                 continue
             _check_inside(path, root, recipe)
@@ -80,11 +85,10 @@ def _check_inside(path: Path, root: Path, recipe: Recipe) -> None:
         return
     target = path.resolve()
     if not target.is_relative_to(root):
-        shown = path.relative_to(root).as_posix()
         raise UsageError(
-            f"recipes/{recipe.name}/{shown} is a symlink to {target}, outside the recipe"
-            f" directory: it is not copied into the image. Copy what the function needs into"
-            f" {recipe.path}, or list the link in {recipe.path / IGNORE_FILE}."
+            f"{recipe.path / path.relative_to(root)} is a symlink to {target}, outside the"
+            f" recipe directory: it is not copied into the image. Copy what the function needs"
+            f" into {recipe.path}, or list the link in {recipe.path / IGNORE_FILE}."
         )
 
 

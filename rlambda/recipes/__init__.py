@@ -1,7 +1,8 @@
-"""Recipes: image variants with pinned CRAN packages (recipes/<name>/recipe.toml + lock.toml).
+"""Recipes: image variants with pinned CRAN packages (recipes/<name>/recipe.toml + lock.toml),
+or a user's project directory given by path (its recipe.toml, or its renv.lock or DESCRIPTION).
 
 What a build uses:
-    recipe = load_recipe(recipe_dir(name))
+    recipe = load(name_or_path)                              # locate() + load_recipe()
     lock = load_lock(recipe.path, recipe, r_version=...)     # never resolves; stale -> re-lock
     tarballs = fetch_locked(lock, cran_mirror=...)           # [(LockedPackage, cache path)]
     os_packages = build_packages(lock, recipe, family)       # -dev/-devel names for the builder
@@ -17,7 +18,17 @@ from rlambda.recipes.lock import (
     lock_recipe,
     locked_r_version,
 )
-from rlambda.recipes.recipe import RECIPES_DIR, Recipe, load_recipe, recipe_dir
+from rlambda.recipes.recipe import (
+    RECIPES_DIR,
+    Recipe,
+    is_path,
+    load,
+    load_recipe,
+    locate,
+    name_from_directory,
+    recipe_dir,
+    recipe_name,
+)
 from rlambda.recipes.sysreqs import (
     Requirement,
     build_packages,
@@ -34,10 +45,15 @@ __all__ = [
     "build_packages",
     "build_requirements",
     "fetch_locked",
+    "is_path",
+    "load",
     "load_lock",
     "load_recipe",
+    "locate",
     "lock_recipe",
     "locked_r_version",
+    "name_from_directory",
     "recipe_dir",
+    "recipe_name",
     "recipe_requirements",
 ]

@@ -1,9 +1,13 @@
-"""recipes/<name>/recipe.toml: load and validate strictly, before anything is rendered.
+"""recipes/<name>/recipe.toml, or a project directory given by path: load and validate
+strictly, before anything is rendered.
 
 Every value that can reach a Dockerfile, a shell line, a URL or a path is matched against a
 narrow pattern here, so `jsonlite; rm -rf /`, quotes or newlines never get past loading. Errors
 name the file and the exact key, like VERSIONS.toml's loader.
 
+    name = "my-api"                   # optional: the image's name (tags); in recipes/ it
+                                      # must be the directory's name, elsewhere the default is
+                                      # the directory's name, normalised (My_API -> my-api)
     description = "JSON in and out through API Gateway"   # optional
     handler = "handler.handle"        # <file>.<function>: recipes/<name>/<file>.R
     plumber = "plumber.R"             # or: a plumber API file (its #* annotations), served
@@ -20,6 +24,12 @@ name the file and the exact key, like VERSIONS.toml's loader.
 
     [not-built-on]                    # optional: families this recipe cannot be built on,
     al2023 = "why"                    # with the reason (no render, no CI job)
+
+A project directory (`--recipe PATH`, `lock PATH`: PATH has a `/` or is an existing directory)
+is a user's R project wherever it lives. With a recipe.toml it is read as above, except that its
+events directory may be missing (--test and --deploy then say so); without one it needs a
+renv.lock (preferred) or a DESCRIPTION for its packages, and its handler is app.R's function
+`handler` (`app.handler`), or a plumber.R when there is no app.R.
 """
 
 import hashlib
@@ -60,6 +70,23 @@ def check_recipe_name(name: str) -> str:
     return name
 
 
+# How a directory's name becomes a recipe name: lower case, each run of separators a dash.
+_NAME_SEPARATORS = re.compile(r"[-_. ]+")
+
+
+def name_from_directory(directory: Path) -> str:
+    """The recipe name a project directory gives its image (My_API -> my-api), or a UsageError
+    saying why its name cannot be one."""
+    name = _NAME_SEPARATORS.sub("-", directory.name.lower()).strip("-")
+    if not is_recipe_name(name):
+        raise UsageError(
+            f"{directory}: the directory's name {directory.name!r} cannot name an image"
+            f" (lower-case letters, digits and single '-', at most {RECIPE_NAME_MAX}"
+            f' characters): give one with name = "..." in {directory / RECIPE_FILE}'
+        )
+    return name
+
+
 # The handler file is a plain stem (no dots, so "file.function" splits one way only, the way
 # the runtime's first split finds it); the function an R syntactic name.
 _HANDLER = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_-]*)\.([A-Za-z][A-Za-z0-9_.]*(?<!\.))")
@@ -73,6 +100,7 @@ _PLUMBER_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\.[Rr]")
 # The runtime's handler for a plumber file (runtime/R/plumber.R).
 PLUMBER_PREFIX = "plumber:"
 _KEYS = {
+    "name",
     "description",
     "handler",
     "plumber",
@@ -102,10 +130,25 @@ class Recipe:
     exact_packages: bool = False  # renv.lock: the packages are the whole closure, pinned
     # family -> why the recipe is not built there ([not-built-on]).
     not_built_on: dict[str, str] = field(default_factory=dict)
+    # A directory given by path (anywhere), not one of this repository's recipes/: its lock
+    # is written there, and nothing of it is rendered into images/.
+    project: bool = False
+    has_recipe_file: bool = True  # False: a project read from its renv.lock or DESCRIPTION
 
     @property
     def file(self) -> Path:
-        return self.path / RECIPE_FILE
+        """The file its packages were read from (for messages): recipe.toml, else the
+        project's renv.lock or DESCRIPTION."""
+        if self.has_recipe_file or self.packages_from is None:
+            return self.path / RECIPE_FILE
+        return self.packages_from
+
+    @property
+    def lock_command(self) -> str:
+        """The command that (re-)locks it, for messages."""
+        if self.project:
+            return f"rlambda lock {self.path}"
+        return f"python build.py lock {self.name}"
 
     def packages_hash(self) -> str:
         """sha256 of the package section, normalised (order and spacing do not count): the
@@ -123,23 +166,89 @@ def recipe_dir(name: str, root: Path | None = None) -> Path:
         known = sorted(p.name for p in root.glob(f"*/{RECIPE_FILE}") for p in [p.parent])
         raise UsageError(
             f"no recipe {name!r}: {path / RECIPE_FILE} not found;"
-            f" recipes: {', '.join(known) or 'none'}"
+            f" recipes: {', '.join(known) or 'none'}; for a project directory, give its path"
+            f" (./{name})"
         )
     return path
 
 
-def load_recipe(path: Path) -> Recipe:
-    """Load recipes/<name>/ (the directory, or its recipe.toml) and validate all of it."""
+def is_path(ref: str) -> bool:
+    """Whether --recipe REF / lock REF names a directory (a `/` in it, or an existing directory
+    here) rather than a recipe under recipes/."""
+    return "/" in ref or (ref != "" and Path(ref).is_dir())
+
+
+def locate(ref: str, root: Path | None = None) -> tuple[Path, bool]:
+    """Where --recipe REF / lock REF points: (its directory, whether it is a project given by
+    path). A name is recipes/NAME; a path must be a directory holding a recipe.toml, a
+    renv.lock or a DESCRIPTION. Every way it can be wrong is one UsageError line."""
+    root = root or RECIPES_DIR
+    if not is_path(ref):
+        return recipe_dir(ref, root), False
+    given = Path(ref).expanduser()
+    path = given.resolve()
+    if "/" not in ref and (root / ref / RECIPE_FILE).is_file():
+        if path == (root / ref).resolve():
+            return recipe_dir(ref, root), False  # in recipes/ itself: the name means the same
+        raise UsageError(
+            f"recipe {ref!r}: both {root / ref} and the directory {path} exist;"
+            f" write ./{ref} for the directory"
+        )
+    if path.parent == root.resolve() and (path / RECIPE_FILE).is_file():
+        # recipes/NAME given by path is that recipe, under the repository's rules.
+        return recipe_dir(path.name, root), False
+    if not path.is_dir():
+        what = "does not exist" if not path.exists() else "is not a directory"
+        raise UsageError(f"recipe {ref!r}: {path} {what}")
+    if path in (Path(path.anchor), Path.home().resolve()):
+        # Everything under it would be walked for the function's code.
+        raise UsageError(f"recipe {ref!r}: {path} is not a project directory; give the project's")
+    if not any((path / name).is_file() for name in (RECIPE_FILE, *SOURCES)):
+        raise UsageError(
+            f"recipe {ref!r}: {path} holds none of {RECIPE_FILE}, {', '.join(SOURCES)}:"
+            " not an R project"
+        )
+    return path, True
+
+
+def recipe_name(ref: str) -> str:
+    """The recipe name in the tags of `--recipe REF`'s image: REF itself, checked, or a
+    project directory's name (its recipe.toml's, or its own normalised). Its lock is not read."""
+    if not is_path(ref):
+        return check_recipe_name(ref)
+    path, project = locate(ref)
+    return load_recipe(path, project=project).name
+
+
+def load(ref: str) -> Recipe:
+    """The recipe --recipe REF / lock REF names: recipes/NAME, or a project directory."""
+    path, project = locate(ref)
+    return load_recipe(path, project=project)
+
+
+def load_recipe(path: Path, *, project: bool = False) -> Recipe:
+    """Load recipes/<name>/ (the directory, or its recipe.toml) and validate all of it; with
+    `project`, a directory anywhere (see `locate`), with or without a recipe.toml."""
     directory = path.parent if path.name == RECIPE_FILE else path
     file = directory / RECIPE_FILE
     check = TomlChecker(file)
-    if not is_recipe_name(directory.name):
+    if project and not file.is_file():
+        return _load_bare_project(directory)
+    if not project and not is_recipe_name(directory.name):
         check.fail("(directory name)", "lower-case letters, digits and single dashes")
     data = load_toml(file)
 
     for key in data:
         if key not in _KEYS:
             check.fail(key, f"no such key; a recipe has: {', '.join(sorted(_KEYS))}")
+    if "name" in data:
+        own_name = check.string(data, None, "name", RECIPE_NAME)
+        if len(own_name) > RECIPE_NAME_MAX:
+            check.fail("name", f"at most {RECIPE_NAME_MAX} characters")
+        if not project and own_name != directory.name:
+            check.fail("name", f"the directory's name under recipes/, {directory.name!r}")
+    else:
+        own_name = name_from_directory(directory) if project else directory.name
     description = check.string(data, None, "description", _DESCRIPTION, default="")
     if ("handler" in data) == ("plumber" in data):
         check.fail("handler", "either handler (file.function) or plumber (a plumber file)")
@@ -155,17 +264,18 @@ def load_recipe(path: Path) -> Recipe:
         if not handler_file.is_file():
             check.fail("handler", f"a handler whose file exists; {handler_file} not found")
     events = check.string(data, None, "events", _EVENTS_DIR, default="events")
-    if not (directory / events).is_dir():
+    # A project need not have events until it is tested; a directory it names must exist.
+    if not (directory / events).is_dir() and not (project and "events" not in data):
         check.fail("events", f"a directory of events; {directory / events} not found")
 
     packages: dict[str, tuple[Constraint, ...]] = {}
-    project = None
+    read = None  # the renv.lock or DESCRIPTION packages-from names
     if "packages-from" in data:
         if "packages" in data:
             check.fail("packages-from", "either [packages] or packages-from, not both")
         source = check.string(data, None, "packages-from", re.compile("|".join(SOURCES)))
-        project = read_project(directory / source)
-        packages = project.packages
+        read = read_project(directory / source)
+        packages = read.packages
     for name, spec in check.table(data, "packages", default={}).items():
         key = f"packages.{_quote_key(name)}"
         if not PACKAGE_NAME.fullmatch(name):
@@ -216,7 +326,7 @@ def load_recipe(path: Path) -> Recipe:
             check.fail(key, "the reason, not an empty string")
 
     return Recipe(
-        name=directory.name,
+        name=own_name,
         path=directory,
         description=description,
         handler=handler,
@@ -224,10 +334,55 @@ def load_recipe(path: Path) -> Recipe:
         events_dir=directory / events,
         packages=packages,
         system_requirements=overrides,
-        packages_from=project.file if project else None,
-        renv_r_version=project.r_version if project else None,
-        exact_packages=project.exact if project else False,
+        packages_from=read.file if read else None,
+        renv_r_version=read.r_version if read else None,
+        exact_packages=read.exact if read else False,
         not_built_on=not_built_on,
+        project=project,
+    )
+
+
+# A project without recipe.toml: its handler by convention.
+DEFAULT_HANDLER = "app.handler"
+DEFAULT_PLUMBER = "plumber.R"
+
+
+def _load_bare_project(directory: Path) -> Recipe:
+    """A project directory without recipe.toml: packages from its renv.lock (else its
+    DESCRIPTION), the handler app.R's `handler` (else plumber.R), events in events/."""
+    source = next((directory / s for s in SOURCES if (directory / s).is_file()), None)
+    if source is None:
+        raise UsageError(
+            f"{directory}: holds none of {RECIPE_FILE}, {', '.join(SOURCES)}: not an R project"
+        )
+    app_file = directory / (DEFAULT_HANDLER.split(".")[0] + ".R")
+    plumber_file = directory / DEFAULT_PLUMBER
+    write_one = f'or say which in {directory / RECIPE_FILE}: handler = "FILE.FUNCTION"'
+    if app_file.is_file() and plumber_file.is_file():
+        raise UsageError(f"{directory}: both {app_file.name} and {plumber_file.name}; {write_one}")
+    if app_file.is_file():
+        handler, handler_file = DEFAULT_HANDLER, app_file
+    elif plumber_file.is_file():
+        handler, handler_file = PLUMBER_PREFIX + DEFAULT_PLUMBER, plumber_file
+    else:
+        raise UsageError(
+            f"{directory}: no {RECIPE_FILE}, so its handler is the function `handler` in"
+            f" {app_file.name} (or a {plumber_file.name}): neither exists; add one, {write_one}"
+        )
+    packages = read_project(source)
+    return Recipe(
+        name=name_from_directory(directory),
+        path=directory,
+        description="",
+        handler=handler,
+        handler_file=handler_file,
+        events_dir=directory / "events",
+        packages=packages.packages,
+        packages_from=packages.file,
+        renv_r_version=packages.r_version,
+        exact_packages=packages.exact,
+        project=True,
+        has_recipe_file=False,
     )
 
 

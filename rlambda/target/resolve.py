@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 from rlambda.errors import UsageError
 from rlambda.pins.platforms import ARCHITECTURES, Family, check_arch, family
 from rlambda.pins.versions import BaseImage, RRelease, Versions
-from rlambda.recipes import Lock, Recipe, load_lock, load_recipe, recipe_dir
+from rlambda.recipes import Lock, Recipe, load, load_lock
 from rlambda.sources import cran
-from rlambda.target.tags import check_recipe, readable_tag
+from rlambda.target.tags import readable_tag
 
 # A Docker image reference: name[:tag][@sha256:digest], nothing a shell could misread.
 _IMAGE_REF = re.compile(r"[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?")
@@ -88,10 +88,10 @@ def variant(
     )
 
 
-def recipe_target(name: str, r: RRelease) -> RecipeTarget:
-    """recipes/<name> and its lock, which must be current and made for R `r`."""
-    check_recipe(name)
-    recipe = load_recipe(recipe_dir(name))
+def recipe_target(ref: str, r: RRelease) -> RecipeTarget:
+    """recipes/<ref>, or the project directory at path `ref`, and its lock, which must be
+    current and made for R `r`."""
+    recipe = load(ref)
     return RecipeTarget(recipe, load_lock(recipe.path, recipe, r_version=r.version))
 
 

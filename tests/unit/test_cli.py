@@ -115,7 +115,11 @@ DEBIAN = ("--r", "4.5.0", "--family", "debian")
     ("argv", "message"),
     [
         (["--recipe", "nope"], "no recipe 'nope'"),
-        (["--recipe", "../runtime"], "recipe name '../runtime'"),
+        (["--recipe", "Bad_Name"], "recipe name 'Bad_Name'"),
+        # A path is a project directory: it must be one, and hold an R project.
+        (["--recipe", "../no-such-project"], "no-such-project does not exist"),
+        (["--recipe", f"{ROOT}/runtime/bootstrap"], "bootstrap is not a directory"),
+        (["--recipe", f"{ROOT}/docker"], "holds none of recipe.toml, renv.lock, DESCRIPTION"),
         (["--recipe", ""], "recipe name ''"),
         (["--push"], "no AWS region: pass --region or set AWS_REGION"),
         (

@@ -20,6 +20,7 @@ RANKS = [
     {"registry"},
     {"functions"},
     {"ci", "update", "job", "registry_cli"},
+    {"cli"},  # build.py and the rlambda command: every command above
 ]
 RANK = {name: i for i, names in enumerate(RANKS) for name in names}
 

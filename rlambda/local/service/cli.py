@@ -24,6 +24,7 @@ from rlambda.local.docker_launcher import ImageNotFoundError
 from rlambda.local.events.settings import TestSettings
 from rlambda.pins import versions
 from rlambda.pins.platforms import DEFAULT_FAMILY
+from rlambda.recipes import recipe_name
 from rlambda.target import resolve, tags
 
 from .pool import FunctionSpec
@@ -78,7 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("what to serve (one of)")
     what.add_argument("--image", metavar="IMAGE", help="a local image, served as --name")
     what.add_argument("--r", metavar="VERSION", help="with --recipe: the image build.py tagged")
-    what.add_argument("--recipe", metavar="NAME", help="with --r: the recipe's image")
+    what.add_argument(
+        "--recipe", metavar="NAME|PATH", help="with --r: the recipe's (or project's) image"
+    )
     what.add_argument(
         "--function",
         action="append",
@@ -183,14 +186,15 @@ def _functions(args: argparse.Namespace) -> list[FunctionSpec]:
     else:
         if not (args.r and args.recipe):
             _usage("--r and --recipe go together (the image `build.py --r V --recipe R` made)")
-        tags.check_recipe(args.recipe)
+        # A project directory's image carries its name (recipe.toml's, else the directory's).
+        recipe = recipe_name(args.recipe)
         # The readable tag `build.py --r V --recipe R` gives its image: R, family and arch
         # resolved and checked as for a build (a prefix such as 4.5 is the newest pinned).
         # The recipe's lock is not checked: the image exists or it does not.
         target = resolve(versions.load(), r_version=args.r, family_name=args.family, arch=args.arch)
-        tag = tags.readable_tag(target.r.version, target.family.name, target.arch, args.recipe)
+        tag = tags.readable_tag(target.r.version, target.family.name, target.arch, recipe)
         image = f"{tags.REPOSITORY}:{tag}"
-        default_name = args.recipe
+        default_name = recipe
     return [FunctionSpec(args.name or default_name, image, handler=args.handler, **common)]
 
 
