@@ -297,8 +297,10 @@ class LoopbackServer(ThreadingHTTPServer):
     ) -> None:
         self.limits = limits or Limits()
         self._slots = threading.BoundedSemaphore(self.limits.max_connections)
-        super().__init__(address, handler)
+        # Made before the bind: socketserver calls server_close() when the bind fails (a taken
+        # port), and that closes the refuser too.
         self._refuser = Refuser(handler.busy_response(), self.limits.refuse_s)
+        super().__init__(address, handler)
         host, port = self.server_address[:2]
         self.hosts = allowed_hosts(str(host), int(port))
 
