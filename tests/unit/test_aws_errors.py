@@ -158,6 +158,7 @@ def test_a_deploy_cut_before_the_alias_says_the_function_was_created(
         return made
 
     monkeypatch.setattr(aws_api.DeployClients, "make", classmethod(make))
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # the cut is not retried (8 attempts took 10 s)
     argv = ["deploy", "--function", "half", "--image-uri", uri, "--create-role", "--alias", "live"]
     status = registry_cli.main([*argv, "--registry-endpoint", registry.endpoint, "--json"])
     document = json.loads(capsys.readouterr().out)
