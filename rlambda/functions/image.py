@@ -8,7 +8,7 @@ from rlambda.errors import UsageError
 from rlambda.functions.deploy import check_image_region
 from rlambda.registry import images, transport
 from rlambda.registry.auth import authorize, endpoint_override
-from rlambda.registry.publish import LAMBDA_ARCH
+from rlambda.registry.facts import LAMBDA_ARCH
 from rlambda.registry.transport import RetryPolicy
 
 _IMAGE_URI = re.compile(r"(?P<host>[^/@]+)/(?P<repo>[a-z0-9._/-]+)@(?P<digest>sha256:[0-9a-f]{64})")

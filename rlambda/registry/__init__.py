@@ -4,8 +4,8 @@ build.py --push calls `push_image`; see publish.py for the order of work. Deploy
 rlambda.functions, which imports this package and never the other way round.
 """
 
+from rlambda.registry.facts import ImageFacts
 from rlambda.registry.publish import (
-    ImageFacts,
     PushOptions,
     PushResult,
     publish,

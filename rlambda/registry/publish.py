@@ -25,6 +25,9 @@ Order of work, so a failure leaves nothing misleading behind:
 6. the readable tag and the moving tags follow, where the repository lets tags move.
 A registry names a tag only once its manifest is in, after every layer: a push cut short
 leaves layers, never a tag pointing at a partial image.
+
+What an image is (its facts, and the check of a reused content tag) is in facts.py; the moving
+tags in moving.py.
 """
 
 import datetime
@@ -41,6 +44,8 @@ from rlambda.build import engine
 from rlambda.errors import JobError, UsageError
 from rlambda.registry import images, transport
 from rlambda.registry.auth import RegistryAuth, authorize, endpoint_override
+from rlambda.registry.facts import R_VERSION_LABEL, ImageFacts, check_reused, image_facts
+from rlambda.registry.moving import MovingTag, move_tags, plan_moving
 from rlambda.registry.repository import (
     Repository,
     RepositorySettings,
@@ -50,15 +55,6 @@ from rlambda.registry.repository import (
 )
 from rlambda.registry.transport import Manifest, PushStats, RetryPolicy
 from rlambda.target import tags
-
-# Docker's architecture names → Lambda's.
-LAMBDA_ARCH = {"amd64": "x86_64", "arm64": "arm64"}
-# The labels build.py sets (rlambda/build/builder.py) that say which inputs an image is.
-R_VERSION_LABEL = "io.rlambda.r.version"
-FAMILY_LABEL = "io.rlambda.family"
-CONTENT_HASH_LABEL = "io.rlambda.content-hash"
-SOURCE_SHA256_LABEL = "io.rlambda.r.source.sha256"  # base images; recipe images inherit it
-RECIPE_LABEL = "io.rlambda.recipe"
 
 
 @dataclass(frozen=True)
@@ -74,68 +70,6 @@ class PushOptions:
     allow_accounts: tuple[str, ...] = ()  # cross-account pulls by Lambda
     registry_endpoint: str | None = None  # tests and the local demo only (see auth.py)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-
-
-@dataclass(frozen=True)
-class ImageFacts:
-    image_id: str | None  # None: no local image; ECR must already hold the content tag
-    r_version: str
-    family: str
-    arch: str
-    recipe: str | None
-    content_hash: str
-    source_sha256: str | None = None  # R's source tarball; None: not known, not compared
-
-
-def identity_mismatches(facts: ImageFacts, config: dict) -> list[str]:
-    """How an image config (the registry's JSON) differs from the image `facts` describe, one
-    "what: found X, expected Y" each; [] when it is that image's inputs."""
-    labels = (config.get("config") or {}).get("Labels") or {}
-    expected: dict[str, str | None] = {
-        R_VERSION_LABEL: facts.r_version,
-        FAMILY_LABEL: facts.family,
-        CONTENT_HASH_LABEL: facts.content_hash,
-        RECIPE_LABEL: facts.recipe,  # None: a base image, which carries no recipe label
-    }
-    if facts.source_sha256 is not None:
-        expected[SOURCE_SHA256_LABEL] = facts.source_sha256
-    found_arch = config.get("architecture")
-    wrong = []
-    if LAMBDA_ARCH.get(found_arch or "") != facts.arch:
-        wrong.append(f"architecture: found {found_arch!r}, expected {facts.arch!r}")
-    for label, want in expected.items():
-        have = labels.get(label)
-        if have != want:
-            wrong.append(
-                f"{label}: found {'no label' if have is None else repr(have)},"
-                f" expected {'no label' if want is None else repr(want)}"
-            )
-    return wrong
-
-
-def _read_config(auth: RegistryAuth, repository: str, digest: str, retry: RetryPolicy) -> dict:
-    raw = transport.read_blob(auth, repository, digest, retry)
-    try:
-        config = json.loads(raw)
-    except ValueError:
-        config = None
-    if not isinstance(config, dict):
-        raise JobError(f"{repository}: the image config {digest} is not a JSON object")
-    return config
-
-
-def check_reused(
-    auth: RegistryAuth, repo_name: str, tag: str, record, facts: ImageFacts, retry: RetryPolicy
-) -> None:
-    """Refuse to reuse what `tag` names in ECR unless its config says it is `facts`' inputs."""
-    config = _read_config(auth, repo_name, record.config_digest, retry)
-    if wrong := identity_mismatches(facts, config):
-        raise JobError(
-            f"{repo_name}:{tag} names an image ({record.digest}) that is not these inputs:"
-            f" {'; '.join(wrong)}. Nothing was built on it or tagged. A content tag is never"
-            " overwritten: find out who pushed it (CloudTrail), delete it if it is not yours,"
-            " or push to another --repository"
-        )
 
 
 @dataclass
@@ -176,39 +110,6 @@ class PushResult:
                 "seconds": round(self.stats.seconds, 3),
             }
         return out
-
-
-def image_facts(image, recipe: str | None = None) -> ImageFacts:
-    """What the tags are computed from, read off a local image built by build.py."""
-    labels = image.labels or {}
-    r_version = labels.get("io.rlambda.r.version")
-    content_hash = labels.get("io.rlambda.content-hash")
-    if not r_version or not content_hash:
-        raise UsageError(
-            f"image {image.short_id} has no io.rlambda.r.version/io.rlambda.content-hash labels:"
-            " push images built by build.py"
-        )
-    arch = LAMBDA_ARCH.get(image.attrs.get("Architecture", ""))
-    if arch is None:
-        raise UsageError(
-            f"image architecture {image.attrs.get('Architecture')!r}:"
-            " Lambda runs x86_64 or arm64 only"
-        )
-    variants = [v for t in image.tags if (v := tags.parse_readable_tag(t.rpartition(":")[2]))]
-    family = labels.get("io.rlambda.family") or next((v.family for v in variants), None)
-    if family is None:
-        raise UsageError(
-            f"cannot tell the family of image {image.short_id}: tag it r-<version>-<family>-<arch>"
-            " (build.py does) or label it io.rlambda.family"
-        )
-    if recipe is None:
-        recipe = labels.get("io.rlambda.recipe") or next(
-            (v.recipe for v in variants if v.recipe), None
-        )
-    return ImageFacts(
-        image.id, r_version, family, arch, tags.check_recipe(recipe), content_hash,
-        labels.get(SOURCE_SHA256_LABEL),
-    )  # fmt: skip
 
 
 def _verify_pushed(
@@ -310,63 +211,6 @@ def place_readable(ecr, repo: Repository, tag: str, manifest: Manifest) -> str:
         )
     images.put_tag(ecr, repo.name, tag, manifest)
     return "added" if record is None else "moved"
-
-
-def _current_r_version(
-    auth: RegistryAuth, repo: Repository, record: images.ImageRecord, retry: RetryPolicy
-) -> str | None:
-    labels = (_read_config(auth, repo.name, record.config_digest, retry).get("config") or {}).get(
-        "Labels"
-    ) or {}
-    return labels.get(R_VERSION_LABEL)
-
-
-@dataclass(frozen=True)
-class MovingTag:
-    """A moving tag as found before the first push, and whether it moves."""
-
-    tag: str
-    record: images.ImageRecord | None  # what it names now
-    keep: str | None  # why it stays where it is; None: it moves (or is added)
-    note: str = ""  # said beside "moved", e.g. why a label did not count
-
-
-def _moves(current: str | None, new: str) -> tuple[bool, str]:
-    """(whether the tag moves, a note). A label that is not a version (a hand-made image, a
-    devel build) cannot be ordered: its tag is replaced, and the outcome says why."""
-    try:
-        return tags.moves_forward(current, new), ""
-    except InvalidVersion:
-        return True, f" (its image's {R_VERSION_LABEL} {current!r} is not a version)"
-
-
-def plan_moving(
-    ecr, auth, repo: Repository, moving: tuple[str, ...], facts: ImageFacts, retry
-) -> list[MovingTag]:
-    """Read what each moving tag names and decide, before anything is pushed."""
-    planned = []
-    for tag in moving:
-        record = images.find(ecr, repo.name, tag)
-        current = _current_r_version(auth, repo, record, retry) if record else None
-        forward, note = _moves(current, facts.r_version)
-        keep = None if forward else f"kept on R {current} (newer than {facts.r_version})"
-        planned.append(MovingTag(tag, record, keep, note))
-    return planned
-
-
-def move_tags(
-    ecr, repo: Repository, planned: list[MovingTag], manifest: Manifest
-) -> dict[str, str]:
-    outcome = {}
-    for moving in planned:
-        if moving.record is not None and moving.record.digest == manifest.digest:
-            outcome[moving.tag] = "unchanged"
-        elif moving.keep:
-            outcome[moving.tag] = moving.keep
-        else:
-            images.put_tag(ecr, repo.name, moving.tag, manifest)
-            outcome[moving.tag] = "moved" + moving.note
-    return outcome
 
 
 def push_image(

@@ -11,7 +11,7 @@ from rlambda import job
 from rlambda.errors import JobError, UsageError
 from rlambda.pins import versions
 from rlambda.registry import ImageFacts, PushOptions, RepositorySettings, RetryPolicy, publish
-from rlambda.registry.publish import identity_mismatches
+from rlambda.registry.facts import identity_mismatches
 from rlambda.target import resolve
 
 from ..registry.stand_ins import MANIFEST_TYPE, REGION
