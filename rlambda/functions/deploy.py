@@ -29,7 +29,7 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 ROLE_PROPAGATION_TRIES = 10
 ROLE_PROPAGATION_DELAY_S = 3.0
 # Where deploy records the version an alias pointed at before it moved (for --rollback).
-_PREVIOUS = re.compile(r"rlambda: previous version (\d+)")
+_PREVIOUS = re.compile(r"rlambda: previous version ([0-9]+)")
 _DIGEST_URI = re.compile(r"[^@]+@(?P<digest>sha256:[0-9a-f]{64})")
 
 
@@ -407,16 +407,22 @@ def _point_alias(lam, function: str, alias: str, version: str) -> tuple[str | No
         before = current["FunctionVersion"]
         if before == version:
             return recorded_previous(current), None
-        lam.update_alias(
-            FunctionName=function,
-            Name=alias,
-            FunctionVersion=version,
-            Description=f"rlambda: previous version {before}",
-            RevisionId=current["RevisionId"],
-        )
+        move_alias(lam, function, alias, version, current)
     except botocore.exceptions.ClientError as e:
         raise aws.explain(e, f"pointing alias {alias} of {function} at version {version}") from None
     return before, f"moved alias {alias}: version {before} -> {version}"
+
+
+def move_alias(lam, function: str, alias: str, version: str, current: dict) -> None:
+    """Point the existing alias `current` at `version`, recording on it the version it leaves
+    (what `recorded_previous` reads back for a rollback)."""
+    lam.update_alias(
+        FunctionName=function,
+        Name=alias,
+        FunctionVersion=version,
+        Description=f"rlambda: previous version {current['FunctionVersion']}",
+        RevisionId=current["RevisionId"],
+    )
 
 
 def recorded_previous(alias: dict) -> str | None:

@@ -7,7 +7,12 @@ import botocore.exceptions
 
 from rlambda import aws
 from rlambda.errors import UsageError
-from rlambda.functions.deploy import read_alias, read_configuration, recorded_previous
+from rlambda.functions.deploy import (
+    move_alias,
+    read_alias,
+    read_configuration,
+    recorded_previous,
+)
 
 
 @dataclass(frozen=True)
@@ -48,13 +53,7 @@ def rollback(lam, function: str, alias: str, out=None) -> Rollback:
     if read_configuration(lam, function, previous) is None:
         raise UsageError(f"alias {alias!r} records version {previous}, which no longer exists")
     try:
-        lam.update_alias(
-            FunctionName=function,
-            Name=alias,
-            FunctionVersion=previous,
-            Description=f"rlambda: previous version {before}",
-            RevisionId=current["RevisionId"],
-        )
+        move_alias(lam, function, alias, previous, current)
     except botocore.exceptions.ClientError as e:
         raise aws.explain(e, f"rolling back alias {alias} of {function}") from None
     print(
