@@ -27,7 +27,7 @@ from rlambda.build import engine
 from rlambda.build.builder import BuildResult, build_base_image
 from rlambda.pins import versions
 from rlambda.sources.fetch import cache_dir
-from rlambda.target import resolve
+from rlambda.target import Target, resolve
 from rlambda.update import pin_package
 
 from .parallel_service import ACCESS_KEY, BUCKET, SECRET_KEY
@@ -155,18 +155,25 @@ def local_pins(local_mirror: str, tmp_path_factory: pytest.TempPathFactory) -> v
     return versions.load(path)
 
 
+def local_target(
+    pins: versions.Versions,
+    mirror: str,
+    recipe: str | None = None,
+    r_version: str = "4.5.0",
+    base: str = DEBIAN_BASE,
+) -> Target:
+    """A build on the local stand-ins: debian, x86_64, the debootstrapped base, the local mirror."""
+    return resolve(
+        pins, r_version=r_version, family_name="debian", arch="x86_64", cran_mirror=mirror,
+        base_image=base, recipe=recipe,
+    )  # fmt: skip
+
+
 def build_on_local_stand_ins(
     pins: versions.Versions, r_version: str, mirror: str, base: str
 ) -> BuildResult:
     """Build a base R image from the local mirror on the local Debian base (no-op if built)."""
-    target = resolve(
-        pins,
-        r_version=r_version,
-        family_name="debian",
-        arch="x86_64",
-        cran_mirror=mirror,
-        base_image=base,
-    )
+    target = local_target(pins, mirror, r_version=r_version, base=base)
     return build_base_image(target, engine.connect())
 
 

@@ -20,9 +20,8 @@ from rlambda.build.builder import build_recipe_image, function_files
 from rlambda.build.layer import LayerOptions, build_layers
 from rlambda.errors import JobError
 from rlambda.local.zip_function import run_zip_events
-from rlambda.target import resolve
 
-from ..conftest import DEBIAN_BASE, ROOT
+from ..conftest import DEBIAN_BASE, ROOT, local_target
 
 pytestmark = pytest.mark.docker
 BULLSEYE = "layers-test/debian:bullseye"  # glibc 2.31: older than bookworm's 2.36
@@ -30,15 +29,7 @@ BULLSEYE = "layers-test/debian:bullseye"  # glibc 2.31: older than bookworm's 2.
 
 @pytest.fixture(scope="module")
 def xml_target(local_pins, local_mirror):
-    return resolve(
-        local_pins,
-        r_version="4.5.0",
-        family_name="debian",
-        arch="x86_64",
-        cran_mirror=local_mirror,
-        base_image=DEBIAN_BASE,
-        recipe="xml-extract",
-    )
+    return local_target(local_pins, local_mirror, "xml-extract")
 
 
 @pytest.fixture(scope="module")

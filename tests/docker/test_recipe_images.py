@@ -17,26 +17,13 @@ from rlambda.ci import summary
 from rlambda.local.events.run import run_events
 from rlambda.recipes import load_recipe, recipe
 from rlambda.recipes import recipe_dir as find_recipe
-from rlambda.target import Target, resolve
 from rlambda.target.tags import REPOSITORY
 
-from ..conftest import DEBIAN_BASE, LOCAL_R_VERSIONS
+from ..conftest import DEBIAN_BASE, LOCAL_R_VERSIONS, local_target
 
 pytestmark = pytest.mark.docker
 
 RECIPES = ["hello", "json-api", "xml-extract", "s3-summary", "worker", "plumber-api"]
-
-
-def target(pins, mirror: str, name: str, r_version: str = "4.5.0") -> Target:
-    return resolve(
-        pins,
-        r_version=r_version,
-        family_name="debian",
-        arch="x86_64",
-        cran_mirror=mirror,
-        base_image=DEBIAN_BASE,
-        recipe=name,
-    )
 
 
 # Who plays Lambda: our emulator, AWS's RIE, and RIE's managed-instances mode (each event
@@ -56,7 +43,7 @@ def test_recipe_builds_and_its_events_pass(
 ):
     r_image = r_image_of(r_version)
     image = build_recipe_image(
-        target(local_pins, local_mirror, name, r_version), r_image, docker_client
+        local_target(local_pins, local_mirror, name, r_version), r_image, docker_client
     )
     outcomes = run_events(
         image.image_id,
@@ -129,7 +116,7 @@ def test_compiled_package_gets_its_runtime_library(
 ):
     """xml2 links libxml2: the runtime stage must have installed it (found by ldd)."""
     image = build_recipe_image(
-        target(local_pins, local_mirror, "xml-extract"), r_image, docker_client
+        local_target(local_pins, local_mirror, "xml-extract"), r_image, docker_client
     )
     out = docker_client.containers.run(
         image.image_id,
@@ -221,7 +208,7 @@ def test_plumber_route_error_is_logged_not_sent_unless_debugging(
     local_pins, local_mirror, r_image, tmp_path, docker_client
 ):
     image = build_recipe_image(
-        target(local_pins, local_mirror, "plumber-api"), r_image, docker_client
+        local_target(local_pins, local_mirror, "plumber-api"), r_image, docker_client
     )
     events = load_recipe(find_recipe("plumber-api")).events_dir
     case = json.loads((events / "07-route-error.json").read_text())
@@ -241,13 +228,13 @@ def test_plumber_route_error_is_logged_not_sent_unless_debugging(
 def test_plumber_file_with_a_syntax_error_fails_init_with_rs_message(
     recipes_copy, local_pins, local_mirror, r_image, tmp_path, docker_client
 ):
-    plumber = target(local_pins, local_mirror, "plumber-api")
+    plumber = local_target(local_pins, local_mirror, "plumber-api")
     good = build_recipe_image(plumber, r_image, docker_client)
     api = recipes_copy / "plumber-api" / "plumber.R"
     api.write_text(api.read_text() + "\n#* @get /broken\nfunction( {\n")
     try:
         image = build_recipe_image(
-            target(local_pins, local_mirror, "plumber-api"), r_image, docker_client
+            local_target(local_pins, local_mirror, "plumber-api"), r_image, docker_client
         )
         case = {"fixture": "function-url", "expect": {"error_type": "Runtime.UserCodeSyntaxError"}}
         [outcome] = run_events(image.image_id, one_event(tmp_path, "syntax", case))

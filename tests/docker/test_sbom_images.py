@@ -9,9 +9,8 @@ import build
 from rlambda.build import sbom
 from rlambda.build.builder import build_recipe_image
 from rlambda.errors import JobError
-from rlambda.target import resolve
 from rlambda.target.tags import REPOSITORY
-from tests.conftest import DEBIAN_BASE
+from tests.conftest import DEBIAN_BASE, local_target
 from tests.helpers import sbom_components as components
 from tests.helpers import validate_sbom as validate
 
@@ -37,15 +36,7 @@ def test_base_image_carries_a_valid_sbom(r_image, capsys) -> None:
 def test_recipe_image_sbom_lists_its_locked_packages(
     local_pins, local_mirror, r_image, docker_client
 ) -> None:
-    target = resolve(
-        local_pins,
-        r_version="4.5.0",
-        family_name="debian",
-        arch="x86_64",
-        cran_mirror=local_mirror,
-        base_image=DEBIAN_BASE,
-        recipe="json-api",
-    )
+    target = local_target(local_pins, local_mirror, "json-api")
     image = build_recipe_image(target, r_image, docker_client)
     doc = sbom.read(docker_client, image.image_id)
     validate(doc)

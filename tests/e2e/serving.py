@@ -39,9 +39,8 @@ import docker
 from rlambda.build import engine
 from rlambda.build.builder import build_recipe_image
 from rlambda.local.service import FunctionSpec, Service
-from rlambda.target import resolve
 
-from ..conftest import DEBIAN_BASE
+from ..conftest import local_target
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ROOT / "tests" / "r_handlers"
@@ -137,15 +136,7 @@ def service_containers(client: docker.DockerClient, pid: int) -> list[Any]:
 
 
 def _recipe_image(pins, mirror: str, base, name: str) -> str:
-    target = resolve(
-        pins,
-        r_version="4.5.0",
-        family_name="debian",
-        arch="x86_64",
-        cran_mirror=mirror,
-        base_image=DEBIAN_BASE,
-        recipe=name,
-    )
+    target = local_target(pins, mirror, name)
     return build_recipe_image(target, base, engine.connect()).image_id
 
 

@@ -10,9 +10,8 @@ from rlambda.build.builder import prepare_recipe
 from rlambda.build.function_code import function_files
 from rlambda.errors import UsageError
 from rlambda.recipes import load_recipe, recipe
-from rlambda.target import resolve
 
-from ..conftest import DEBIAN_BASE, ROOT
+from ..conftest import ROOT, local_target
 
 
 @pytest.fixture
@@ -80,10 +79,7 @@ def test_the_ignore_file_drops_more_and_can_re_include_a_dotfile(workdir):
 def test_the_build_context_holds_only_the_code_and_the_log_lists_it(
     workdir, local_pins, local_mirror, capsys
 ):
-    target = resolve(
-        local_pins, r_version="4.5.0", family_name="debian", arch="x86_64",
-        cran_mirror=local_mirror, base_image=DEBIAN_BASE, recipe="hello",
-    )  # fmt: skip
+    target = local_target(local_pins, local_mirror, "hello")
     prepared = prepare_recipe(target, "0" * 64)
     with tarfile.open(fileobj=io.BytesIO(prepared.context.tar)) as tar:
         names = set(tar.getnames())

@@ -21,7 +21,7 @@ from rlambda.pins import versions
 from rlambda.recipes import load, locate, name_from_directory, recipe, recipe_name
 from rlambda.target import resolve
 
-from ..conftest import DEBIAN_BASE, ROOT
+from ..conftest import ROOT, local_target
 from ..helpers import run_build as run
 from .recipe_mirror import url
 
@@ -283,10 +283,7 @@ def test_a_project_renders_into_its_build_context_wherever_it_lives(
     hashes = set()
     for where in ("a", "b/c"):
         project, _ = project_with_secrets(tmp_path / where)
-        target = resolve(
-            local_pins, r_version="4.5.0", family_name="debian", arch="x86_64",
-            cran_mirror=local_mirror, base_image=DEBIAN_BASE, recipe=str(project),
-        )  # fmt: skip
+        target = local_target(local_pins, local_mirror, str(project))
         prepared = prepare_recipe(target, "0" * 64)
         with tarfile.open(fileobj=io.BytesIO(prepared.context.tar)) as tar:
             names = set(tar.getnames())
