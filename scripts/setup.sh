@@ -5,21 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# install_missing [apt-get options] -- PACKAGE...: install the packages not yet installed.
-install_missing() {
-  local options=()
-  while [ "$1" != -- ]; do options+=("$1"); shift; done
-  shift
-  local missing=()
-  for package in "$@"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-      || missing+=("$package")
-  done
-  [ "${#missing[@]}" -eq 0 ] && return 0
-  echo "==> installing ${missing[*]} from Debian"
-  [ -n "${apt_updated:-}" ] || { apt-get update -qq; apt_updated=1; }
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${options[@]}" "${missing[@]}" >/dev/null
-}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # The engine as checked to work here (with its recommended packages); docker-compose v1 for
 # pytest-docker; docker-registry and apache2-utils (htpasswd): the local registry the push tests
@@ -50,6 +37,11 @@ echo "==> installing the project and its test tools into .venv"
 
 scripts/start-docker.sh
 scripts/make-debian-base.sh
+# arm64 (Graviton) under QEMU, and the arm64 Debian base of the arm64 check every test run makes
+# (tests/docker/test_arm64.py). A host that cannot is told why, and the rest goes on.
+if scripts/setup-arm64.sh; then
+  scripts/make-debian-base.sh rlambda-local/debian:bookworm-arm64 arm64
+fi
 scripts/make-local-mirror.sh
 scripts/make-local-cran-packages.sh
 # AWS's RIE (the second judge of `build.py test --emulator aws`): the pinned aws-sam-cli wheel
