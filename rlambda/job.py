@@ -71,6 +71,8 @@ def run(
 ) -> int:
     target = job.target
     client = engine.connect()
+    # An arm64 build on an x86_64 engine needs QEMU: said before anything is downloaded.
+    engine.check_runs(client, target.platform)
     base_inputs = prepare_base(target, client)
     inputs = prepare_recipe(target, base_inputs.content_hash) if target.recipe else base_inputs
     if job.push is not None and not target.no_cache:

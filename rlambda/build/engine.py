@@ -72,6 +72,47 @@ def base_identity(client: docker.DockerClient, ref: str, platform: str) -> str:
     return pulled.id
 
 
+# The engine's own architecture (`docker info`) as Docker names platforms.
+_NATIVE = {"x86_64": "amd64", "aarch64": "arm64"}
+# The binfmt_misc handlers Debian's qemu-user-static registers, by Docker architecture.
+_QEMU_HANDLERS = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
+BINFMT_MISC = Path("/proc/sys/fs/binfmt_misc")
+
+
+def check_runs(client: docker.DockerClient, platform: str, *, binfmt: Path | None = None) -> None:
+    """Refuse, before any build or container, a platform (linux/arm64) this engine cannot
+    execute: neither its own architecture nor one the kernel's binfmt_misc hands to QEMU with
+    the F flag (without F, containers cannot see the interpreter). A remote engine's kernel is
+    not this one: it is trusted as it is."""
+    arch = platform.rpartition("/")[2]
+    engine_arch = client.info().get("Architecture", "")
+    if _NATIVE.get(engine_arch) == arch:
+        return
+    if not client.api.base_url.startswith("http+docker://"):
+        return
+    handler = (binfmt or BINFMT_MISC) / _QEMU_HANDLERS.get(arch, f"qemu-{arch}")
+    try:
+        lines = handler.read_text().splitlines()
+    except OSError:
+        lines = []
+    flags = next((x.partition(":")[2] for x in lines if x.startswith("flags:")), "")
+    if lines[:1] == ["enabled"] and "F" in flags:
+        return
+    why = "is registered without the F flag" if lines else "is not registered"
+    fix = (
+        "run scripts/setup-arm64.sh (mounts binfmt_misc, installs qemu-user-static and"
+        " registers it)"
+        if arch == "arm64"
+        else f"register qemu-user-static's {handler.name} handler with the F flag"
+    )
+    raise UsageError(
+        f"this Docker engine runs {engine_arch} and cannot run {platform} containers:"
+        f" {handler} {why}. To build or run them here, {fix}; or use a native {arch} machine."
+        " Rendering (build.py render) and pushing a built image (registry.py push) need"
+        " neither."
+    )
+
+
 def image_platform(image: Image) -> str:
     """os/architecture as Docker records them (linux/amd64, linux/arm64)."""
     return f"{image.attrs.get('Os', '')}/{image.attrs.get('Architecture', '')}"

@@ -6,9 +6,9 @@ import re
 
 from rlambda.errors import UsageError
 from rlambda.functions.deploy import check_image_region
+from rlambda.pins.platforms import lambda_arch
 from rlambda.registry import images, transport
 from rlambda.registry.auth import authorize, endpoint_override
-from rlambda.registry.facts import LAMBDA_ARCH
 from rlambda.registry.transport import RetryPolicy
 
 _IMAGE_URI = re.compile(r"(?P<host>[^/@]+)/(?P<repo>[a-z0-9._/-]+)@(?P<digest>sha256:[0-9a-f]{64})")
@@ -27,7 +27,7 @@ def image_architecture(ecr, image_uri: str, region: str, endpoint: str | None) -
     registry_id = match["host"].split(".")[0]
     auth = authorize(ecr, registry_id, endpoint_override(endpoint))
     config = json.loads(transport.read_blob(auth, repo, record.config_digest, RetryPolicy()))
-    arch = LAMBDA_ARCH.get(config.get("architecture", ""))
+    arch = lambda_arch(config.get("architecture", ""))
     if arch is None:
         raise UsageError(
             f"{image_uri} is built for {config.get('architecture')!r}, which Lambda does not run"

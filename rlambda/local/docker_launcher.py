@@ -83,6 +83,7 @@ class ImageConfig:
     cmd: list[str]
     working_dir: str
     env_names: frozenset[str] = frozenset()
+    platform: str = "linux/amd64"  # os/architecture, as Docker records them
 
 
 class DockerRuntime:
@@ -146,11 +147,15 @@ class DockerRuntime:
                     f"image {self.image!r} is not in the local Docker engine: {BUILD_HINT}"
                 ) from exc
             config = attrs.get("Config") or {}
+            platform = f"{attrs.get('Os', 'linux')}/{attrs.get('Architecture', '')}"
+            # An arm64 image on an x86_64 engine runs under QEMU, or is refused here, by name.
+            engine.check_runs(self.client, platform)
             self._config = ImageConfig(
                 entrypoint=list(config.get("Entrypoint") or []),
                 cmd=list(config.get("Cmd") or []),
                 working_dir=config.get("WorkingDir") or "",
                 env_names=frozenset(item.partition("=")[0] for item in config.get("Env") or []),
+                platform=platform,
             )
         return self._config
 

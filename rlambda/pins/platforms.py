@@ -30,6 +30,12 @@ DEFAULT_FAMILY = "al2023"
 ARCHITECTURES = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 
 
+def lambda_arch(docker_arch: str) -> str | None:
+    """Lambda's name (x86_64, arm64) for Docker's (amd64, arm64); None for one Lambda cannot
+    run."""
+    return next((a for a, p in ARCHITECTURES.items() if p == f"linux/{docker_arch}"), None)
+
+
 @dataclass(frozen=True)
 class Family:
     name: str

@@ -7,13 +7,12 @@ import json
 from dataclasses import dataclass
 
 from rlambda.errors import JobError, UsageError
+from rlambda.pins.platforms import lambda_arch
 from rlambda.registry import transport
 from rlambda.registry.auth import RegistryAuth
 from rlambda.registry.transport import RetryPolicy
 from rlambda.target import tags
 
-# Docker's architecture names → Lambda's.
-LAMBDA_ARCH = {"amd64": "x86_64", "arm64": "arm64"}
 # The labels build.py sets (rlambda/build/builder.py) that say which inputs an image is.
 R_VERSION_LABEL = "io.rlambda.r.version"
 FAMILY_LABEL = "io.rlambda.family"
@@ -47,7 +46,7 @@ def identity_mismatches(facts: ImageFacts, config: dict) -> list[str]:
         expected[SOURCE_SHA256_LABEL] = facts.source_sha256
     found_arch = config.get("architecture")
     wrong = []
-    if LAMBDA_ARCH.get(found_arch or "") != facts.arch:
+    if lambda_arch(found_arch or "") != facts.arch:
         wrong.append(f"architecture: found {found_arch!r}, expected {facts.arch!r}")
     for label, want in expected.items():
         have = labels.get(label)
@@ -94,7 +93,7 @@ def image_facts(image, recipe: str | None = None) -> ImageFacts:
             f"image {image.short_id} has no io.rlambda.r.version/io.rlambda.content-hash labels:"
             " push images built by build.py"
         )
-    arch = LAMBDA_ARCH.get(image.attrs.get("Architecture", ""))
+    arch = lambda_arch(image.attrs.get("Architecture", ""))
     if arch is None:
         raise UsageError(
             f"image architecture {image.attrs.get('Architecture')!r}:"

@@ -4,6 +4,7 @@ build, push and deploy themselves are in tests/e2e/test_build_deploy.py)."""
 import pytest
 
 import build
+from rlambda.functions import deploy
 
 HTTP_API = ["--recipe", "hello", "--push", "--deploy", "fn", "--create-role", "--http-api"]
 
@@ -41,3 +42,27 @@ def test_deploy_flags_are_checked_before_building(
     status = build.main(["--r", "4.5.0", "--family", "debian", *argv])
     assert status == 2 and message in capsys.readouterr().err
     assert lambda_client.list_functions()["Functions"] == []
+
+
+@pytest.mark.parametrize(
+    ("build_arch", "function_arch"), [("arm64", "x86_64"), ("x86_64", "arm64")]
+)
+def test_a_function_of_the_other_architecture_is_refused_before_building(
+    aws, capsys, monkeypatch, build_arch, function_arch
+):
+    # The function as Lambda's GetFunction describes it (moto cannot create an image function
+    # without a pullable image).
+    existing = {"FunctionName": "fn", "PackageType": "Image", "Architectures": [function_arch]}
+    monkeypatch.setattr(deploy, "read_configuration", lambda lam, name: existing)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("nothing may be built when the deploy cannot happen")
+
+    monkeypatch.setattr(build.job, "run", no_build)
+    status = build.main(
+        ["--r", "4.5.0", "--family", "debian", "--arch", build_arch, "--recipe", "hello",
+         "--push", "--deploy", "fn"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert status == 2
+    assert f"the image is built for {build_arch} but function 'fn' runs on {function_arch}" in err

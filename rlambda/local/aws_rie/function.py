@@ -56,6 +56,7 @@ from rlambda.local.container_handle import ContainerHandle
 from rlambda.local.docker_launcher import DockerRuntime
 from rlambda.local.runtime_api.launcher import _children
 from rlambda.local.runtime_api.model import InvokeReport, InvokeResult, RuntimeApiError, billed_ms
+from rlambda.pins.platforms import lambda_arch
 
 from .binary import rie_binary
 from .logs import LogFollower
@@ -115,7 +116,7 @@ class AwsRie:
         max_concurrency: int | None = None,
         reports: bool = True,  # follow the container's output for its REPORT lines
         output: TextIO | None = None,
-        arch: str = "x86_64",
+        arch: str | None = None,  # AWS's RIE for this architecture; default: the image's
         client: docker.DockerClient | None = None,
     ) -> None:
         if max_concurrency is not None and not 1 <= max_concurrency <= 1600:
@@ -201,9 +202,10 @@ class AwsRie:
         return options
 
     def start(self) -> AwsRie:
-        binary = rie_binary(self.arch)
         client = self.sandbox.client
-        self.sandbox.image_config()  # a missing image fails here, by name
+        # A missing image fails here, by name; so does one this engine cannot run.
+        config = self.sandbox.image_config()
+        binary = rie_binary(self.arch or lambda_arch(config.platform.rpartition("/")[2]) or "")
         self.sandbox.relay_binary()  # so does a machine that cannot compile the relay
         self._socket_dir = Path(tempfile.mkdtemp(prefix="rlambda-rie-"))
         try:
