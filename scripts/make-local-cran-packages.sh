@@ -61,7 +61,7 @@ wanted=(
   "r-cran-fastmap 1.2.0-1 fastmap current"
   "r-cran-curl 6.2.1+dfsg-1 curl current"
   "r-cran-glue 1.8.0-1 glue current"
-  # lambdaparallel's closure (the worker recipe, s3-summary): curl (above); openssl -> askpass
+  # lambdaparallel's dependencies (the worker recipe, s3-summary): curl (above); openssl -> askpass
   # -> sys; globals -> codetools; jsonlite (above).
   "r-cran-openssl 2.3.2+dfsg-1 openssl current"
   "r-cran-askpass 1.2.1-1 askpass current"
@@ -93,24 +93,9 @@ target_of() {
   fi
 }
 
-# The project's own R client, lambdaparallel (parallel/), as a source tarball like CRAN's: one
-# top directory named after the package, tests and README left out, and reproducible bytes
-# (sorted names, fixed owner, modes and time stamp, gzip -n: a checkout's umask changes
-# nothing), so a lock made from it stays valid until the package's own files change.
-# Rewritten only when its bytes would differ.
-lambdaparallel_version="$(sed -n 's/^Version: *//p' "$root/parallel/DESCRIPTION")"
-lambdaparallel="$contrib/lambdaparallel_${lambdaparallel_version}.tar.gz"
+# lambdaparallel (parallel/) is not here: it comes from this repository, never from a mirror
+# (rlambda/sources/repository.py).
 mkdir -p "$contrib"
-tar -C "$root" --sort=name --mtime='2026-01-01 00:00:00Z' --owner=0 --group=0 --numeric-owner \
-  --mode='u=rwX,go=rX' \
-  --exclude=parallel/tests --exclude=parallel/README.md --transform 's,^parallel,lambdaparallel,' -cf - parallel |
-  gzip -n -9 >"$lambdaparallel.part"
-if cmp -s "$lambdaparallel.part" "$lambdaparallel"; then
-  rm "$lambdaparallel.part"
-else
-  echo "==> lambdaparallel $lambdaparallel_version -> ${lambdaparallel#"$mirror_dir/"}"
-  mv "$lambdaparallel.part" "$lambdaparallel"
-fi
 
 complete=1
 for entry in "${wanted[@]}"; do

@@ -27,6 +27,7 @@ from rlambda.errors import JobError, UsageError, report
 from rlambda.pins import versions
 from rlambda.pins.platforms import ARCHITECTURES, FAMILIES, check_arch, family, family_choices
 from rlambda.recipes import RECIPES_DIR, recipe_dir
+from rlambda.sources.cran import mirror_name
 from rlambda.target import Target
 from rlambda.target.variants import pinned_variants, recipe_targets
 
@@ -46,10 +47,16 @@ class Entry:
     recipe: str | None
     runner: str
     tag: str
+    # The recipe's lock names another mirror than the one the job builds from (the pins'
+    # cran.mirror, CRAN): the job locks it against that mirror before building (rebuild.yml).
+    # The committed locks name the development machine's local mirror (README, "CI and AWS").
+    relock: bool = False
 
 
 def entry(target: Target) -> Entry:
     """A job that builds `target` (a base image, or its recipe on one)."""
+    lock = target.recipe.lock if target.recipe else None
+    relock = bool(lock and lock.downloads and lock.mirror != mirror_name(target.mirror))
     return Entry(
         r=target.r.version,
         family=target.family.name,
@@ -57,6 +64,7 @@ def entry(target: Target) -> Entry:
         recipe=target.recipe.name if target.recipe else None,
         runner=RUNNERS[target.arch],
         tag=target.readable_tag,
+        relock=relock,
     )
 
 

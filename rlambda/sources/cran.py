@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rlambda.errors import JobError, UsageError
-from rlambda.sources import dcf, fetch
+from rlambda.sources import dcf, fetch, repository
 from rlambda.sources.rversion import R_RELEASE, VERSION, RVersion
 
 CONTRIB = "src/contrib"
@@ -37,6 +37,27 @@ def check_mirror(url: str, flag: str = "--cran-mirror") -> str:
     if not MIRROR_URL.fullmatch(url):
         raise UsageError(f"{flag} {url!r}: expected an http://, https:// or file:// URL")
     return url.rstrip("/")
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def mirror_name(url: str) -> str:
+    """The name a lock gives the mirror it was made against, and a build compares with its own:
+    the URL without credentials, query or trailing slash, and, for a mirror on this machine's
+    loopback, without its port (scripts and tests serve a local mirror on whatever port is free;
+    two local mirrors are told apart by their paths). Mirrors are compared by name because their
+    bytes differ: Debian's repacked jsonlite is not CRAN's, and a lock's sha256 are one mirror's."""
+    parts = urllib.parse.urlsplit(fetch.public_url(url.rstrip("/")))
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) if host in LOOPBACK else parts.netloc
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def is_local(url: str) -> bool:
+    """A file:// mirror, or one on this machine's loopback."""
+    parsed = urllib.parse.urlsplit(url)
+    return parsed.scheme == "file" or parsed.hostname in LOOPBACK
 
 
 # ---- layout -----------------------------------------------------------------------------------
@@ -146,11 +167,18 @@ class Mirror:
                 index.setdefault(name, []).append(Candidate(name, RVersion(version), path, record))
             for versions in index.values():
                 versions.sort(key=lambda c: c.version, reverse=True)
+            # This repository's own packages come from the checkout, whatever the mirror has.
+            for name, path in repository.PACKAGES.items():
+                record = repository.description(name)
+                version = RVersion(record.get("Version", ""))
+                index[name] = [Candidate(name, version, path, record)]
             self._index = index
         return self._index
 
     def archived(self, name: str) -> list[Candidate]:
         """Older versions under Archive/<name>/, newest first; [] if there is no such folder."""
+        if name in repository.PACKAGES:
+            return []
         if name not in self._archive:
             path = f"{CONTRIB}/Archive/{name}/"
             found = set()
@@ -170,6 +198,11 @@ class Mirror:
         check it against the index's MD5sum and its own DESCRIPTION, and read the latter."""
         if candidate.path in self._tarballs:
             return self._tarballs[candidate.path]
+        if candidate.name in repository.PACKAGES:
+            sha256 = repository.sha256(candidate.name)
+            store = (self.cache or fetch.cache_dir()) / "repository"
+            made = repository.write_tarball(candidate.name, sha256, store)
+            return Tarball(made, sha256, repository.description(candidate.name))
         url = f"{self.url}/{candidate.path}"
         cached, sha256, md5 = download_to_cache(url, self.cache)
         expected_md5 = (candidate.record or {}).get("MD5sum")

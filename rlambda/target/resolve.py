@@ -119,6 +119,8 @@ def resolve(
             f"recipe {wanted.recipe.name} is not built on {fam.name}:"
             f" {wanted.recipe.not_built_on[fam.name]} ({wanted.recipe.file}, [not-built-on])"
         )
+    if wanted:
+        wanted.lock.check_sources(mirror)  # its sha256 are of one mirror's bytes
     base = pins.bases[fam.name]
     return Target(
         pins=pins,

@@ -68,8 +68,18 @@ def test_entry_fields(capsys) -> None:
             "recipe": "hello",
             "runner": "ubuntu-24.04-arm",
             "tag": f"r-{LOCKED['hello']}-hello-debian-arm64",
+            "relock": False,  # base R only: nothing comes from a mirror
         }
     ]
+
+
+def test_recipes_locked_against_another_mirror_are_relocked_in_the_job(capsys) -> None:
+    """The committed locks name the local mirror: each job building one from CRAN locks it
+    against CRAN first (rebuild.yml), rather than stop at the mirror check."""
+    _, include, _ = run(capsys, "--family", "debian", "--arch", "x86_64")
+    relock = {e["recipe"]: e["relock"] for e in include if e["recipe"]}
+    assert relock == {name: name != "hello" for name in LOCKED}
+    assert not any(e["relock"] for e in include if e["recipe"] is None)
 
 
 def test_runner_is_native_per_arch(capsys) -> None:

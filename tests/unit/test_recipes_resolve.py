@@ -11,6 +11,7 @@ from rlambda.errors import JobError, UsageError
 from rlambda.recipes.lock import fetch_locked, load_lock, lock_recipe, locked_r_version
 from rlambda.recipes.recipe import load_recipe
 from rlambda.recipes.sysreqs import build_packages
+from rlambda.sources.cran import mirror_name
 
 from .recipe_mirror import CRAN, url
 
@@ -58,8 +59,7 @@ def test_the_lock_file_is_complete_and_deterministic(
     assert alpha.dependencies == ("beta", "delta", "gamma")
     assert [str(c) for c in alpha.requires_r] == [">= 3.5.0"]
     assert loaded.r_version == "4.5.0"
-    assert loaded.cran_mirror == "https://cloud.r-project.org"
-    assert loaded.resolved_from == "local mirror"  # a file:// mirror is not CRAN
+    assert loaded.mirror == url(mirror)  # the mirror it was made against, by name
     # The sha256 is of the bytes, and the tarball sits in the verified cache under it.
     tarball = mirror / alpha.path
     from rlambda.sources.fetch import sha256_file
@@ -239,8 +239,9 @@ def test_a_lock_checks_the_build_r_version(tmp_path: Path, mirror: Path, cache: 
         ('version = "1.0"', 'version = "1.0\\nRUN evil"', "package[0] (delta).version"),
         ("src/contrib/delta_1.0.tar.gz", "../../etc/passwd", "package[0] (delta).path"),
         ('sha256 = "', 'sha256 = "x', "package[0] (delta).sha256"),
-        ("format = 1", "format = 2", "lock.format"),
-        ("format = 1", "format = 1\nr_versoin = 1", "lock.r_versoin"),
+        ("format = 2", "format = 3", "lock.format"),
+        ("format = 2", "format = 2\nr_versoin = 1", "lock.r_versoin"),
+        ('mirror = "file://', 'mirror = "ftp://', "lock.mirror"),
         ('name = "delta"', 'name = "delta"\nsha265 = "x"', "package[0] (delta).sha265"),
         ("[lock]", 'comment = "x"\n[lock]', "comment"),
     ],
@@ -309,17 +310,19 @@ def test_a_lock_carrying_a_package_nothing_needs_is_refused(
         load_lock(directory, load_recipe(directory))
 
 
-def test_a_mirror_url_with_credentials_is_stored_without_them(
-    tmp_path: Path, mirror: Path, cache: Path
+def test_a_mirror_is_named_without_credentials_or_a_loopback_port(
+    tmp_path: Path, mirror: Path, cache: Path, serve_directory
 ) -> None:
+    secret = "https://user:s3cret@cran.example.org/cran/?token=s3cret#s3cret"
+    assert mirror_name(secret) == "https://cran.example.org/cran"
+    assert mirror_name("https://cran.example.org:8443/") == "https://cran.example.org:8443"
+    # Loopback ports are whatever was free: two local mirrors differ by path.
+    assert mirror_name("http://127.0.0.1:8123/") == "http://127.0.0.1"
+    assert mirror_name("http://localhost:1/cran-like/") == "http://localhost/cran-like"
     directory = recipe(tmp_path, 'delta = "*"')
-    lock_recipe(
-        directory,
-        r_version="4.5.0",
-        cran_mirror=url(mirror),
-        default_mirror="https://user:s3cret@cran.example.org/cran?token=s3cret",
-        log=lambda line: None,
-    )
+    served = serve_directory(mirror)
+    lock_recipe(directory, r_version="4.5.0", cran_mirror=served, default_mirror=CRAN, log=print)
     text = (directory / "lock.toml").read_text()
-    assert "s3cret" not in text
-    assert 'cran_mirror = "https://cran.example.org/cran"' in text
+    assert 'mirror = "http://127.0.0.1"\n' in text and served not in text
+    # Served on another port, it is the same mirror: the lock builds from it.
+    fetch_locked(load_lock(directory, load_recipe(directory)), cran_mirror=serve_directory(mirror))

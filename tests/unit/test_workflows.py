@@ -94,6 +94,20 @@ def test_rebuild_build_step_flags() -> None:
         assert re.search(rf"{flag}(\s|$)", command), flag
 
 
+def test_rebuild_locks_a_recipe_against_cran_before_building_it() -> None:
+    """A lock made against another mirror than CRAN (the committed ones: the development
+    machine's) is locked against CRAN in the job, at its R version, before the build; the
+    matrix says when (Entry.relock, tests/unit/test_matrix.py)."""
+    job = steps(load("rebuild.yml"), "build")
+    names = [s.get("name") for s in job]
+    lock = job[names.index("Lock the recipe against CRAN")]
+    assert lock["if"] == "matrix.relock"
+    assert lock["env"] == {"R": "${{ matrix.r }}", "RECIPE": "${{ matrix.recipe }}"}
+    # No --cran-mirror: VERSIONS.toml's, the one the build downloads from.
+    assert lock["run"] == 'python build.py lock "$RECIPE" --r "$R"'
+    assert names.index("Lock the recipe against CRAN") < names.index("Build, test and push")
+
+
 def test_rebuild_uses_oidc_role_and_summary() -> None:
     wf = load("rebuild.yml")
     aws = next(s for s in steps(wf, "build") if "configure-aws-credentials" in s.get("uses", ""))
