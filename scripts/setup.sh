@@ -32,8 +32,15 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   python3 -m venv .venv
 fi
-echo "==> installing the project and its test tools into .venv"
-.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# The test tools and the project's dependencies from their hash-locked list (written by
+# scripts/lock-ci-requirements.sh, like the AWS jobs' ci.txt): a package replaced on PyPI, or a
+# release nobody reviewed, never runs here or in the PR job. Then the project itself, editable,
+# with nothing else fetched: no dependencies, and the locked setuptools as its build backend.
+echo "==> installing the hash-locked test tools (.github/requirements/test.txt) into .venv"
+.venv/bin/pip install -q --disable-pip-version-check --require-hashes \
+  -r .github/requirements/test.txt
+echo "==> installing the project into .venv (editable)"
+.venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 
 scripts/start-docker.sh
 scripts/make-debian-base.sh

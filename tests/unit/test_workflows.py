@@ -242,7 +242,7 @@ def test_the_locks_pin_every_package_with_hashes_and_cover_pyproject() -> None:
 
     from packaging.requirements import Requirement
 
-    for lock in ("ci.txt", "pip-tools.txt"):
+    for lock in ("ci.txt", "pip-tools.txt", "test.txt"):
         lines = [
             line.strip()
             for line in (REQUIREMENTS / lock).read_text().replace("\\\n", " ").splitlines()
@@ -259,6 +259,37 @@ def test_the_locks_pin_every_package_with_hashes_and_cover_pyproject() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = {Requirement(d).name.lower() for d in project["dependencies"]}
     assert wanted <= pinned, wanted - pinned
+
+
+def test_setup_installs_only_the_hashed_test_lock() -> None:
+    """scripts/setup.sh (the PR job's and .ci/run's set-up) installs the test tools from
+    test.txt with --require-hashes, then the project alone: nothing unpinned from PyPI."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    setup = (ROOT / "scripts" / "setup.sh").read_text().replace("\\\n", " ")
+    installs = [" ".join(line.split()) for line in setup.splitlines() if "pip install" in line]
+    assert installs == [
+        ".venv/bin/pip install -q --disable-pip-version-check --require-hashes"
+        " -r .github/requirements/test.txt",
+        ".venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .",
+    ]
+    text = (REQUIREMENTS / "test.txt").read_text()
+    pinned = {line.split("==")[0] for line in text.splitlines() if "==" in line}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wanted = [
+        *project["project"]["dependencies"],
+        *project["project"]["optional-dependencies"]["test"],
+    ]
+    wanted_names = {Requirement(d).name.lower().replace("_", "-") for d in wanted}
+    assert wanted_names <= pinned, wanted_names - pinned
+    # The project's build backend too: --no-build-isolation takes it from the venv.
+    assert "setuptools" in pinned
+    assert (
+        "--extra test --build-deps-for editable"
+        in (ROOT / "scripts" / "lock-ci-requirements.sh").read_text()
+    )
 
 
 def test_only_the_default_branch_assumes_the_aws_role() -> None:
