@@ -128,7 +128,7 @@ class DockerRuntime:
         self.api_socket = not host_network
         self._client = client
         self._config: ImageConfig | None = None
-        self._relay: Path | None = None
+        self._engine_checked = False
 
     @property
     def client(self) -> docker.DockerClient:
@@ -160,11 +160,14 @@ class DockerRuntime:
         return self._config
 
     def relay_binary(self) -> Path:
-        """rlambda-relay for this engine (compiled on first use; see api_relay.py)."""
-        if self._relay is None:
+        """rlambda-relay for this engine (compiled on first use; see api_relay.py), hashed
+        again at every call: each container start mounts what was checked just before
+        (~1.4 ms), not a path checked once when the run began. The engine's architecture is
+        asked once."""
+        if not self._engine_checked:
             api_relay.check_engine_architecture(self.client.info().get("Architecture", ""))
-            self._relay = api_relay.relay_binary()
-        return self._relay
+            self._engine_checked = True
+        return api_relay.relay_binary()
 
     @property
     def uses_rie_entrypoint(self) -> bool:

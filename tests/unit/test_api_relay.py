@@ -7,6 +7,7 @@ test_aws_rie.py.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import socket
 import stat
@@ -15,13 +16,16 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from rlambda.errors import JobError
 from rlambda.local import api_relay
-from rlambda.local.aws_rie.function import _UnixHTTPConnection
+from rlambda.local.aws_rie.function import AwsRie, _UnixHTTPConnection
+from rlambda.local.docker_launcher import DockerRuntime
 from rlambda.local.runtime_api import RuntimeApiError, RuntimeApiServer
+from rlambda.local.runtime_api.model import API_SOCKET_ENV
 from rlambda.sources.fetch import sha256_file
 
 
@@ -276,3 +280,53 @@ def test_a_socket_path_too_long_is_a_clear_error_and_leaves_nothing(
     with pytest.raises(RuntimeApiError, match="at most 107 bytes: set TMPDIR"):
         RuntimeApiServer(_NoNetworkLauncher(), quiet=True).start()
     assert not list(long_dir.iterdir())
+
+
+class _Images:
+    def get(self, image: str) -> SimpleNamespace:
+        config = {"Entrypoint": ["/bootstrap"], "Cmd": ["h.f"]}
+        native = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]
+        return SimpleNamespace(attrs={"Config": config, "Os": "linux", "Architecture": native})
+
+
+class _Engine:
+    """What DockerRuntime asks of the engine before it starts a container."""
+
+    images = _Images()
+
+    def info(self) -> dict:
+        return {"Architecture": platform.machine()}
+
+
+def _mounted_relay(options: dict) -> Path:
+    [host] = [h for h, m in options["volumes"].items() if m["bind"] == api_relay.RELAY_PATH]
+    return Path(host)
+
+
+@pytest.mark.parametrize("emulator", ["ours", "aws"])
+def test_every_container_start_hashes_the_relay_it_mounts(
+    emulator: str, cache: Path, tmp_path: Path, capsys
+) -> None:
+    """`build.py test` (either emulator) and `serve` mount the cached relay into each container
+    they start: each start hashes it again, so a binary swapped between two starts of one run
+    is never mounted."""
+    runtime = DockerRuntime("img", client=_Engine())
+    if emulator == "ours":
+        env = {API_SOCKET_ENV: str(tmp_path / "api.sock"), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512"}
+
+        def options() -> dict:
+            return runtime.container_options(env)
+    else:
+        rie = AwsRie("img", client=_Engine())
+        rie.sandbox = runtime
+
+        def options() -> dict:
+            return rie.container_options(tmp_path / "rie", tmp_path)
+
+    first = _mounted_relay(options())
+    original = first.read_bytes()
+    first.write_bytes(b"#!/bin/sh\necho pwned\n")  # between two starts
+    capsys.readouterr()
+    again = _mounted_relay(options())
+    assert again == first and again.read_bytes() == original
+    assert "no longer matches the sha256 recorded" in capsys.readouterr().err

@@ -15,12 +15,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
 import docker.errors
 
-from rlambda.local import api_relay
 from rlambda.local.container_handle import ContainerHandle
 from rlambda.local.docker_launcher import DockerRuntime
 from rlambda.local.runtime_api import InvokeResult, RuntimeApiError, RuntimeApiServer
@@ -138,13 +136,6 @@ class ServiceRuntime(DockerRuntime):
         options["labels"] = {**options["labels"], **self.labels}
         options["name"] = f"{self.name}-{secrets.token_hex(3)}"
         return options
-
-    def relay_binary(self) -> Path:
-        # DockerRuntime keeps the path it found first; an environment restarts its container
-        # after every crash or timeout, and each start hashes the cached binary again
-        # (api_relay: ~1.4 ms with the source's hash).
-        super().relay_binary()  # the engine's architecture, asked once
-        return api_relay.relay_binary()
 
     def start(self, env: Mapping[str, str]) -> ContainerHandle:
         handle = super().start(env)
