@@ -7,7 +7,8 @@
 #'   `s3_prefix`, `retries`, `timeout`, `region`, `profile`, `qualifier`, `progress`,
 #'   `fanout`, `max_tasks`, `dry_run`, `seed`.
 #' @details `.export`, `.noexport`, `.packages`, `.combine`, `.errorhandling`
-#'   ("stop", "remove", "pass") and `.inorder` work as with other backends. Globals of the loop
+#'   ("stop", "remove", "pass": the remote condition, its message as it was, with `e$index`,
+#'   `e$remote_class` and `e$remote_calls`) and `.inorder` work as with other backends. Globals of the loop
 #'   body are found with the globals package. Every iteration gets its own L'Ecuyer-CMRG
 #'   stream from the caller's RNG state, so results do not depend on concurrency or
 #'   `chunk_size`.
@@ -18,7 +19,8 @@ registerDoLambda <- function(function_name, ...) {
                   "registerDoLambda() needs the foreach package: install.packages(\"foreach\")"))
   }
   options <- list(function_name = function_name, ...)
-  known <- setdiff(names(formals(lambda_map)), c("X", "FUN", "...", "packages", "globals"))
+  known <- setdiff(names(formals(lambda_map)),
+                   c("X", "FUN", "...", "packages", "globals", "errors", ".indices"))
   unknown <- setdiff(names(options), known)
   if (length(unknown)) {
     stop(lp_error("lambdaparallel_bad_argument", sprintf(
@@ -74,7 +76,8 @@ do_lambda <- function(obj, expr, envir, data) {
   relay(results)
   failed <- Filter(function(r) !r$ok, results)
   if (stop_on_error && length(failed)) stop(remote_error(failed[[1L]]))
-  values <- lapply(results, function(r) if (r$ok) r$value else remote_error(r))
+  # "pass": the remote condition's own message, as %do% gives it; index, class, calls beside it.
+  values <- lapply(results, function(r) if (r$ok) r$value else task_condition(r))
   tryCatch(accumulator(values, vapply(results, `[[`, 0L, "index")), error = function(e) {
     stop(lp_error("lambdaparallel_combine", paste("error calling the .combine function:",
                                                   conditionMessage(e))))

@@ -30,6 +30,14 @@
 #'   lambda_map() is an error, so nothing recurses by accident).
 #' @param max_tasks the largest map allowed (`lambdaparallel.max_tasks`, default 100000).
 #' @param dry_run check the function and the permission with a DryRun invoke first.
+#' @param errors `"stop"` (the first failed task stops the map with a
+#'   `lambdaparallel_task_error`) or `"value"`: every task runs, and a failed task's element is
+#'   its error, a condition whose message is the remote message and whose class starts with the
+#'   remote class, then `"lambdaparallel_task_error"`; `e$index`, `e$remote_class` and
+#'   `e$remote_calls` (the remote call stack) tell the rest. [lambda_failed()] lists them and
+#'   [lambda_retry()] runs them again. Errors of the whole map (no such function, no
+#'   permission, credentials) stop it either way.
+#' @param .indices internal: the positions of `X` to run (for [lambda_retry()]).
 #' @return a list like `lapply(X, FUN, ...)`.
 #' @export
 lambda_map <- function(X, FUN, ..., function_name, concurrency = 64L, chunk_size = 1L,
@@ -37,26 +45,76 @@ lambda_map <- function(X, FUN, ..., function_name, concurrency = 64L, chunk_size
                        s3_prefix = "lambdaparallel/", retries = 0L, timeout = NULL,
                        region = NULL, profile = NULL, qualifier = NULL, progress = NA,
                        fanout = 0L, max_tasks = getOption("lambdaparallel.max_tasks", 1e5),
-                       dry_run = TRUE) {
+                       dry_run = TRUE, errors = c("stop", "value"), .indices = NULL) {
   FUN <- match.fun(FUN)
+  errors <- match_errors(errors)
   more_args <- list(...)
-  n <- length(X)
+  # X's positions are kept in the errors and the seeds: task i gets stream i, in a first map
+  # and in a lambda_retry() of it alike (when the seed is a number).
+  indices <- .indices %||% seq_along(X)
+  n <- length(indices)
   spec <- map_spec(function_name, concurrency, retries, timeout, region, profile, qualifier,
                    s3_bucket, s3_prefix, progress, fanout, max_tasks, n, dry_run)
   found <- find_globals(FUN, more_args, globals, environment(FUN) %||% parent.frame())
   common <- list(fun = FUN, more_args = more_args, globals = found$globals,
                  packages = unique(c(packages, found$packages)))
-  seeds <- make_seeds(n, seed)
-  tasks <- lapply(seq_len(n), function(i) {
-    list(index = i, args = list(X[[i]]), seed = seeds[[i]])
+  seeds <- make_seeds(if (n) max(indices) else 0L, seed)
+  tasks <- lapply(seq_len(n), function(k) {
+    list(index = k, args = list(X[[indices[[k]]]]), seed = seeds[[indices[[k]]]])
   })
-  results <- run_tasks(common, tasks, chunk_size, spec, stop_on_error = TRUE)
+  results <- run_tasks(common, tasks, chunk_size, spec, stop_on_error = errors == "stop")
+  for (k in seq_along(results)) results[[k]]$index <- indices[[results[[k]]$index]]
   relay(results)
   failed <- Filter(function(r) !r$ok, results)
-  if (length(failed)) stop(remote_error(failed[[1L]]))
-  values <- lapply(results, `[[`, "value")
-  names(values) <- names(X)
+  if (errors == "stop" && length(failed)) stop(remote_error(failed[[1L]]))
+  values <- lapply(results, function(r) if (r$ok) r$value else task_condition(r))
+  names(values) <- names(X)[indices]
   values
+}
+
+match_errors <- function(errors) {
+  if (identical(errors, c("stop", "value"))) errors <- "stop"
+  if (!is.character(errors) || length(errors) != 1L || !errors %in% c("stop", "value")) {
+    stop(lp_error("lambdaparallel_bad_argument",
+                  "errors must be \"stop\" or \"value\" (failed tasks' errors as elements)"))
+  }
+  errors
+}
+
+#' The failed elements of a map run with `errors = "value"`
+#'
+#' @param results what [lambda_map()] returned.
+#' @return the positions of the elements that are task errors.
+#' @export
+lambda_failed <- function(results) {
+  which(vapply(results, inherits, TRUE, "lambdaparallel_task_error"))
+}
+
+#' Run the failed tasks of a map again
+#'
+#' Only the elements of `results` that are task errors are sent again, with the same `X`,
+#' `FUN` and options as the first map; the others are kept.
+#' @param results what `lambda_map(X, FUN, ..., errors = "value")` returned.
+#' @param X,FUN,... as given to that map; `...` also takes its options (`function_name = `,
+#'   `concurrency = `, ...). With an integer `seed =` in both, task `i` gets the same random
+#'   number stream as in the first map.
+#' @param errors as for [lambda_map()]; `"value"` here by default, so tasks failing again stay
+#'   errors in the list.
+#' @return `results` with the re-run elements replaced.
+#' @export
+lambda_retry <- function(results, X, FUN, ..., errors = "value") {
+  if (length(results) != length(X)) {
+    stop(lp_error("lambdaparallel_bad_argument", sprintf(
+      "lambda_retry(): results has %d elements and X %d: pass the X the map was given",
+      length(results), length(X))))
+  }
+  failed <- lambda_failed(results)
+  if (!length(failed)) {
+    return(results)
+  }
+  again <- lambda_map(X, FUN, ..., errors = errors, .indices = failed)
+  results[failed] <- again
+  results
 }
 
 map_spec <- function(function_name, concurrency, retries, timeout, region, profile, qualifier,
@@ -363,6 +421,19 @@ relay <- function(results) {
       }
     }
   }
+}
+
+# A task's remote error as a value (errors = "value", foreach's .errorhandling = "pass"): the
+# remote message as it was (as %do% would give it), the remote class first, our details beside.
+task_condition <- function(result) {
+  e <- result$error
+  remote <- setdiff(as.character(e$class), c("lambdaparallel_task_error", "lambdaparallel_error",
+                                             "error", "condition"))
+  structure(
+    class = c(remote, "lambdaparallel_task_error", "lambdaparallel_error", "error", "condition"),
+    list(message = e$message, call = NULL, index = result$index, remote_class = e$class,
+         remote_message = e$message, remote_calls = e$calls)
+  )
 }
 
 # A task's remote error as a condition in the caller.

@@ -114,9 +114,69 @@ def test_foreach_errorhandling_stop_remove_pass(r) -> None:
     )
     result = last_json(done)
     assert result["removed"] == [1, 3, 5]
-    assert result["passed"][0] == "1" and result["passed"][2] == "3"
-    assert "even 2" in result["passed"][1] and "even 4" in result["passed"][3]
+    assert result["passed"] == ["1", "even 2", "3", "even 4"]
     assert result["stopped"].startswith("task 2 failed: simpleError: even 2")
+
+
+def test_foreach_pass_gives_the_condition_percent_do_gives_with_details_beside(r) -> None:
+    done = r(
+        """
+        library(foreach)
+        registerDoLambda(function_name = "r-worker", concurrency = 4)
+        f <- function(i) if (i == 2) stop(structure(class = c("badInput", "error", "condition"),
+          list(message = "no 2", call = NULL))) else i
+        remote <- foreach(i = 1:3, .errorhandling = "pass") %dopar% f(i)
+        local <- foreach(i = 1:3, .errorhandling = "pass") %do% f(i)
+        e <- remote[[2]]
+        cat(jsonlite::toJSON(list(same = identical(conditionMessage(e),
+                                                   conditionMessage(local[[2]])),
+          message = conditionMessage(e), class = class(e), index = e$index,
+          badInput = inherits(e, "badInput"), calls = e$remote_calls), auto_unbox = TRUE), "\\n")
+        """
+    )
+    result = last_json(done)
+    assert result["same"] is True and result["message"] == "no 2"
+    assert result["class"][:2] == ["badInput", "lambdaparallel_task_error"]
+    assert result["index"] == 2 and result["badInput"] is True
+    assert any("f(i)" in call for call in result["calls"])
+
+
+def test_errors_as_values_then_retry_only_the_failed(r) -> None:
+    done = r(
+        """
+        bad <- c(2L, 5L)
+        f <- function(x) if (x %in% bad) stop("bad ", x) else x * 10
+        X <- setNames(1:6, letters[1:6])
+        res <- lambda_map(X, f, function_name = "r-worker", concurrency = 3, errors = "value",
+                          seed = 7L)
+        failed <- lambda_failed(res)
+        e <- res[[5]]
+        first <- last_map_summary()$tasks
+        bad <- 5L   # the retry sees the fixed global: only tasks 2 and 5 are sent again
+        again <- lambda_retry(res, X, f, function_name = "r-worker", seed = 7L)
+        retried <- last_map_summary()$tasks
+        e2 <- again[[5]]
+        stopped <- tryCatch(lambda_map(X, f, function_name = "r-worker", errors = "value2"),
+                            error = conditionMessage)
+        cat(jsonlite::toJSON(list(
+          failed = failed, message = conditionMessage(e), index = e$index,
+          class = class(e), remote = e$remote_class, calls = e$remote_calls,
+          first = first, retried = retried, names = names(again),
+          ok = unlist(again[-5]), still = lambda_failed(again), index2 = e2$index,
+          stopped = stopped), auto_unbox = TRUE), "\\n")
+        """
+    )
+    result = last_json(done)
+    assert result["failed"] == [2, 5]
+    assert result["message"] == "bad 5" and result["index"] == 5
+    assert result["class"][:2] == ["simpleError", "lambdaparallel_task_error"]
+    assert result["remote"][0] == "simpleError"
+    assert result["calls"][0].startswith("fun(args[[1L]])")
+    assert result["first"] == 6 and result["retried"] == 2
+    assert result["names"] == list("abcdef")
+    assert result["ok"] == [10, 20, 30, 40, 60]
+    assert result["still"] == 5 and result["index2"] == 5
+    assert 'errors must be "stop" or "value"' in result["stopped"]
 
 
 def test_globals_from_closures_nested_functions_and_packages(r) -> None:
