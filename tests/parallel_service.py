@@ -13,7 +13,7 @@ temporary library. It also does what the tests need and the service does not:
 - `denied`: invokes get 403 AccessDeniedException;
 - GetFunctionConfiguration (`GET .../configuration`), whose Timeout the client reads;
 - counters the tests and the benchmark read: invokes, throttled, dry_runs, bad_signatures,
-  max_in_flight, invoke_seconds.
+  max_in_flight, invoke_seconds, session_tokens.
 
 What it shares with the service: every request's SigV4 signature is checked by the service's
 Verifier (botocore's signer), and its errors are the service's (rlambda.local.service.errors).
@@ -85,6 +85,7 @@ class InvokeService:
         self.in_flight = 0
         self.max_in_flight = 0
         self.invoke_seconds: list[float] = []  # each invoke's time in the runtime (benchmarks)
+        self.session_tokens: list[str | None] = []  # each signed request's X-Amz-Security-Token
         self._httpd: ThreadingHTTPServer | None = None
 
     def throttle(self, count: int) -> None:
@@ -138,6 +139,8 @@ class InvokeService:
             with self._lock:
                 self.bad_signatures += 1
             raise
+        with self._lock:
+            self.session_tokens.append(headers.get("X-Amz-Security-Token"))
         name, operation = match.group(1), match.group(2)
         if name != self.function_name:
             raise errors.not_found(f"arn:aws:lambda:{REGION}:012345678912:function:{name}")

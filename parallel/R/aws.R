@@ -1,11 +1,5 @@
-# Credentials, region and endpoints, found the way the AWS CLI and SDKs find them:
-# https://docs.aws.amazon.com/sdkref/latest/guide/standardized-credentials.html
-# 1. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN);
-# 2. the shared credentials file, then the config file, for the profile (AWS_PROFILE or
-#    "default"; in the config file a profile is "[profile NAME]", the default "[default]");
-# 3. the container credentials endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI on
-#    169.254.170.2, or AWS_CONTAINER_CREDENTIALS_FULL_URI, with AWS_CONTAINER_AUTHORIZATION_TOKEN
-#    or _TOKEN_FILE).
+# Region, endpoints, the shared config and credentials files, and the session the Lambda and S3
+# calls share. The credentials themselves are found in credentials.R.
 
 # A minimal INI reader: sections, key = value, comments (# and ;), indented continuation lines
 # ignored (they only appear under nested settings such as s3 = ..., which we do not use).
@@ -50,67 +44,6 @@ profile_settings <- function(profile) {
   settings <- config[[section]] %||% list()
   credentials <- read_ini(shared_file("AWS_SHARED_CREDENTIALS_FILE", "credentials"))
   utils::modifyList(settings, credentials[[profile]] %||% list())
-}
-
-#' AWS credentials from the environment, the shared files or the container endpoint
-#'
-#' @param profile a profile name; default `AWS_PROFILE`, else "default".
-#' @return a list with `access_key_id`, `secret_access_key`, `session_token` (or `NULL`) and
-#'   `expiration` (or `NULL`), and where they came from (`source`).
-#' @export
-aws_credentials <- function(profile = NULL) {
-  key <- nonempty_env("AWS_ACCESS_KEY_ID")
-  secret <- nonempty_env("AWS_SECRET_ACCESS_KEY")
-  if (!is.null(key) && !is.null(secret) && is.null(profile)) {
-    return(list(access_key_id = key, secret_access_key = secret,
-                session_token = nonempty_env("AWS_SESSION_TOKEN"), source = "environment"))
-  }
-  name <- aws_profile(profile)
-  settings <- profile_settings(name)
-  if (!is.null(settings$aws_access_key_id) && !is.null(settings$aws_secret_access_key)) {
-    return(list(access_key_id = settings$aws_access_key_id,
-                secret_access_key = settings$aws_secret_access_key,
-                session_token = settings$aws_session_token,
-                source = paste0("profile ", name)))
-  }
-  container <- container_credentials()
-  if (!is.null(container)) {
-    return(container)
-  }
-  stop(lp_error(
-    "lambdaparallel_no_credentials",
-    sprintf(paste(
-      "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or put",
-      "profile %s in %s or %s (AWS_PROFILE picks another), or run where the container",
-      "credentials endpoint is set (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)"),
-      sQuote(name), shared_file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
-      shared_file("AWS_CONFIG_FILE", "config"))
-  ))
-}
-
-container_credentials <- function() {
-  relative <- nonempty_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
-  full <- nonempty_env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-  url <- if (!is.null(relative)) paste0("http://169.254.170.2", relative) else full
-  if (is.null(url)) {
-    return(NULL)
-  }
-  token <- nonempty_env("AWS_CONTAINER_AUTHORIZATION_TOKEN")
-  token_file <- nonempty_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
-  if (!is.null(token_file)) token <- trimws(readLines(token_file, warn = FALSE)[[1L]])
-  handle <- curl::new_handle(timeout = 5, connecttimeout = 2)
-  if (!is.null(token)) curl::handle_setheaders(handle, Authorization = token)
-  response <- tryCatch(curl::curl_fetch_memory(url, handle), error = function(e) e)
-  if (inherits(response, "error") || response$status_code != 200L) {
-    why <- if (inherits(response, "error")) conditionMessage(response) else
-      paste("HTTP", response$status_code)
-    stop(lp_error("lambdaparallel_no_credentials",
-                  sprintf("the container credentials endpoint %s failed: %s", url, why)))
-  }
-  body <- jsonlite::fromJSON(rawToChar(response$content))
-  list(access_key_id = body$AccessKeyId, secret_access_key = body$SecretAccessKey,
-       session_token = body$Token, expiration = body$Expiration,
-       source = "container credentials endpoint")
 }
 
 #' The AWS region: AWS_REGION, AWS_DEFAULT_REGION, else the profile's `region`

@@ -105,7 +105,8 @@ amz_date <- function(time) format(as.POSIXct(time), "%Y%m%dT%H%M%SZ", tz = "UTC"
 #' @param body the payload (raw or character); `NULL` is empty.
 #' @param service,region the signing scope, e.g. "lambda", "us-east-1".
 #' @param credentials a list with `access_key_id`, `secret_access_key` and optionally
-#'   `session_token`.
+#'   `session_token`, or what [aws_credentials()] returns: temporary credentials from it are
+#'   refreshed here, in place, when they are about to expire.
 #' @param time the signing time.
 #' @param sign_token whether X-Amz-Security-Token is part of the signature (AWS services do).
 #' @return a list: `headers` (all headers to send, named character), and the intermediate
@@ -113,6 +114,7 @@ amz_date <- function(time) format(as.POSIXct(time), "%Y%m%dT%H%M%SZ", tz = "UTC"
 #' @export
 sigv4_sign <- function(method, url, headers = character(), body = NULL, service, region,
                        credentials, time = Sys.time(), sign_token = TRUE) {
+  credentials <- current_credentials(credentials)
   s3 <- identical(service, "s3")
   names(headers) <- names(headers) %||% character()
   if (!"host" %in% tolower(names(headers))) {

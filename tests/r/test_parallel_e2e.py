@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.credentials_service import CredentialsService
 from tests.lambdaparallel import BUCKET, aws_env, last_json, needs_r_packages, run_r, s3_keys
 from tests.parallel_service import InvokeService
 
@@ -484,6 +485,76 @@ def test_an_interrupt_abandons_the_map_and_deletes_what_was_staged(
     assert s3_keys(moto_s3) == []
     time.sleep(4)  # the tasks that were in flight end; nothing new is sent
     assert service.invokes == invokes_after == before + 4
+
+
+def _with_container_credentials(
+    service: InvokeService, r_library: Path, moto_s3: str, credentials: CredentialsService
+) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": "/nonexistent",
+        "R_LIBS": str(r_library),
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_LAMBDA": service.endpoint,
+        "AWS_ENDPOINT_URL_S3": moto_s3,
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": credentials.endpoint + "/container",
+    }
+
+
+def test_credentials_expiring_mid_map_are_refreshed(
+    service: InvokeService, r_library: Path, moto_s3: str
+) -> None:
+    # 603 s to live: 3 s outside the 600 s refresh window, so the map outlives them.
+    with CredentialsService(lifetime_s=603) as credentials:
+        env = _with_container_credentials(service, r_library, moto_s3, credentials)
+        seen = len(service.session_tokens)
+        done = subprocess.run(
+            [
+                "Rscript",
+                "-e",
+                """library(lambdaparallel)
+            r <- lambda_map(1:8, function(i) { Sys.sleep(1); i }, function_name = "r-worker",
+                            concurrency = 2)
+            cat(sum(unlist(r)))""",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "36"
+    tokens = service.session_tokens[seen:]
+    assert tokens[0] == "token-1" and len(set(tokens)) >= 2, tokens
+    assert service.bad_signatures == 0
+
+
+def test_a_failed_refresh_stops_the_map_and_deletes_what_was_staged(
+    service: InvokeService, r_library: Path, moto_s3: str
+) -> None:
+    with CredentialsService(lifetime_s=603, fail_after=1) as credentials:
+        env = _with_container_credentials(service, r_library, moto_s3, credentials)
+        before = service.invokes
+        done = subprocess.run(
+            [
+                "Rscript",
+                "-e",
+                f"""library(lambdaparallel)
+            big <- runif(1e6)  # staged in S3
+            lambda_map(1:8, function(i) {{ Sys.sleep(1); sum(big) }}, function_name = "r-worker",
+                       concurrency = 2, s3_bucket = "{BUCKET}")""",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode != 0
+    assert "the AWS credentials from container credentials endpoint expire at" in done.stderr
+    assert "refreshing them failed: the container credentials endpoint" in done.stderr
+    assert "HTTP 500" in done.stderr
+    assert service.invokes - before < 8
+    assert s3_keys(moto_s3) == []
 
 
 def test_progress_ends_with_a_summary(r) -> None:

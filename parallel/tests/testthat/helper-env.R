@@ -5,7 +5,10 @@ with_aws_env <- function(vars, code) {
              "AWS_SHARED_CREDENTIALS_FILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA",
              "AWS_ENDPOINT_URL_S3", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
              "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-             "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+             "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_ROLE_ARN",
+             "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_ENDPOINT_URL_STS",
+             "AWS_ENDPOINT_URL_SSO", "AWS_EC2_METADATA_DISABLED",
+             "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_METADATA_SERVICE_TIMEOUT")
   old <- Sys.getenv(c(names, "HOME"), unset = NA)
   on.exit({
     for (n in names(old)) {
@@ -13,7 +16,8 @@ with_aws_env <- function(vars, code) {
     }
   })
   Sys.unsetenv(names)
-  Sys.setenv(HOME = tempfile("home"))
+  # No instance metadata to wait for unless a test asks for it.
+  Sys.setenv(HOME = tempfile("home"), AWS_EC2_METADATA_DISABLED = "true")
   if (length(vars)) do.call(Sys.setenv, as.list(vars))
   force(code)
 }
