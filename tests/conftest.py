@@ -396,6 +396,37 @@ def r_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return library
 
 
+# Today's future and its dependencies from their CRAN sources (tests/vendor/cran, with their
+# provenance), in install order, for the FutureBackend path (future >= 1.40).
+CRAN_FUTURE = (
+    "globals_0.19.1",
+    "listenv_0.10.0",
+    "parallelly_1.45.0",
+    "future_1.68.0",
+    "future.apply_1.20.1",
+    "prettyunits_1.2.0",
+    "sessioninfo_1.2.3",
+    "future.tests_0.9.0",
+)
+
+
+@pytest.fixture(scope="session")
+def cran_future_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A library with the vendored CRAN future (and lambdaparallel), to put before the host's
+    in R_LIBS. About 80 s to install, once per session."""
+    library = tmp_path_factory.mktemp("r-cran-future")
+    vendor = ROOT / "tests" / "vendor" / "cran"
+    sources = [str(vendor / f"{name}.tar.gz") for name in CRAN_FUTURE] + [str(ROOT / "parallel")]
+    for source in sources:
+        subprocess.run(
+            ["R", "CMD", "INSTALL", "--no-docs", "--no-html", f"--library={library}", source],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "R_LIBS": str(library)},
+        )
+    return library
+
+
 @pytest.fixture(scope="module")
 def moto_s3() -> Iterator[str]:
     port = _free_port()

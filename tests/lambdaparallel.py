@@ -58,7 +58,8 @@ def aws_env(moto: str) -> dict[str, str]:
 def run_r(
     code: str, service: InvokeService | str, r_library: Path, moto: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """Rscript `code` as a user runs it, the Lambda endpoint being `service` (or its URL)."""
+    """Rscript `code` as a user runs it, the Lambda endpoint being `service` (or its URL), with
+    lambdaparallel from `r_library` (before the host's libraries)."""
     endpoint = service if isinstance(service, str) else service.endpoint
     env = {
         "PATH": os.environ["PATH"],

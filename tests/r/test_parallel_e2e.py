@@ -233,7 +233,28 @@ def test_random_numbers_do_not_depend_on_concurrency_or_chunks(r) -> None:
     assert result["d"] == result["e"]
 
 
-def test_future_apply_and_furrr_run_on_the_backend(r) -> None:
+@pytest.fixture(params=["debian", "cran"])
+def future_r(
+    request: pytest.FixtureRequest, service: InvokeService, r_library: Path, moto_s3: str
+) -> Callable[..., Any]:
+    """Runs R code with Debian's future 1.31 (the legacy backend path) or with today's CRAN
+    future (the FutureBackend path), and checks which path ran; the worker side is the same."""
+    cran = request.param == "cran"
+    library = request.getfixturevalue("cran_future_library") if cran else r_library
+    path = "FutureBackend" if cran else "legacy"
+
+    def run(code: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        check_path = f"""
+        ran <- if (utils::packageVersion("future") >= "1.40.0") "FutureBackend" else "legacy"
+        if (ran != "{path}") stop("expected the {path} path, got ", ran)
+        """
+        return run_r(check_path + code, service, library, moto_s3, check)
+
+    return run
+
+
+def test_future_apply_and_furrr_run_on_the_backend(future_r) -> None:
+    r = future_r
     done = r(
         """
         library(future)
@@ -570,3 +591,89 @@ def test_progress_ends_with_a_summary(r) -> None:
     result = last_json(done)
     assert result["tasks"] == 4 and result["invokes"] == 4
     assert 0 <= result["cold"] <= 4
+
+
+def test_nested_futures_use_the_rest_of_the_plan(future_r) -> None:
+    done = future_r(
+        """
+        library(future)
+        plan(list(tweak(lambdaparallel::lambda, function_name = "r-worker", concurrency = 3),
+                  tweak(multisession, workers = 2)))
+        outer <- c(nbrOfWorkers(), nbrOfFreeWorkers())
+        # future:: inside the tasks: a bare `plan` is sent as a global, a copy of the caller's
+        kind <- function() {
+          setdiff(class(future::plan("next")), c("FutureStrategy", "tweaked"))[[1L]]
+        }
+        inner <- value(future(c(kind(), future::nbrOfWorkers(),
+                                value(future(Sys.getpid())) != Sys.getpid())))
+        plan(lambdaparallel::lambda, function_name = "r-worker")
+        alone <- value(future(kind()))
+        cat(jsonlite::toJSON(list(outer = outer, inner = inner, alone = alone),
+                             auto_unbox = TRUE), "\\n")
+        """
+    )
+    result = last_json(done)
+    assert result["outer"] == [3, 3]
+    assert result["inner"] == ["multisession", "2", "TRUE"]
+    assert result["alone"] == "sequential"
+
+
+def test_cancel_abandons_the_invoke_never_resends_and_deletes_what_was_staged(
+    r_library: Path, service: InvokeService, moto_s3: str, cran_future_library: Path
+) -> None:
+    before = service.invokes
+    done = run_r(
+        f"""
+        library(future)
+        plan(lambdaparallel::lambda, function_name = "r-worker", s3_bucket = "{BUCKET}",
+             retries = 3)
+        big <- runif(1e6)  # staged in S3
+        f <- future({{ Sys.sleep(4); sum(big) }})
+        for (i in 1:20) {{ resolved(f); Sys.sleep(0.05) }}  # curl sends while polled
+        staged <- length(listFutures(plan("backend"))$future)
+        cancel(f)
+        e <- tryCatch(value(f), error = function(e) class(e)[[1L]])
+        Sys.sleep(5)  # the invoke ends in the worker; nothing is sent again
+        cat(jsonlite::toJSON(list(e = e, state = f$state, staged = staged,
+          active = nrow(listFutures(plan("backend"))), free = nbrOfFreeWorkers()),
+          auto_unbox = TRUE), "\\n")
+        """,
+        service,
+        cran_future_library,
+        moto_s3,
+    )
+    result = last_json(done)
+    assert result == {
+        "e": "FutureInterruptError",
+        "state": "canceled",
+        "staged": 1,
+        "active": 0,
+        "free": 64,
+    }
+    assert service.invokes == before + 1
+    assert s3_keys(moto_s3) == []
+
+
+def test_future_backend_conformance_suite(
+    service: InvokeService, moto_s3: str, cran_future_library: Path
+) -> None:
+    """future.tests (future's backend conformance suite, which needs future >= 1.40) against
+    plan(lambda). Its skips: data.table and ff are not installed, and the `workers =` tests
+    are for backends that take a `workers` argument."""
+    done = run_r(
+        """
+        setwd(tempdir())  # its mandelbrot test draws to Rplots.pdf
+        res <- future.tests::check(
+          plan = 'lambdaparallel::lambda, function_name = "r-worker", concurrency = 4',
+          timeout = 60, exit_value = FALSE, session_info = FALSE, settings = FALSE)
+        """,
+        service,
+        cran_future_library,
+        moto_s3,
+    )
+    summary = [line for line in done.stdout.splitlines() if line.startswith("Results:")]
+    assert summary and "0 errors" in summary[-1] and "0 timeouts" in summary[-1], done.stdout
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("* ")]
+    assert len(skipped) == 7 and all(
+        "'data.table'" in s or "'ff'" in s or "(ff)" in s or "workers=" in s for s in skipped
+    ), skipped
