@@ -85,11 +85,14 @@ LambdaFutureBackend <- function(function_name = NULL, concurrency = 64L, s3_buck
                   s3_bucket = s3_bucket, s3_prefix = s3_prefix, retries = retries,
                   timeout = timeout, region = region, profile = profile, qualifier = qualifier,
                   fanout = fanout, dry_run = dry_run)
-  core <- do.call(future::FutureBackend, c(settings, list(options = options)))
+  # Looked up, not future::FutureBackend: R CMD check runs against Debian's future 1.31 too.
+  core <- do.call(future_api("FutureBackend"), c(settings, list(options = options)))
   core[["active"]] <- new.env(parent = emptyenv())
   core[["futureClasses"]] <- c("LambdaFuture", "MultiprocessFuture", "Future")
   structure(core, class = c("LambdaFutureBackend", class(core)))
 }
+
+future_api <- function(name) getExportedValue("future", name)
 
 launchFuture.LambdaFutureBackend <- function(backend, future, ...) {
   future$lambda <- backend[["options"]]
@@ -126,7 +129,7 @@ interruptFuture.LambdaFutureBackend <- function(backend, future, ...) {
     return(future)
   }
   abandon_future(future)
-  future$result <- future::FutureInterruptError(sprintf(
+  future$result <- future_api("FutureInterruptError")(sprintf(
     "future (%s) was interrupted: its Lambda invoke was abandoned and is not sent again",
     future$label %||% "<none>"), future = future)
   future$state <- "interrupted"
