@@ -7,10 +7,11 @@ the codes they expect; `guard` is the last net around a command, for what slips 
 parameter botocore refuses before sending).
 """
 
+import argparse
 import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import boto3
@@ -188,3 +189,70 @@ class DeployClients:
             client("iam", region),
             client("apigatewayv2", region),
         )
+
+
+CREDENTIALS_OPTION = "--aws-credentials"
+CALLERS = ""  # --aws-credentials without a profile: the caller's chain
+
+
+def add_credentials_argument(parser: argparse.ArgumentParser) -> None:
+    """--aws-credentials [PROFILE], for `build.py serve` and `build.py test`."""
+    parser.add_argument(
+        CREDENTIALS_OPTION,
+        nargs="?",
+        const=CALLERS,
+        metavar="PROFILE",
+        help="give the functions AWS credentials as Lambda gives a function its role's "
+        "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN): alone, the caller's "
+        "(environment, AWS_PROFILE, SSO login, assume-role, ...); with PROFILE, that profile's. "
+        "Off by default; never printed or put in a label",
+    )
+
+
+def credentials_from_args(args: argparse.Namespace) -> Callable[[], dict[str, str]] | None:
+    """--aws-credentials resolved (None when not given); UsageError as caller_credentials."""
+    given = getattr(args, "aws_credentials", None)
+    if given is None:
+        return None
+    return caller_credentials(given or None)
+
+
+def caller_credentials(profile: str | None) -> Callable[[], dict[str, str]]:
+    """The caller's AWS credentials for functions run here, as Lambda hands a function its
+    role's: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (, AWS_SESSION_TOKEN). Found through
+    botocore's chain, the SDKs' order (environment, assume-role and web identity, SSO,
+    credential_process, shared files, container endpoint, IMDS), for `profile` (None: the
+    caller's AWS_PROFILE or default).
+
+    Checked now, before anything starts: UsageError, one line naming the profile and what to
+    run. The returned function gives the current ones (botocore refreshes temporary ones);
+    callers must never print or label what it returns.
+    """
+    name = profile or os.environ.get("AWS_PROFILE") or "default"
+    login = f"`aws sso login --profile {name}` or `aws configure --profile {name}`"
+    try:
+        found = boto3.Session(profile_name=profile or None).get_credentials()
+    except botocore.exceptions.ProfileNotFound:
+        raise UsageError(f"{CREDENTIALS_OPTION}: no profile {name!r} in the AWS config") from None
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise UsageError(f"{CREDENTIALS_OPTION} (profile {name}): {exc}; run {login}") from None
+    if found is None:
+        raise UsageError(
+            f"{CREDENTIALS_OPTION}: no AWS credentials found for profile {name!r} (environment, "
+            f"shared config, SSO, container, instance metadata); run {login}"
+        )
+
+    def current() -> dict[str, str]:
+        try:
+            frozen = found.get_frozen_credentials()
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise UsageError(
+                f"{CREDENTIALS_OPTION} (profile {name}, from {found.method}): {exc}; run {login}"
+            ) from None
+        out = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
+        if frozen.token:
+            out["AWS_SESSION_TOKEN"] = frozen.token
+        return out
+
+    current()
+    return current

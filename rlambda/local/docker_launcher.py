@@ -42,7 +42,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -97,7 +97,7 @@ class DockerRuntime:
         tmp_size_mb: int = 512,
         env: Mapping[str, str] | None = None,
         handler: str | None = None,
-        aws_credentials: Mapping[str, str] | None = None,
+        aws_credentials: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
         entrypoint: Sequence[str] | None = None,
         working_dir: str | None = None,
         mounts: Mapping[str, str | Path] | None = None,
@@ -112,7 +112,13 @@ class DockerRuntime:
         self.tmp_size_mb = tmp_size_mb
         self.env = lambda_sandbox.function_env(env)
         self.handler = handler
-        self.aws_credentials = lambda_sandbox.credentials(aws_credentials)
+        # A function gives the credentials anew at each cold start (temporary ones, refreshed
+        # by their source: `build.py serve --aws-credentials`); a mapping is fixed.
+        self._aws_credentials = (
+            aws_credentials
+            if callable(aws_credentials)
+            else lambda_sandbox.credentials(aws_credentials)
+        )
         self.entrypoint = list(entrypoint) if entrypoint is not None else None
         self.working_dir = working_dir
         # Container path -> host directory, mounted read-only: a zip function's layers at /opt
@@ -207,7 +213,8 @@ class DockerRuntime:
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
             }
         )
-        merged.update(self.aws_credentials)
+        given = self._aws_credentials
+        merged.update(lambda_sandbox.credentials(given()) if callable(given) else given)
         if API_SOCKET_ENV in merged:
             # The emulator's socket is the relay's business; the runtime sees Lambda's address.
             del merged[API_SOCKET_ENV]

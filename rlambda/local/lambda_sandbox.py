@@ -10,8 +10,8 @@ What Lambda does to a container image, and how each cold start here reproduces i
   file descriptors (Lambda's quotas);
 - the Lambda environment from the emulator plus `LAMBDA_TASK_ROOT`, `LAMBDA_RUNTIME_DIR`,
   `AWS_EXECUTION_ENV=AWS_Lambda_Image` and `_HANDLER`, none of it settable by the function
-  (RESERVED_KEYS); credentials only when given as `aws_credentials` (the host's are never
-  passed on).
+  (RESERVED_KEYS); credentials only when given as `aws_credentials` (the host's only when
+  the caller asks: `build.py serve/test --aws-credentials`, rlambda.aws.caller_credentials).
 
 DockerRuntime (docker_launcher.py) and AwsRie (aws_rie/function.py) both start their containers
 in it.

@@ -43,7 +43,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -112,6 +112,7 @@ class AwsRie:
         timeout_s: float | None = None,
         handler: str | None = None,
         env: Mapping[str, str] | None = None,
+        aws_credentials: Callable[[], Mapping[str, str]] | None = None,
         function_name: str = "test_function",
         max_concurrency: int | None = None,
         reports: bool = True,  # follow the container's output for its REPORT lines
@@ -122,7 +123,12 @@ class AwsRie:
         if max_concurrency is not None and not 1 <= max_concurrency <= 1600:
             raise UsageError(f"max_concurrency={max_concurrency}: Lambda allows 1 to 1600")
         self.sandbox = DockerRuntime(
-            image, memory_mb=memory_mb, env=env, handler=handler, client=client
+            image,
+            memory_mb=memory_mb,
+            env=env,
+            handler=handler,
+            client=client,
+            aws_credentials=aws_credentials,
         )
         self.timeout_s = float(timeout_s or DEFAULT_TIMEOUT_S)
         self.function_name = function_name

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rlambda.aws import add_credentials_argument, credentials_from_args
 from rlambda.errors import JobError, UsageError, report
 from rlambda.local.docker_launcher import ImageNotFoundError
 from rlambda.local.runtime_api import RuntimeApiError
@@ -54,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"the function's timeout in seconds; bounds init too (default {DEFAULT_TIMEOUT_S:g})",
     )
     add_emulator_arguments(parser)
+    add_credentials_argument(parser)
 
 
 def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         outcomes = run_events(
             args.image,
             Path(args.events),
+            aws_credentials=credentials_from_args(args),
             memory_mb=settings.memory_mb,
             timeout_s=settings.timeout_s,
             output=sys.stderr,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +38,7 @@ def run_events(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     handler: str | None = None,
     env: Mapping[str, str] | None = None,
+    aws_credentials: Callable[[], Mapping[str, str]] | None = None,
     port: int = 0,
     output: TextIO | None = None,
     client: Any = None,
@@ -50,12 +51,13 @@ def run_events(
 
     `emulator`: "ours" (the project's Runtime API emulator) or "aws" (AWS's RIE, in its
     managed-instances mode when `max_concurrency` is given; rlambda.local.aws_rie).
-    Bad input raises before anything starts: EventFileError (a file's line/column or key),
-    UsageError (no events, a bad emulator setting), ImageNotFoundError (the image, and how to
-    build it). RuntimeApiError: the emulator cannot listen (e.g. `port` is taken). Runtime
-    output and the START/END/REPORT lines go to `output` (None: discarded). `entrypoint` and
-    `mounts` go to DockerRuntime (a zip function: layers at /opt, code at /var/task; our
-    emulator only).
+    `aws_credentials` (`build.py test --aws-credentials`) gives the function credentials as
+    Lambda gives its role's. Bad input raises before anything starts: EventFileError (a
+    file's line/column or key), UsageError (no events, a bad emulator setting),
+    ImageNotFoundError (the image, and how to build it). RuntimeApiError: the emulator cannot
+    listen (e.g. `port` is taken). Runtime output and the START/END/REPORT lines go to
+    `output` (None: discarded). `entrypoint` and `mounts` go to DockerRuntime (a zip function:
+    layers at /opt, code at /var/task; our emulator only).
     """
     cases = load_events(Path(events_dir))
     check_emulator(emulator, max_concurrency)
@@ -63,12 +65,22 @@ def run_events(
         raise UsageError("a zip function (entrypoint, mounts) runs under our emulator only")
     if emulator == "aws":
         return _run_under_aws_rie(
-            image, cases, memory_mb, timeout_s, handler, env, output, client, max_concurrency
+            image,
+            cases,
+            memory_mb,
+            timeout_s,
+            handler,
+            env,
+            output,
+            client,
+            max_concurrency,
+            aws_credentials,
         )
     runtime = DockerRuntime(
         image,
         memory_mb=memory_mb,
         env=env,
+        aws_credentials=aws_credentials,
         handler=handler,
         output=output,
         client=client,
@@ -108,6 +120,7 @@ def _run_under_aws_rie(
     output: TextIO | None,
     client: Any,
     max_concurrency: int | None,
+    aws_credentials: Callable[[], Mapping[str, str]] | None,
 ) -> list[EventOutcome]:
     function = AwsRie(
         image,
@@ -115,6 +128,7 @@ def _run_under_aws_rie(
         timeout_s=timeout_s,
         handler=handler,
         env=env,
+        aws_credentials=aws_credentials,
         function_name=FUNCTION_NAME,
         max_concurrency=max_concurrency,
         output=output,

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from rlambda.aws import add_credentials_argument, credentials_from_args
 from rlambda.errors import JobError, UsageError, report
 from rlambda.inputs import read_text
 from rlambda.local.docker_launcher import ImageNotFoundError
@@ -139,6 +140,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="as --credentials, read from PATH (one line KEY:SECRET)",
     )
     parser.add_argument("--region", default="us-east-1", help="the region in ARNs and signatures")
+    add_credentials_argument(parser)
     parser.add_argument(
         "--host-network",
         action="store_true",
@@ -170,6 +172,7 @@ def _functions(args: argparse.Namespace) -> list[FunctionSpec]:
         "memory_mb": args.memory,
         "timeout_s": args.timeout,
         "host_network": args.host_network,
+        "aws_credentials": credentials_from_args(args),
     }
     if args.function:
         if args.name or args.handler:
@@ -293,7 +296,9 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"  concurrency {args.concurrency} per function"
             f"{', queued beyond it' if args.queue else ', 429 beyond it'}; "
-            f"signatures {'checked' if verifier else 'not checked'}; Ctrl-C stops",
+            f"signatures {'checked' if verifier else 'not checked'}; "
+            f"{'the caller' if args.aws_credentials is not None else 'no'}"
+            " AWS credentials for the functions; Ctrl-C stops",
             file=sys.stderr,
             flush=True,
         )

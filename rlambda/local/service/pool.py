@@ -42,6 +42,10 @@ class FunctionSpec:
     memory_mb: int = 512
     timeout_s: float = 30.0
     env: Mapping[str, str] = field(default_factory=dict)
+    # `--aws-credentials`: the caller's credentials, anew at each cold start; not in a repr.
+    aws_credentials: Callable[[], Mapping[str, str]] | None = field(
+        default=None, repr=False, compare=False
+    )
     # The host's network instead of none but the Runtime API (DockerRuntime.host_network).
     host_network: bool = False
 

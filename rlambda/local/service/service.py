@@ -220,6 +220,7 @@ class Service:
             memory_mb=spec.memory_mb,
             handler=spec.handler,
             env=spec.env,
+            aws_credentials=spec.aws_credentials,
             host_network=spec.host_network,
             output=log.runtime_output if log else None,
             client=self.client,
