@@ -1,6 +1,6 @@
 """Helpers for the tests of lambdaparallel (parallel/), the R client, run in the host's R: the R
-packages it needs, S3 and AWS settings for moto, running an R script as a user would, and a
-container credentials endpoint. Its fixtures (r_library, moto_s3) are in tests/conftest.py."""
+packages it needs, S3 and AWS settings for moto, running an R script as a user would. Its
+fixtures (r_library, cran_future_library, moto_s3) are in tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import os
 import shutil
 import subprocess
 import textwrap
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import boto3
 import pytest
@@ -79,25 +78,3 @@ def run_r(
 
 def last_json(done: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-class _Credentials(BaseHTTPRequestHandler):
-    seen: ClassVar[list[str | None]] = []
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        type(self).seen.append(self.headers.get("Authorization"))
-        body = json.dumps(
-            {
-                "AccessKeyId": "ASIACONTAINER",
-                "SecretAccessKey": "secret",
-                "Token": "container-token",
-                "Expiration": "2026-12-01T23:00:00Z",
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)

@@ -8,9 +8,6 @@ import base64
 import datetime
 import json
 import subprocess
-import threading
-from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import botocore.auth
@@ -19,8 +16,9 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.lambdaparallel import _Credentials, needs_r_packages
-from tests.parallel_service import ROOT
+from tests.credentials_service import CredentialsService
+from tests.lambdaparallel import needs_r_packages
+from tests.parallel_service import ACCESS_KEY, ROOT
 
 pytestmark = [pytest.mark.r, needs_r_packages]
 
@@ -120,32 +118,18 @@ def test_signatures_match_botocores_for_the_same_requests(r_library: Path) -> No
     assert "run%201/tasks%2B1-%C3%A9.rds" in requests["s3-put"]["url"]
 
 
-@pytest.fixture
-def credentials_endpoint() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Credentials)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/creds"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_container_credentials_endpoint(
-    r_library: Path,
-    credentials_endpoint: str,
-    tmp_path: Path,
-) -> None:
+def test_container_credentials_endpoint_with_a_token_file(r_library: Path, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("file-token\n")
-    out = rscript(
-        "library(lambdaparallel); c <- aws_credentials(); "
-        "cat(c$access_key_id, c$session_token, c$source, sep = '|')",
-        r_library,
-        {
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI": credentials_endpoint,
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(token_file),
-        },
-    )
-    assert out == "ASIACONTAINER|container-token|container credentials endpoint"
-    assert _Credentials.seen[-1] == "file-token"
+    with CredentialsService(container_token="file-token") as endpoint:
+        out = rscript(
+            "library(lambdaparallel); c <- aws_credentials(); "
+            "cat(c$access_key_id, c$session_token, c$source, sep = '|')",
+            r_library,
+            {
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI": endpoint.endpoint + "/container",
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(token_file),
+            },
+        )
+    assert out == f"{ACCESS_KEY}|token-1|container credentials endpoint"
+    assert endpoint.requests[-1]["headers"]["authorization"] == "file-token"
