@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
+import moto.iam.models
 import pytest
 import requests
 from moto.server import ThreadedMotoServer
@@ -25,6 +26,7 @@ from moto.server import ThreadedMotoServer
 import docker
 from rlambda.build import engine
 from rlambda.build.builder import BuildResult, build_base_image
+from rlambda.functions import roles
 from rlambda.pins import versions
 from rlambda.sources.fetch import cache_dir
 from rlambda.target import Target, resolve
@@ -250,12 +252,28 @@ def r_image_of(local_pins, local_mirror: str, debian_base: str) -> Callable[[str
 # ---- the registry stand-ins (tests/registry/stand_ins.py): moto's server and docker-registry ----
 
 
+def _managed_policies_the_code_attaches() -> str:
+    """moto's table of AWS's managed policies, cut to those rlambda attaches.
+
+    moto parses all ~1,600 of them into every IAM backend it makes, and a reset makes its
+    backends again: ~0.1-0.5 s each time, most of a moto-backed unit test's time. Real IAM has
+    them all; the code attaches one (roles.BASIC_EXECUTION_POLICY), so that one is kept, as AWS
+    publishes it (moto's copy).
+    """
+    everything = json.loads(moto.iam.models.aws_managed_policies_data)
+    name = roles.BASIC_EXECUTION_POLICY.rsplit("/", 1)[1]
+    return json.dumps({name: everything[name]})
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per API call otherwise
     os.environ["MOTO_LAMBDA_STUB_ECR"] = "false"  # read by moto on every create/update
     # AWS's managed policies (AWSLambdaBasicExecutionRole), which real IAM always has.
     os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    # The server runs in this process (a thread), so the table it reads can be cut here; moto
+    # reads it by this name (the patch fails loudly if a moto release renames it).
+    moto.iam.models.aws_managed_policies_data = _managed_policies_the_code_attaches()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
