@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from rlambda.sources.fetch import cache_dir
 from rlambda.target import Target, resolve
 from rlambda.update import pin_package
 
+from .helpers import serve_in_thread
 from .parallel_service import ACCESS_KEY, BUCKET, SECRET_KEY
 from .registry.stand_ins import REGION, RegistryServer, moto_token_credentials
 from .registry.stand_ins import free_port as _free_port
@@ -119,7 +119,7 @@ def serve_directory() -> Iterator:
     def start(directory: Path) -> str:
         handler = functools.partial(_QuietHandler, directory=str(directory))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        serve_in_thread(server)
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}"
 

@@ -1,11 +1,10 @@
 """Plain helpers shared by test modules in more than one folder (fixtures are in conftest.py)."""
 
 import json
+import socketserver
+import threading
 from pathlib import Path
 from typing import Any
-
-from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
 
 import build
 
@@ -28,9 +27,22 @@ def run_build(capsys, *argv: str) -> tuple[int, str]:
 
 
 def validate_sbom(doc: dict) -> None:
+    # Imported here: its IRI format check builds a parser on import (~1.6 s of CPU), which only
+    # the SBOM tests need.
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
     error = JsonStrictValidator(SchemaVersion.V1_5).validate_str(json.dumps(doc))
     assert error is None, str(error)
 
 
 def sbom_components(doc: dict) -> dict[str, dict]:
     return {c["bom-ref"]: c for c in doc["components"]}
+
+
+def serve_in_thread(server: socketserver.BaseServer) -> None:
+    """Serve on a daemon thread that notices `server.shutdown()` within 0.05 s (serve_forever's
+    default, 0.5 s, was half a second of each such test's teardown)."""
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()

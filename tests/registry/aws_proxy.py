@@ -9,11 +9,12 @@ recorded.
 
 import http.server
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
+
+from ..helpers import serve_in_thread
 
 
 @dataclass
@@ -69,7 +70,7 @@ class AwsFaultProxy:
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _relay
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_thread(self.server)
 
     @property
     def endpoint(self) -> str:

@@ -6,7 +6,6 @@ import http.server
 import json
 import shutil
 import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +18,8 @@ from rlambda import update as pin_updates
 from rlambda.errors import JobError, UsageError
 from rlambda.pins import versions
 from rlambda.sources import cran
+
+from ..helpers import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 # The fake mirrors here serve plain http on 127.0.0.1: new pins from them need asking.
@@ -348,7 +349,7 @@ class _TokenRegistry(http.server.BaseHTTPRequestHandler):
 
 def test_anonymous_bearer_token() -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TokenRegistry)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     try:
         image = f"127.0.0.1:{server.server_address[1]}/lambda/provided"
         digests = pin_updates.resolve_digests(image, "al2023")

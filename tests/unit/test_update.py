@@ -2,7 +2,6 @@
 
 import hashlib
 import http.server
-import threading
 
 import pytest
 import tomlkit
@@ -11,6 +10,8 @@ import build
 from rlambda.errors import JobError, UsageError
 from rlambda.pins import versions
 from rlambda.update import pin_release
+
+from ..helpers import serve_in_thread
 
 REAL_450 = versions.load().r["4.5.0"].sha256
 
@@ -88,7 +89,7 @@ class _ShortHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def short_mirror():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ShortHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     yield server
     server.shutdown()
     server.server_close()
