@@ -199,7 +199,8 @@ def test_a_body_that_does_not_come_is_dropped():
 
 @pytest.mark.parametrize("which", ["invoke", "http"])
 def test_connections_beyond_the_bound_are_answered_not_threaded(which):
-    limits = Limits(idle_s=30, read_s=30, max_connections=4)
+    # refuse_s short: the refused exchange with no request waits it out (1 s by default).
+    limits = Limits(idle_s=30, read_s=30, max_connections=4, refuse_s=0.2)
     with serving(limits) as service:
         url = service.endpoint_url if which == "invoke" else service.http_url("echo")
         before = threading.active_count()
