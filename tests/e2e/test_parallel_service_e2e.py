@@ -7,17 +7,16 @@ client runs in the host's R, as a user's session would.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rlambda.local.service import FunctionSpec, Verifier
+from tests.credentials_service import CredentialsService
 from tests.e2e.serving import _recipe_image, running
-from tests.lambdaparallel import _Credentials, last_json, needs_r_packages, run_r, s3_keys
+from tests.lambdaparallel import last_json, needs_r_packages, run_r, s3_keys
 from tests.parallel_service import ACCESS_KEY, BUCKET, SECRET_KEY
 
 pytestmark = [pytest.mark.docker, pytest.mark.r, needs_r_packages]
@@ -32,20 +31,15 @@ def worker_image(local_pins, local_mirror, r_image) -> str:
 def service_url(worker_image: str, moto_s3: str) -> Iterator[str]:
     # The service gives its environments no credentials (Lambda gives the execution role's):
     # the workers get theirs from a container credentials endpoint, as ECS tasks do.
-    endpoint = ThreadingHTTPServer(("127.0.0.1", 0), _Credentials)
-    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
-    env = {
-        "AWS_ENDPOINT_URL_S3": moto_s3,
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://127.0.0.1:{endpoint.server_address[1]}/",
-    }
-    # Both are on the host's loopback: the workers need the host's network (not the default).
-    spec = FunctionSpec("r-worker", worker_image, timeout_s=20, env=env, host_network=True)
-    try:
+    with CredentialsService() as credentials:
+        env = {
+            "AWS_ENDPOINT_URL_S3": moto_s3,
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"{credentials.endpoint}/container",
+        }
+        # Both are on the host's loopback: the workers need the host's network (not the default).
+        spec = FunctionSpec("r-worker", worker_image, timeout_s=20, env=env, host_network=True)
         with running([spec], concurrency=4, verifier=Verifier(ACCESS_KEY, SECRET_KEY)) as service:
             yield service.endpoint_url
-    finally:
-        endpoint.shutdown()
-        endpoint.server_close()
 
 
 def r(code: str, url: str, library: Path, moto: str) -> Any:
