@@ -6,6 +6,7 @@ test_aws_rie.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -40,21 +41,49 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def unix_server(path: Path, handle) -> socket.socket:
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen()
+class UnixServer:
+    """A Unix-socket server for one test, each connection handled in its own thread.
 
-    def accept() -> None:
+    close() wakes the accepting thread (shutdown), ends every connection and joins every
+    thread before the socket is closed. A thread still in accept() when its descriptor is closed
+    accepts on whatever socket a later test is given that number: moto's server got it, and a
+    handler here read its reset request, which then hung for 10 s.
+    """
+
+    def __init__(self, path: Path, handle) -> None:
+        self.handle = handle
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen()
+        self.connections: list[socket.socket] = []
+        self.threads: list[threading.Thread] = []
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def _accept(self) -> None:
         while True:
             try:
-                conn, _ = server.accept()
+                conn, _ = self.sock.accept()
             except OSError:
                 return
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+            self.connections.append(conn)
+            thread = threading.Thread(target=self.handle, args=(conn,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
 
-    threading.Thread(target=accept, daemon=True).start()
-    return server
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes accept() (EINVAL)
+        self.acceptor.join(5)
+        for conn in self.connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)  # wakes a handler's recv()
+        for thread in self.threads:
+            thread.join(5)
+        assert not self.acceptor.is_alive() and not any(t.is_alive() for t in self.threads)
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()
 
 
 def reverse_until_eof(conn: socket.socket) -> None:
@@ -81,7 +110,7 @@ def wait_listening(port: int) -> None:
 def test_forwards_both_ways_with_half_close_then_dies_with_the_command(
     relay: Path, tmp_path: Path
 ) -> None:
-    server = unix_server(tmp_path / "api.sock", reverse_until_eof)
+    server = UnixServer(tmp_path / "api.sock", reverse_until_eof)
     port = free_port()
     gate = tmp_path / "gate"
     # The command waits until the test lets it go, then exits 7.
@@ -133,7 +162,7 @@ def test_a_command_that_cannot_run_is_reported_as_invalid_entrypoint(
         conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         conn.close()
 
-    server = unix_server(tmp_path / "api.sock", runtime_api)
+    server = UnixServer(tmp_path / "api.sock", runtime_api)
     try:
         listen, target = f"tcp:127.0.0.1:{free_port()}", f"unix:{tmp_path / 'api.sock'}"
         missing = subprocess.run(
