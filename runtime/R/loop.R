@@ -20,6 +20,9 @@ start_lambda <- function(handler = NULL, max_invokes = Inf) {
   }
   write_state("")
   rt_debug("init done in ", format(round(proc.time()[["elapsed"]] * 1000)), " ms since R started")
+  if (snapstart_enabled() && !snapstart_phase(client, h)) {  # snapstart.R
+    quit(save = "no", status = 1L, runLast = FALSE)
+  }
   workers <- max_concurrency()
   if (workers > 1L) return(run_workers(client, h, workers))
   n <- serve_invokes(client, h, max_invokes)
@@ -235,6 +238,9 @@ report_exit <- function(status, path = Sys.getenv("RLAMBDA_STATE_FILE")) {
     cond <- runtime_condition("Runtime.ExitError", sprintf(
       "R exited with status %s during init", status))
     report_init_error(client, cond)
+  } else if (what[[1L]] == "restore") {
+    report_restore_error(client, runtime_condition("Runtime.ExitError", sprintf(
+      "R exited with status %s during the SnapStart restore", status)))
   } else {
     rt_state$request_id <- what[[1L]]
     cond <- runtime_condition("Runtime.ExitError", sprintf(

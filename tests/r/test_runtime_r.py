@@ -80,6 +80,7 @@ def runtime(
     stdout: Path | None = None,
     timeout_s: float = 10,
     bootstrap: Path = BOOTSTRAP,
+    **server_options: object,
 ) -> Iterator[RuntimeApiServer]:
     """The emulator running a bootstrap for `handler` (taken as the bootstrap's argument)."""
     with contextlib.ExitStack() as stack:
@@ -92,7 +93,12 @@ def runtime(
         )
         server = stack.enter_context(
             RuntimeApiServer(
-                process, timeout_s=timeout_s, memory_mb=512, function_name="test", quiet=True
+                process,
+                timeout_s=timeout_s,
+                memory_mb=512,
+                function_name="test",
+                quiet=True,
+                **server_options,  # type: ignore[arg-type]
             )
         )
         yield server

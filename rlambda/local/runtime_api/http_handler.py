@@ -25,6 +25,8 @@ from .model import InvokeResult, RuntimeApiError
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 NEXT_PATH = f"{RUNTIME_PREFIX}/invocation/next"
 INIT_ERROR_PATH = f"{RUNTIME_PREFIX}/init/error"
+RESTORE_NEXT_PATH = f"{RUNTIME_PREFIX}/restore/next"
+RESTORE_ERROR_PATH = f"{RUNTIME_PREFIX}/restore/error"
 ANSWER_PATH = re.compile(rf"^{RUNTIME_PREFIX}/invocation/([^/]+)/(response|error)$")
 # RIE serves any function name here; so do we.
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/[^/]+/invocations$")
@@ -44,6 +46,12 @@ class Emulator(Protocol):
     ) -> tuple[int, bytes]: ...
 
     def init_error(self, handler: BaseHTTPRequestHandler) -> tuple[int, bytes]: ...
+
+    def restore_next(
+        self, peer_gone: Callable[[], bool]
+    ) -> tuple[int, bytes, dict[str, str]] | None: ...
+
+    def restore_error(self, handler: BaseHTTPRequestHandler) -> tuple[int, bytes]: ...
 
     def invoke(
         self, payload: bytes, *, trace_id: str | None = None, client_context: str | None = None
@@ -72,10 +80,14 @@ class RuntimeApiHandler(QuietHandler):
         return self.server.emulator  # type: ignore[attr-defined]
 
     def do_GET(self) -> None:
-        if self.path != NEXT_PATH:
+        if self.path == NEXT_PATH:
+            wait = self.emulator.next_invocation
+        elif self.path == RESTORE_NEXT_PATH:
+            wait = self.emulator.restore_next
+        else:
             self.send(HTTPStatus.NOT_FOUND, b'{"message":"Not Found"}')
             return
-        outcome = self.emulator.next_invocation(lambda: peer_closed(self.connection))
+        outcome = wait(lambda: peer_closed(self.connection))
         if outcome is None:
             # The runtime this connection served is gone, or the server is closing.
             self.close_connection = True
@@ -95,6 +107,9 @@ class RuntimeApiHandler(QuietHandler):
             self.send(status, body)
         elif self.path == INIT_ERROR_PATH:
             status, body = self.emulator.init_error(self)
+            self.send(status, body)
+        elif self.path == RESTORE_ERROR_PATH:
+            status, body = self.emulator.restore_error(self)
             self.send(status, body)
         elif INVOKE_PATH.match(self.path):
             self._invoke()
@@ -124,6 +139,8 @@ class RuntimeApiHandler(QuietHandler):
             headers["X-Amz-Function-Error"] = result.function_error
         if result.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
             headers["X-Amzn-ErrorType"] = "RequestTooLargeException"
+        elif result.status_code != HTTPStatus.OK and result.report and result.report.error_type:
+            headers["X-Amzn-ErrorType"] = result.report.error_type  # SnapStart's exceptions
         self.send(result.status_code, result.body, headers)
 
 

@@ -40,6 +40,24 @@ STATE_READY = "Ready"
 STATE_INVOCATION_RESPONSE = "InvocationResponse"
 STATE_INVOCATION_ERROR_RESPONSE = "InvocationErrorResponse"
 STATE_RESPONSE_SENT = "RuntimeResponseSentState"
+# SnapStart (same file): Started -> RestoreReady (GET restore/next, the snapshot is taken while
+# it waits) -> Restoring (the call returned in a restored environment) -> Ready (GET next), or
+# -> RuntimeRestoreErrorState (POST restore/error, allowed only while Restoring).
+STATE_RESTORE_READY = "RestoreReady"
+STATE_RESTORING = "Restoring"
+STATE_RESTORE_ERROR = "RuntimeRestoreErrorState"
+
+# AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand" for a cold start, "snap-start" when Lambda
+# initialises a published version to snapshot it (AWS: "Implementing SnapStart hooks for
+# container images", snapstart-runtime-hooks-custom).
+INIT_ON_DEMAND = "on-demand"
+INIT_SNAP_START = "snap-start"
+# Init before a snapshot may take 15 minutes; Lambda's timeout for it is 130 s or the function's
+# timeout, whichever is higher (AWS: "Lambda SnapStart", snapstart.html, and the execution
+# environment lifecycle page, "Init phase"). After-restore hooks must finish within 10 s, or
+# the invoke fails with SnapStartTimeoutException (AWS: snapstart-troubleshooting.html).
+SNAPSTART_MIN_INIT_LIMIT_S = 130.0
+SNAPSTART_RESTORE_LIMIT_S = 10.0
 
 FUNCTION_ERROR_UNHANDLED = "Unhandled"
 
@@ -114,6 +132,10 @@ class InvokeReport:
     max_memory_mb: int | None
     # Runtime process start until its first GET next; only on a cold start.
     init_duration_ms: float | None
+    # SnapStart only, on the first invoke of a restored environment: from the restore (GET
+    # restore/next answered) until the runtime's GET next, i.e. the after-restore hooks. Lambda
+    # writes it as "Restore Duration" (the init, before the snapshot, is paid at publish).
+    restore_duration_ms: float | None = None
     # "success", "error" or "timeout": Lambda adds "Status: …" to REPORT for the last two.
     status: str = "success"
     error_type: str | None = None
@@ -127,7 +149,9 @@ class InvokeReport:
             f"Memory Size: {self.memory_size_mb} MB",
             f"Max Memory Used: {self.max_memory_mb if self.max_memory_mb is not None else '-'} MB",
         ]
-        if self.init_duration_ms is not None:
+        if self.restore_duration_ms is not None:
+            parts.append(f"Restore Duration: {self.restore_duration_ms:.2f} ms")
+        elif self.init_duration_ms is not None:
             parts.append(f"Init Duration: {self.init_duration_ms:.2f} ms")
         if self.status != "success":
             parts.append(f"Status: {self.status}")

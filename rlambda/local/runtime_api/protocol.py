@@ -61,6 +61,12 @@ class RuntimeState:
     exit_code: int | None = None
     pending: Invocation | None = None  # offered, not yet taken by GET next
     current: Invocation | None = None  # delivered to the runtime
+    # SnapStart: when GET restore/next came (init done, snapshot point), whether the emulator
+    # has "restored" (answers that call), when, and the runtime's POST restore/error.
+    restore_asked_at: float | None = None
+    restore_released: bool = False
+    restored_at: float | None = None
+    restore_error: Answer | None = None
 
 
 def decode_trailer_error(body: Body) -> tuple[str | None, bytes]:
@@ -91,9 +97,10 @@ class RuntimeProtocol:
     and waits on `_cond` for `Invocation.answer`.
     """
 
-    def __init__(self, function_arn: str, max_response_bytes: int) -> None:
+    def __init__(self, function_arn: str, max_response_bytes: int, snapstart: bool = False) -> None:
         self.function_arn = function_arn
         self.max_response_bytes = max_response_bytes
+        self.snapstart = snapstart
         # One lock and condition for all runtime state: every change is notified on it.
         self._cond = threading.Condition()
         self._rt = RuntimeState()
@@ -109,14 +116,19 @@ class RuntimeProtocol:
         with self._cond:
             rt = self._rt
             generation = rt.generation
-            if rt.state == model.STATE_STARTED and rt.init_done_at is None:
+            if rt.state in (model.STATE_STARTED, model.STATE_RESTORING) and rt.init_done_at is None:
+                # Init done (or, after a restore, the after-restore hooks): ready for events.
                 rt.init_done_at = time.monotonic()
                 self._cond.notify_all()
             elif rt.state == model.STATE_READY and rt.current and rt.current.answer is None:
                 # rapid renders the event in flight again when next is called twice
                 # (rapi/handler/invocationnext.go: Ready() is a no-op in state Ready).
                 return self._render(rt.current)
-            elif rt.state not in (model.STATE_STARTED, model.STATE_RESPONSE_SENT):
+            elif rt.state not in (
+                model.STATE_STARTED,
+                model.STATE_RESTORING,
+                model.STATE_RESPONSE_SENT,
+            ):
                 body = model.state_transition_error(rt.state, model.STATE_READY)
                 return HTTPStatus.FORBIDDEN, body, {}
             while True:
@@ -246,5 +258,59 @@ class RuntimeProtocol:
                 return HTTPStatus.FORBIDDEN, body
             rt.state = model.STATE_INIT_ERROR
             rt.init_error = Answer(received.data, error_type)
+            self._cond.notify_all()
+        return HTTPStatus.ACCEPTED, model.ACCEPTED
+
+    # ---- SnapStart -------------------------------------------------------------------
+
+    def restore_next(
+        self, peer_gone: Callable[[], bool]
+    ) -> tuple[int, bytes, dict[str, str]] | None:
+        """GET /runtime/restore/next: init is done; the call waits while the snapshot is
+        taken and returns in the restored environment (rapid: Started -> RestoreReady ->
+        Restoring). Only under snap-start, and only once, before the first GET next.
+
+        None means: drop the connection (the runtime was replaced, or the server closes).
+        """
+        with self._cond:
+            rt = self._rt
+            generation = rt.generation
+            if not self.snapstart or rt.state != model.STATE_STARTED or rt.init_done_at:
+                # rapid allows the call from Started whatever the initialization type; an
+                # on-demand environment is never snapshotted, so here it is refused.
+                state = rt.state if self.snapstart else f"{rt.state} (on-demand init)"
+                body = model.state_transition_error(state, model.STATE_RESTORE_READY)
+                return HTTPStatus.FORBIDDEN, body, {}
+            rt.state = model.STATE_RESTORE_READY
+            rt.restore_asked_at = time.monotonic()
+            self._cond.notify_all()
+            while not rt.restore_released:
+                if self._closing or rt is not self._rt or rt.generation != generation:
+                    return None
+                self._cond.wait()
+            if peer_gone():
+                return None
+            rt.state = model.STATE_RESTORING
+            rt.restored_at = time.monotonic()
+            self._cond.notify_all()
+        return HTTPStatus.OK, b"", {}
+
+    def restore_error(self, handler: BaseHTTPRequestHandler) -> tuple[int, bytes]:
+        """POST /runtime/restore/error: an after-restore hook failed; allowed only while
+        Restoring (before the runtime's GET next). The environment then serves no invoke."""
+        received = read_body(handler, self.max_response_bytes)
+        error_type = (
+            handler.headers.get(ERROR_TYPE_HEADER)
+            or _error_type_of(received.data)
+            or "Runtime.Unknown"
+        )
+        with self._cond:
+            rt = self._rt
+            if rt.state != model.STATE_RESTORING or rt.init_done_at is not None:
+                state = model.STATE_READY if rt.init_done_at is not None else rt.state
+                body = model.state_transition_error(state, model.STATE_RESTORE_ERROR)
+                return HTTPStatus.FORBIDDEN, body
+            rt.state = model.STATE_RESTORE_ERROR
+            rt.restore_error = Answer(received.data, error_type)
             self._cond.notify_all()
         return HTTPStatus.ACCEPTED, model.ACCEPTED

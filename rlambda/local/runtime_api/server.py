@@ -34,6 +34,11 @@ from .model import API_SOCKET_ENV, InvokeReport, InvokeResult, RuntimeApiError
 from .protocol import Answer, Invocation, RuntimeProtocol, RuntimeState
 
 DEFAULT_TIMEOUT_S = 300.0
+_NO_RESTORE_NEXT = (
+    "the runtime polled /runtime/invocation/next without calling /runtime/restore/next under "
+    "snap-start: Lambda publishes a version of such an image only with "
+    'LABEL com.amazonaws.lambda.feature.snapstart="Allow"'
+)
 DEFAULT_MEMORY_MB = 3008  # RIE's default when AWS_LAMBDA_FUNCTION_MEMORY_SIZE is unset
 
 
@@ -102,6 +107,8 @@ class RuntimeApiServer(RuntimeProtocol):
         quiet: bool = False,
         max_response_bytes: int = model.MAX_RESPONSE_BYTES,
         max_request_bytes: int = model.MAX_REQUEST_BYTES,
+        snapstart: bool = False,
+        init_limit_s: float | None = None,
     ) -> None:
         self.launcher = runtime
         self.host, self.port = host, port
@@ -112,7 +119,16 @@ class RuntimeApiServer(RuntimeProtocol):
         self.function_name = function_name
         self.region = region
         arn = f"arn:aws:lambda:{region}:012345678912:function:{function_name}"
-        super().__init__(arn, max_response_bytes)
+        super().__init__(arn, max_response_bytes, snapstart)
+        # On-demand init shares the invoke's timeout here (as before); a snap-start init has
+        # its own, longer limit (model.SNAPSTART_MIN_INIT_LIMIT_S).
+        default_limit = (
+            max(model.SNAPSTART_MIN_INIT_LIMIT_S, self.timeout_s) if snapstart else self.timeout_s
+        )
+        self.init_limit_s = init_limit_s or default_limit
+        # The last snap-start cold start's phases, in ms: init (before the snapshot, paid at
+        # publish on Lambda), restore (after-restore steps until GET next), and first invoke.
+        self.snapstart_timings: dict[str, float] = {}
         self.max_request_bytes = max_request_bytes
         self._log_stream = log_stream
         self._quiet = quiet
@@ -225,7 +241,9 @@ class RuntimeApiServer(RuntimeProtocol):
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function_name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": time.strftime("%Y/%m/%d/[$LATEST]")
             + secrets.token_hex(16),
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": (
+                model.INIT_SNAP_START if self.snapstart else model.INIT_ON_DEMAND
+            ),
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "LAMBDA_TASK_ROOT": "/var/task",
@@ -271,12 +289,14 @@ class RuntimeApiServer(RuntimeProtocol):
     def _invoke_locked(self, invocation: Invocation) -> InvokeResult:
         self._log(f"START RequestId: {invocation.request_id} Version: $LATEST")
         init_ms: float | None = None
+        restore_ms: float | None = None
         for attempt in range(2):
             if not self._runtime_running():
-                init_ms, failure = self._cold_start(invocation.request_id)
+                init_ms, restore_ms, failure = self._cold_start(invocation.request_id)
                 if failure is not None:
                     # Nothing ran: Lambda counts the failed init as the invoke's duration.
-                    return self._finish(invocation.request_id, failure, init_ms, init_ms)
+                    spent = restore_ms if restore_ms is not None else init_ms
+                    return self._finish(invocation.request_id, failure, spent, init_ms, restore_ms)
             offered = time.monotonic()
             answer, exit_code, delivered = self._offer(invocation)
             # A warm runtime that exited before it took the event (e.g. awslambdaric exits
@@ -288,7 +308,9 @@ class RuntimeApiServer(RuntimeProtocol):
         ended = invocation.answered_at if answer is not None else time.monotonic()
         duration_ms = min(ended - offered, self.timeout_s) * 1000
         outcome = self._invoke_outcome(invocation.request_id, answer, exit_code)
-        return self._finish(invocation.request_id, outcome, duration_ms, init_ms)
+        if restore_ms is not None:
+            self.snapstart_timings["first_invoke_ms"] = duration_ms
+        return self._finish(invocation.request_id, outcome, duration_ms, init_ms, restore_ms)
 
     def _offer(self, invocation: Invocation) -> tuple[Answer | None, int | None, bool]:
         """Offer the event to the runtime; wait for its answer, its exit, or the timeout."""
@@ -321,23 +343,29 @@ class RuntimeApiServer(RuntimeProtocol):
             return self._exit_error(request_id, exit_code)
         return self._timeout_error(request_id)
 
-    def _cold_start(self, request_id: str) -> tuple[float, _Outcome | None]:
+    def _cold_start(self, request_id: str) -> tuple[float, float | None, _Outcome | None]:
+        """Start the runtime and wait for its init: (init ms, restore ms or None, failure).
+
+        Under snap-start, init ends at GET restore/next; the emulator then restores at once
+        (the same process goes on: no snapshot is taken here) and the restore ends at GET next.
+        """
         started = time.monotonic()
         try:
             self._launch()
         except OSError as exc:
             message = f"RequestId: {request_id} Error: {exc}"
             body = model.error_body("Runtime.InvalidEntrypoint", message)
-            return 0.0, _Outcome.failure("Runtime.InvalidEntrypoint", body)
+            return 0.0, None, _Outcome.failure("Runtime.InvalidEntrypoint", body)
         with self._cond:
             self._cond.wait_for(
                 lambda: (
                     self._rt.init_done_at is not None
+                    or self._rt.restore_asked_at is not None
                     or self._rt.init_error is not None
                     or self._rt.exit_code is not None
                     or self._closing
                 ),
-                timeout=self.timeout_s,
+                timeout=self.init_limit_s,
             )
             self._raise_if_closing()
             done_at, init_error, exit_code = (
@@ -345,21 +373,85 @@ class RuntimeApiServer(RuntimeProtocol):
                 self._rt.init_error,
                 self._rt.exit_code,
             )
+            snapshot_at = self._rt.restore_asked_at
+        if snapshot_at is not None:
+            return self._restore(request_id, (snapshot_at - started) * 1000)
         if init_error is None and done_at is not None:
+            if self.snapstart:
+                failure = _Outcome.failure(
+                    "Runtime.SnapStartNotImplemented",
+                    model.error_body("Runtime.SnapStartNotImplemented", _NO_RESTORE_NEXT),
+                )
+                return self._fail_runtime(request_id, (done_at - started) * 1000, None, failure)
             # A first reading now: a runtime that dies mid-invoke leaves no /proc to read.
             self._sample_memory()
-            return (done_at - started) * 1000, None
-        init_ms = min(time.monotonic() - started, self.timeout_s) * 1000
-        self._sample_memory()
-        self._stop_runtime()
+            return (done_at - started) * 1000, None, None
+        init_ms = min(time.monotonic() - started, self.init_limit_s) * 1000
         if init_error is not None:
             # The runtime's own error document, reported on the invoke; the next invoke
             # tries init again.
             error_type = init_error.error_type or "Runtime.Unknown"
-            return init_ms, _Outcome.failure(error_type, init_error.body)
-        if exit_code is not None:
-            return init_ms, self._exit_error(request_id, exit_code)
-        return init_ms, self._timeout_error(request_id)
+            failure = _Outcome.failure(error_type, init_error.body)
+        elif exit_code is not None:
+            failure = self._exit_error(request_id, exit_code)
+        else:
+            failure = self._timeout_error(request_id, self.init_limit_s)
+        return self._fail_runtime(request_id, init_ms, None, failure)
+
+    def _fail_runtime(
+        self, request_id: str, init_ms: float, restore_ms: float | None, failure: _Outcome
+    ) -> tuple[float, float | None, _Outcome]:
+        self._sample_memory()
+        self._stop_runtime()
+        return init_ms, restore_ms, failure
+
+    def _restore(
+        self, request_id: str, init_ms: float
+    ) -> tuple[float, float | None, _Outcome | None]:
+        """Answer GET restore/next and wait for the after-restore hooks to end in GET next."""
+        self._sample_memory()
+        self.snapstart_timings = {"init_ms": init_ms}
+        self._log(f"SNAPSTART init before the snapshot: {init_ms:.2f} ms")
+        with self._cond:
+            rt = self._rt
+            rt.restore_released = True
+            released = time.monotonic()
+            self._cond.notify_all()
+            self._cond.wait_for(
+                lambda: (
+                    rt.init_done_at is not None
+                    or rt.restore_error is not None
+                    or rt.exit_code is not None
+                    or self._closing
+                ),
+                timeout=model.SNAPSTART_RESTORE_LIMIT_S,
+            )
+            self._raise_if_closing()
+            ready_at, restore_error, exit_code = rt.init_done_at, rt.restore_error, rt.exit_code
+        ended = ready_at if restore_error is None and ready_at is not None else time.monotonic()
+        restore_ms = min(ended - released, model.SNAPSTART_RESTORE_LIMIT_S) * 1000
+        self.snapstart_timings["restore_ms"] = restore_ms
+        if restore_error is None and ready_at is not None:
+            return init_ms, restore_ms, None
+        if restore_error is not None:
+            # Lambda's Invoke API answers SnapStartException (400): "The afterRestore() runtime
+            # hook encountered an error" (botocore's Lambda model). The body here is the
+            # runtime's own error document, so that R's message and class reach the caller.
+            failure = _Outcome(
+                HTTPStatus.BAD_REQUEST, restore_error.body, None, "error", "SnapStartException"
+            )
+        elif exit_code is not None:
+            failure = self._exit_error(request_id, exit_code)
+        else:
+            message = "Lambda couldn't restore the snapshot within the timeout limit."
+            failure = _Outcome(
+                HTTPStatus.REQUEST_TIMEOUT,
+                model.error_body("SnapStartTimeoutException", message),
+                None,
+                "timeout",
+                "SnapStartTimeoutException",
+            )
+        return self._fail_runtime(request_id, init_ms, restore_ms, failure)
 
     def _exit_error(self, request_id: str, exit_code: int) -> _Outcome:
         message = (
@@ -367,23 +459,30 @@ class RuntimeApiServer(RuntimeProtocol):
         )
         return _Outcome.failure("Runtime.ExitError", model.error_body("Runtime.ExitError", message))
 
-    def _timeout_error(self, request_id: str) -> _Outcome:
-        message = (
-            f"RequestId: {request_id} Error: Task timed out after {self.timeout_s:.2f} seconds"
-        )
+    def _timeout_error(self, request_id: str, limit_s: float | None = None) -> _Outcome:
+        limit_s = self.timeout_s if limit_s is None else limit_s
+        message = f"RequestId: {request_id} Error: Task timed out after {limit_s:.2f} seconds"
         body = model.error_body("Sandbox.Timedout", message)
         return _Outcome.failure("Sandbox.Timedout", body, status="timeout")
 
     def _finish(
-        self, request_id: str, outcome: _Outcome, duration_ms: float, init_ms: float | None
+        self,
+        request_id: str,
+        outcome: _Outcome,
+        duration_ms: float,
+        init_ms: float | None,
+        restore_ms: float | None = None,
     ) -> InvokeResult:
+        # Under SnapStart the init was paid when the version was published: not billed here.
+        billed_init = None if restore_ms is not None else init_ms
         report = InvokeReport(
             request_id=request_id,
             duration_ms=duration_ms,
-            billed_duration_ms=model.billed_ms(duration_ms, init_ms),
+            billed_duration_ms=model.billed_ms(duration_ms, billed_init),
             memory_size_mb=self.memory_mb,
             max_memory_mb=self._sample_memory(),
             init_duration_ms=init_ms,
+            restore_duration_ms=restore_ms,
             status=outcome.status,
             error_type=outcome.error_type,
         )
