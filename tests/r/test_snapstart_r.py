@@ -112,8 +112,9 @@ def test_a_failing_priming_event_fails_init_with_r_message(event: str, message: 
 
 
 def test_priming_and_hooks_do_nothing_without_snap_start() -> None:
-    with runtime("snap.handler", env={"RLAMBDA_SNAPSTART_PRIME": "prime-fails.json"},
-                 task_root=SNAP) as server:
+    with runtime(
+        "snap.handler", env={"RLAMBDA_SNAPSTART_PRIME": "prime-fails.json"}, task_root=SNAP
+    ) as server:
         body = ok_json(server.invoke(b"{}"))
         assert body["hooks"] == [] and body["calls"] == 1
         assert server.invoke(b"{}").report.init_duration_ms is None

@@ -656,3 +656,75 @@ def test_a_chunk_size_line_longer_than_the_limit_is_not_split():
     body = io.BytesIO(b"5;" + b"e" * 70000 + b"\r\nhello\r\n0\r\n\r\n")
     with pytest.raises(BadRequest, match="chunk size line longer than 65536"):
         read_chunked(body, 1024)
+
+
+# ---- SnapStart ------------------------------------------------------------------------------
+
+RESTORE_NEXT = "/2018-06-01/runtime/restore/next"
+RESTORE_ERROR = "/2018-06-01/runtime/restore/error"
+
+
+def test_snap_start_order_init_restore_then_events() -> None:
+    with by_hand(snapstart=True) as (server, runtime, pool):
+        result = pool.submit(server.invoke, b'"x"')
+        runtime.wait_running()
+        assert runtime.handles[0].env["AWS_LAMBDA_INITIALIZATION_TYPE"] == "snap-start"
+        # Before restore/next: restore/error is out of order.
+        early = raw(server, "POST", RESTORE_ERROR, b"{}")
+        restored = raw(server, "GET", RESTORE_NEXT)
+        again = raw(server, "GET", RESTORE_NEXT)  # once only
+        request_id, _, body = next_event(server)
+        late = raw(server, "POST", RESTORE_ERROR, b"{}")  # after GET next
+        raw(server, "POST", answer_path(request_id), b'"ok"')
+        first = result.result(timeout=10)
+    assert early[0] == 403 and "from Started to RuntimeRestoreErrorState" in early[2].decode()
+    assert restored[0] == 200 and body == b'"x"'
+    assert again[0] == 403 and "from Restoring to RestoreReady" in again[2].decode()
+    assert late[0] == 403 and "from Ready to RuntimeRestoreErrorState" in late[2].decode()
+    assert first.body == b'"ok"'
+    assert first.report.restore_duration_ms is not None
+    assert "Restore Duration:" in first.report.line()
+    assert set(server.snapstart_timings) == {"init_ms", "restore_ms", "first_invoke_ms"}
+
+
+def test_restore_next_is_refused_on_demand() -> None:
+    with by_hand() as (server, runtime, pool):
+        result = pool.submit(server.invoke, b"1")
+        runtime.wait_running()
+        refused = raw(server, "GET", RESTORE_NEXT)
+        request_id, _, _ = next_event(server)
+        raw(server, "POST", answer_path(request_id), b"1")
+        assert result.result(timeout=10).report.restore_duration_ms is None
+    assert runtime.handles[0].env["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
+    assert refused[0] == 403
+
+
+def test_a_restore_error_fails_the_invoke_as_snap_start_exception() -> None:
+    error = {"errorMessage": "no credentials", "errorType": "credentialsExpired"}
+    with by_hand(snapstart=True) as (server, runtime, pool):
+        result = pool.submit(server.invoke, b"1")
+        runtime.wait_running()
+        assert raw(server, "GET", RESTORE_NEXT)[0] == 200
+        posted = raw(server, "POST", RESTORE_ERROR, json.dumps(error).encode())
+        failed = result.result(timeout=10)
+    assert posted[0] == 202
+    assert failed.status_code == 400 and failed.json() == error
+    assert failed.report.error_type == "SnapStartException"
+    assert runtime.handles[0].code == -9  # the environment served nothing
+
+
+def test_next_without_restore_next_under_snap_start_fails_init() -> None:
+    with by_hand(snapstart=True) as (server, runtime, pool):
+        result = pool.submit(server.invoke, b"1")
+        runtime.wait_running()
+        pool.submit(raw, server, "GET", NEXT)  # parked, then dropped with the runtime
+        failed = result.result(timeout=10)
+    assert failed.error_type() == "Runtime.SnapStartNotImplemented"
+    assert "com.amazonaws.lambda.feature.snapstart" in failed.json()["errorMessage"]
+
+
+def test_snap_start_init_limit_is_130_s_or_the_timeout() -> None:
+    with by_hand(snapstart=True, timeout_s=3) as (server, _, _):
+        assert server.init_limit_s == 130
+    with by_hand(snapstart=True, timeout_s=900) as (server, _, _):
+        assert server.init_limit_s == 900
