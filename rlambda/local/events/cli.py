@@ -56,6 +56,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_emulator_arguments(parser)
     add_credentials_argument(parser)
+    parser.add_argument(
+        "--snapstart",
+        action="store_true",
+        help="play Lambda SnapStart: init with AWS_LAMBDA_INITIALIZATION_TYPE=snap-start, the"
+        " runtime's before-snapshot hooks and GET /runtime/restore/next, then a restore (the"
+        " same process goes on: no snapshot is taken), its after-restore hooks, and the events;"
+        " init, restore and first-invoke times are reported apart",
+    )
+    parser.add_argument(
+        "--prime",
+        type=Path,
+        metavar="EVENT",
+        help="with --snapstart: an event file run through the handler before the snapshot"
+        " (RLAMBDA_SNAPSTART_PRIME); its result is dropped, and a failure fails init",
+    )
 
 
 def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +94,9 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """`build.py test`: 0 every event passed, 1 one failed (or the run did), 2 bad input."""
     try:
-        settings = TestSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
+        settings = TestSettings(
+            args.memory, args.timeout, args.emulator, args.max_concurrency, args.snapstart
+        )
         outcomes = run_events(
             args.image,
             Path(args.events),
@@ -89,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
             output=sys.stderr,
             emulator=settings.emulator,
             max_concurrency=settings.max_concurrency,
+            snapstart=settings.snapstart,
+            prime=args.prime,
         )
     except (UsageError, JobError) as exc:
         return report(exc)

@@ -28,6 +28,8 @@ class EventOutcome:
     memory_size_mb: int
     # Why it failed, in words, when the bare error type does not say it.
     detail: str | None = None
+    # SnapStart: the after-restore steps of a restored environment's first invoke.
+    restore_ms: float | None = None
 
     @property
     def name(self) -> str:
@@ -58,6 +60,10 @@ def _explain(result: InvokeResult, error: dict[str, Any], timeout_s: float) -> s
     error_type = error.get("errorType")
     report = result.report
     in_init = _failed_in_init(result)
+    if report is not None and report.error_type == "SnapStartException":
+        return "an after-restore hook failed: the restored environment served no invoke"
+    if error_type == "SnapStartTimeoutException":
+        return "the after-restore hooks took longer than Lambda's 10 s"
     if error_type == "Sandbox.Timedout":
         if in_init:
             return (
@@ -118,4 +124,5 @@ def judge(case: EventCase, result: InvokeResult, timeout_s: float, memory_mb: in
         max_memory_mb=report.max_memory_mb if report else None,
         memory_size_mb=memory_mb,
         detail=detail,
+        restore_ms=report.restore_duration_ms if report else None,
     )

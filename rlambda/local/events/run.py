@@ -10,6 +10,7 @@ the rest are warm, unless one crashes the runtime).
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,11 +24,13 @@ from rlambda.local.aws_rie.function import AwsRie
 from rlambda.local.docker_launcher import DockerRuntime
 from rlambda.local.runtime_api import InvokeResult, RuntimeApiServer
 
-from .files import EventCase, load_events
+from .files import EventCase, load_event_file, load_events
 from .judge import EventOutcome, judge
 from .settings import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, check_emulator
 
 FUNCTION_NAME = "rlambda-test"
+# Where `build.py test --prime FILE` mounts the priming event in the container.
+PRIME_PATH = "/var/rlambda/prime-event.json"
 
 
 def run_events(
@@ -46,6 +49,8 @@ def run_events(
     max_concurrency: int | None = None,
     entrypoint: Sequence[str] | None = None,
     mounts: Mapping[str, str | Path] | None = None,
+    snapstart: bool = False,
+    prime: Path | None = None,
 ) -> list[EventOutcome]:
     """Invoke `image` with every event file in `events_dir`; one outcome per file.
 
@@ -57,10 +62,17 @@ def run_events(
     ImageNotFoundError (the image, and how to build it). RuntimeApiError: the emulator cannot
     listen (e.g. `port` is taken). Runtime output and the START/END/REPORT lines go to
     `output` (None: discarded). `entrypoint` and `mounts` go to DockerRuntime (a zip function:
-    layers at /opt, code at /var/task; our emulator only).
+    layers at /opt, code at /var/task; our emulator only). `snapstart`: init as for a SnapStart
+    snapshot, then restore (our emulator); `prime`: an event file run through the handler
+    before the snapshot.
     """
     cases = load_events(Path(events_dir))
     check_emulator(emulator, max_concurrency)
+    prime_case = None
+    if prime is not None:
+        if not snapstart:
+            raise UsageError("--prime runs an event before the SnapStart snapshot: add --snapstart")
+        prime_case = load_event_file(Path(prime))  # its "event" is primed; "expect" unused
     if emulator == "aws" and (entrypoint is not None or mounts):
         raise UsageError("a zip function (entrypoint, mounts) runs under our emulator only")
     if emulator == "aws":
@@ -76,6 +88,45 @@ def run_events(
             max_concurrency,
             aws_credentials,
         )
+    with tempfile.TemporaryDirectory(prefix="rlambda-prime-") as scratch:
+        if prime_case is not None:
+            event = Path(scratch) / "prime-event.json"
+            event.write_text(json.dumps(prime_case.payload))
+            event.chmod(0o644)  # read by the runtime's own user in the container
+            mounts = {**(mounts or {}), PRIME_PATH: event}
+            env = {**(env or {}), "RLAMBDA_SNAPSTART_PRIME": PRIME_PATH}
+        return _run_under_ours(
+            image,
+            cases,
+            memory_mb,
+            timeout_s,
+            handler,
+            env,
+            port,
+            output,
+            client,
+            entrypoint,
+            mounts,
+            snapstart,
+            aws_credentials,
+        )
+
+
+def _run_under_ours(
+    image: str,
+    cases: Sequence[EventCase],
+    memory_mb: int,
+    timeout_s: float,
+    handler: str | None,
+    env: Mapping[str, str] | None,
+    port: int,
+    output: TextIO | None,
+    client: Any,
+    entrypoint: Sequence[str] | None,
+    mounts: Mapping[str, str | Path] | None,
+    snapstart: bool,
+    aws_credentials: Callable[[], Mapping[str, str]] | None,
+) -> list[EventOutcome]:
     runtime = DockerRuntime(
         image,
         memory_mb=memory_mb,
@@ -103,10 +154,17 @@ def run_events(
         function_name=FUNCTION_NAME,
         log_stream=output,
         quiet=output is None,
+        snapstart=snapstart,
     ) as server:
         for case in cases:
             result = server.invoke(json.dumps(case.payload).encode())
             outcomes.append(judge(case, result, timeout_s, memory_mb))
+        timings = server.snapstart_timings
+    if output is not None and timings:
+        phases = ", ".join(
+            f"{name.removesuffix('_ms')} {ms:.0f} ms" for name, ms in timings.items()
+        )
+        output.write(f"SnapStart (the last restored environment): {phases}\n")
     return outcomes
 
 

@@ -39,6 +39,8 @@ class TestSettings:
     timeout_s: float = DEFAULT_TIMEOUT_S
     emulator: str = "ours"  # or "aws": AWS's RIE (rlambda.local.aws_rie)
     max_concurrency: int | None = None  # RIE's managed-instances mode
+    # Initialise as for a SnapStart snapshot (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start).
+    snapstart: bool = False
 
     def __post_init__(self) -> None:
         low, high = MEMORY_RANGE_MB
@@ -50,3 +52,8 @@ class TestSettings:
                 f" {MAX_TIMEOUT_S:g} s"
             )
         check_emulator(self.emulator, self.max_concurrency)
+        if self.snapstart and self.emulator != "ours":
+            raise UsageError(
+                "--snapstart: AWS's RIE has no snap-start mode; the project's emulator plays it"
+                " (drop --emulator aws)"
+            )

@@ -21,13 +21,26 @@ def _ms(value: float | None) -> str:
 
 def format_table(outcomes: Sequence[EventOutcome]) -> str:
     """A plain-text table, one row per event file, then the failures explained."""
-    header = ("event", "result", "duration", "init", "max memory", "expected", "got")
+    # SnapStart: "init" is the init before the snapshot (paid at publish on Lambda), and
+    # "restore" the after-restore steps before the first invoke.
+    snapstart = any(outcome.restore_ms is not None for outcome in outcomes)
+    header = (
+        "event",
+        "result",
+        "duration",
+        "init",
+        *(("restore",) if snapstart else ()),
+        "max memory",
+        "expected",
+        "got",
+    )
     rows = [
         (
             outcome.name,
             "PASS" if outcome.passed else "FAIL",
             _ms(outcome.duration_ms),
             _ms(outcome.init_ms),
+            *((_ms(outcome.restore_ms),) if snapstart else ()),
             f"{outcome.max_memory_mb if outcome.max_memory_mb is not None else '-'}"
             f"/{outcome.memory_size_mb} MB",
             _cell(outcome.expected),

@@ -148,6 +148,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "stand-in, the metadata address, the internet); default: none but the Runtime API",
     )
     parser.add_argument(
+        "--snapstart",
+        action="store_true",
+        help="start every environment as a SnapStart restore: init with"
+        " AWS_LAMBDA_INITIALIZATION_TYPE=snap-start until GET /runtime/restore/next, then the"
+        " after-restore hooks (no snapshot is taken: the same process goes on); REPORT lines"
+        " give the Restore Duration",
+    )
+    parser.add_argument(
         "--http",
         action="append",
         default=[],
@@ -173,6 +181,7 @@ def _functions(args: argparse.Namespace) -> list[FunctionSpec]:
         "timeout_s": args.timeout,
         "host_network": args.host_network,
         "aws_credentials": credentials_from_args(args),
+        "snapstart": args.snapstart,
     }
     if args.function:
         if args.name or args.handler:

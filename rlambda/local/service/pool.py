@@ -48,6 +48,8 @@ class FunctionSpec:
     )
     # The host's network instead of none but the Runtime API (DockerRuntime.host_network).
     host_network: bool = False
+    # Every environment starts as a SnapStart restore would (RuntimeApiServer's snapstart).
+    snapstart: bool = False
 
 
 class _Lines:

@@ -236,6 +236,7 @@ class Service:
                 function_name=spec.name,
                 region=self.region,
                 log_stream=log.emulator_output,  # type: ignore[arg-type]
+                snapstart=spec.snapstart,
             )
             try:
                 server.start()
