@@ -99,6 +99,14 @@ def add_deploy_arguments(parser: argparse.ArgumentParser, *, standalone: bool) -
     )
     group.add_argument("--ephemeral-storage", type=int, metavar="MB", help="/tmp size (512-10240)")
     group.add_argument(
+        "--snapstart",
+        action="store_true",
+        help="turn on Lambda SnapStart (ApplyOn: PublishedVersions): the version published is"
+        " initialised once and snapshotted, environments start from the snapshot; the smoke"
+        " test invokes that version. Refused with EFS, ephemeral storage over 512 MB, or in a"
+        " Region without SnapStart",
+    )
+    group.add_argument(
         "--env", action="append", type=_key_value, metavar="KEY[=VALUE]",
         help="the function's environment (repeatable; replaces the whole set when given);"
         " KEY alone takes KEY's value from this environment, which keeps secrets off the"
@@ -144,6 +152,7 @@ def deploy_plan(args: argparse.Namespace, function: str, smoke_event: Path | Non
         description=args.description,
         log_format=LOG_FORMATS[args.log_format] if args.log_format else None,
         log_level=args.log_level,
+        snapstart=args.snapstart,
     )
     settings.check()
     url = None

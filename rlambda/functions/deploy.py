@@ -32,6 +32,16 @@ ROLE_PROPAGATION_DELAY_S = 3.0
 _PREVIOUS = re.compile(r"rlambda: previous version ([0-9]+)")
 _DIGEST_URI = re.compile(r"[^@]+@(?P<digest>sha256:[0-9a-f]{64})")
 
+# SnapStart's limits, from AWS's "Improving startup performance with Lambda SnapStart"
+# (https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html): "Supported features and
+# limitations" (no provisioned concurrency, no Amazon EFS, no ephemeral storage over 512 MB;
+# published versions only) and "Supported Regions" (every commercial Region except Asia
+# Pacific (New Zealand) and Asia Pacific (Taipei)).
+SNAPSTART_PAGE = "https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html"
+SNAPSTART_MAX_EPHEMERAL_MB = 512
+SNAPSTART_UNSUPPORTED_REGIONS = {"ap-southeast-6": "Asia Pacific (New Zealand)",
+                                 "ap-east-2": "Asia Pacific (Taipei)"}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class FunctionSettings:
@@ -44,6 +54,8 @@ class FunctionSettings:
     description: str | None = None
     log_format: str | None = None  # "JSON" or "Text"
     log_level: str | None = None  # application log level; JSON format only
+    # SnapStart on published versions (the runtime answers /runtime/restore/next).
+    snapstart: bool = False
 
     def check(self) -> None:
         if self.memory_mb is not None and not 128 <= self.memory_mb <= 10240:
@@ -56,6 +68,11 @@ class FunctionSettings:
             )
         if self.log_level and self.log_format != "JSON":
             raise UsageError("--log-level needs --log-format json (Lambda filters JSON logs only)")
+        if self.snapstart and (self.ephemeral_mb or 0) > SNAPSTART_MAX_EPHEMERAL_MB:
+            raise UsageError(
+                f"--snapstart with --ephemeral-storage {self.ephemeral_mb}: SnapStart supports at"
+                f" most {SNAPSTART_MAX_EPHEMERAL_MB} MB of ephemeral storage ({SNAPSTART_PAGE})"
+            )
 
     def wanted(self, *, new: bool) -> dict:
         """The CreateFunction/UpdateFunctionConfiguration parameters these settings ask for."""
@@ -77,6 +94,8 @@ class FunctionSettings:
             if self.log_level:
                 logging["ApplicationLogLevel"] = self.log_level
             out["LoggingConfig"] = logging
+        if self.snapstart:
+            out["SnapStart"] = {"ApplyOn": "PublishedVersions"}
         return out
 
 
@@ -95,6 +114,9 @@ def differences(wanted: dict, config: dict) -> dict:
             current = {k: current.get(k) for k in value}
         elif key == "Description":
             current = current or ""
+        elif key == "SnapStart":
+            # Lambda answers with OptimizationStatus too (On for a version with a snapshot).
+            current = {"ApplyOn": (current or {}).get("ApplyOn", "None")}
         if current != value:
             out[key] = value
     return out
@@ -120,6 +142,7 @@ class DeployResult:
     version: str
     alias: str | None = None
     previous_version: str | None = None  # what the alias pointed at before its last move
+    snapstart: bool = False  # the version runs from a SnapStart snapshot: smoke-test it
     alias_moved: bool = False  # this deploy moved an existing alias (so it can be rolled back)
     writes: list[str] = field(default_factory=list)  # what changed, in words; [] = nothing
     function_url: str | None = None
@@ -199,6 +222,24 @@ def _check_existing(config: dict, request: DeployRequest) -> None:
             f" runs on {function_arch}: build with --arch {function_arch}, or deploy to a"
             f" {request.image_arch} function"
         )
+    if request.settings.snapstart:
+        _check_snapstart(config, request)
+
+
+def _check_snapstart(config: dict, request: DeployRequest) -> None:
+    """What an existing function has that SnapStart does not support (SNAPSTART_PAGE)."""
+    if config.get("FileSystemConfigs"):
+        raise UsageError(
+            f"--snapstart: function {request.function!r} mounts Amazon EFS, which SnapStart"
+            f" does not support ({SNAPSTART_PAGE})"
+        )
+    size = (config.get("EphemeralStorage") or {}).get("Size", SNAPSTART_MAX_EPHEMERAL_MB)
+    if request.settings.ephemeral_mb is None and size > SNAPSTART_MAX_EPHEMERAL_MB:
+        raise UsageError(
+            f"--snapstart: function {request.function!r} has {size} MB of ephemeral storage;"
+            f" SnapStart supports at most {SNAPSTART_MAX_EPHEMERAL_MB} MB: add"
+            f" --ephemeral-storage {SNAPSTART_MAX_EPHEMERAL_MB} ({SNAPSTART_PAGE})"
+        )
 
 
 def _resolve_role(iam, request: DeployRequest, exists: bool) -> tuple[str | None, bool]:
@@ -234,6 +275,11 @@ def preflight(clients: "aws.DeployClients", request: DeployRequest) -> tuple:
     Returns (the function's configuration or None, the role ARN or None, whether to create it).
     """
     request.settings.check()
+    if request.settings.snapstart and clients.region in SNAPSTART_UNSUPPORTED_REGIONS:
+        raise UsageError(
+            f"--snapstart: SnapStart is not available in {clients.region}"
+            f" ({SNAPSTART_UNSUPPORTED_REGIONS[clients.region]}; {SNAPSTART_PAGE})"
+        )
     config = read_configuration(clients.lam, request.function)
     if config is not None:
         _check_existing(config, request)
@@ -286,6 +332,7 @@ def deploy(
             version,
             request.alias,
             writes=writes,
+            snapstart=request.settings.snapstart,
         )
         if request.alias:
             result.previous_version, moved = _point_alias(
@@ -368,7 +415,11 @@ _VERSION_KEYS = (
 
 
 def _same(a: dict, b: dict) -> bool:
-    return all(a.get(k) == b.get(k) for k in _VERSION_KEYS)
+    def apply_on(config: dict) -> str:
+        # $LATEST reports OptimizationStatus Off, a version with a snapshot On: ApplyOn decides.
+        return (config.get("SnapStart") or {}).get("ApplyOn", "None")
+
+    return all(a.get(k) == b.get(k) for k in _VERSION_KEYS) and apply_on(a) == apply_on(b)
 
 
 def _newest_version(lam, function: str) -> str | None:

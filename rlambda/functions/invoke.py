@@ -109,11 +109,10 @@ def smoke_test(lam, deployed, event: Path, out=None) -> tuple[Invocation, Rollba
     deploy moved it (a new alias has nothing to go back to; that is said instead).
     """
     err = out or sys.stderr
-    print(
-        f"==> smoke test: {event.name} -> {deployed.function}:{deployed.alias or '$LATEST'}",
-        file=err,
-    )
-    invocation = invoke(lam, deployed.function, deployed.alias, event)
+    # SnapStart applies to published versions only: the version itself is what is tested.
+    qualifier = deployed.version if deployed.snapstart else deployed.alias
+    print(f"==> smoke test: {event.name} -> {deployed.function}:{qualifier or '$LATEST'}", file=err)
+    invocation = invoke(lam, deployed.function, qualifier, event)
     show(invocation, out=err, err=err)
     if invocation.passed:
         print("==> smoke test passed", file=err)

@@ -486,3 +486,22 @@ def test_lambda_refusing_a_given_role_is_said_plainly(
     )
     assert status == 2 and f"Lambda cannot assume the role {role}" in err
     assert lambda_client.list_functions()["Functions"] == []
+
+
+def test_snapstart_publishes_a_version_points_the_alias_and_smoke_tests_the_version(
+    make_image, registry, lambda_client, aws, writes, capsys
+):
+    expected = json.loads(EVENT.read_text())["expect"]["response"]
+    uri = pushed(make_image, registry)
+    queue_result(aws, expected)
+    argv = ["--function", "fn", "--create-role", "--alias", "live", "--snapstart"]
+    status, answer, err = deploy(capsys, registry, *argv, "--image-uri", uri, "--smoke-event",
+                                 str(EVENT))  # fmt: skip
+    assert status == 0, err
+    create = next(p for name, p in writes if name == "CreateFunction")
+    assert create["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert answer["version"] == "1" and answer["smoke_test"]["passed"]
+    assert lambda_client.get_alias(FunctionName="fn", Name="live")["FunctionVersion"] == "1"
+    (invoke,) = [p for name, p in writes if name == "Invoke"]
+    assert invoke["Qualifier"] == "1"  # the version, which runs from the snapshot
+    assert "smoke test: 01-total.json -> fn:1" in err

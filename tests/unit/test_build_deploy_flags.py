@@ -30,6 +30,15 @@ HTTP_API = ["--recipe", "hello", "--push", "--deploy", "fn", "--create-role", "-
             [*HTTP_API, "--cors-origin", "https://example.org"],
             "the CORS options go with --function-url",
         ),
+        # SnapStart's limits (AWS: snapstart.html, "Supported features and limitations").
+        (
+            [*HTTP_API, "--snapstart", "--ephemeral-storage", "1024"],
+            "SnapStart supports at most 512 MB of ephemeral storage",
+        ),
+        (
+            [*HTTP_API, "--snapstart", "--region", "ap-east-2"],
+            "SnapStart is not available in ap-east-2 (Asia Pacific (Taipei)",
+        ),
     ],
 )
 def test_deploy_flags_are_checked_before_building(
@@ -66,3 +75,28 @@ def test_a_function_of_the_other_architecture_is_refused_before_building(
     err = capsys.readouterr().err
     assert status == 2
     assert f"the image is built for {build_arch} but function 'fn' runs on {function_arch}" in err
+
+
+EFS = [
+    {"Arn": "arn:aws:elasticfilesystem:us-east-1:1:access-point/fsap-1", "LocalMountPath": "/mnt"}
+]
+
+
+@pytest.mark.parametrize(
+    ("existing", "message"),
+    [
+        ({"EphemeralStorage": {"Size": 2048}}, "has 2048 MB of ephemeral storage"),
+        ({"FileSystemConfigs": EFS}, "mounts Amazon EFS"),
+    ],
+)
+def test_snapstart_refuses_what_an_existing_function_has(
+    aws, capsys, monkeypatch, existing, message
+):
+    # As above: the function as GetFunction describes it; SnapStart does not support it.
+    function = {"FunctionName": "fn", "PackageType": "Image", "Architectures": ["x86_64"]}
+    monkeypatch.setattr(deploy, "read_configuration", lambda lam, name: {**function, **existing})
+    monkeypatch.setattr(build.job, "run", lambda *a, **k: pytest.fail("nothing may be built"))
+    argv = ["--recipe", "hello", "--push", "--deploy", "fn", "--snapstart"]
+    status = build.main(["--r", "4.5.0", "--family", "debian", *argv])
+    err = capsys.readouterr().err
+    assert status == 2 and message in err, err
