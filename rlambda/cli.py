@@ -165,8 +165,12 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 def build_job(args: argparse.Namespace) -> job.Job:
     """The one place a build's arguments become a Target and a Job: every input is checked
     here."""
-    if not args.test and (args.emulator != "ours" or args.max_concurrency is not None):
-        raise UsageError("--emulator and --max-concurrency choose how --test runs: add --test")
+    if not args.test and (
+        args.emulator != "ours" or args.max_concurrency is not None or args.snapstart
+    ):
+        raise UsageError(
+            "--emulator, --max-concurrency and --snapstart choose how --test runs: add --test"
+        )
     pins_ = versions.load(args.versions_file)
     target = resolve(
         pins_,
@@ -180,7 +184,9 @@ def build_job(args: argparse.Namespace) -> job.Job:
     )
     test = None
     if args.test:
-        test = TestSettings(args.memory, args.timeout, args.emulator, args.max_concurrency)
+        test = TestSettings(
+            args.memory, args.timeout, args.emulator, args.max_concurrency, args.snapstart
+        )
     # The tags carry the recipe's name (a project directory's own), never the path given.
     name = target.recipe.name if target.recipe else None
     push = push_options(args, recipe=name) if args.push else None

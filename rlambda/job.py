@@ -232,6 +232,8 @@ def test_image(
         client=client,
         emulator=settings.emulator,
         max_concurrency=settings.max_concurrency,
+        output=sys.stderr if settings.snapstart else None,  # init, restore, first invoke
+        snapstart=settings.snapstart,
     )
     print(format_table(outcomes), file=table_out)
     return outcomes

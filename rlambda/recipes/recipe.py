@@ -13,6 +13,9 @@ name the file and the exact key, like VERSIONS.toml's loader.
     plumber = "plumber.R"             # or: a plumber API file (its #* annotations), served
                                       # in-process for HTTP events (runtime/R/plumber.R)
     events = "events"                 # optional (default "events"): recipes/<name>/events/*.json
+    snapstart-prime = "prime.json"    # optional: an event (JSON, as Lambda sends it) shipped with
+                                      # the code and run through the handler before a SnapStart
+                                      # snapshot (RLAMBDA_SNAPSTART_PRIME; runtime/R/snapstart.R)
 
     [packages]                        # CRAN packages; "*" = any version
     jsonlite = ">= 1.8"               # constraints as in DESCRIPTION, joined by commas
@@ -96,6 +99,8 @@ _EVENTS_DIR = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 OS_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]*")
 # Printable, one line, nothing a shell or a Dockerfile label would interpret.
 _DESCRIPTION = re.compile(r"[^\x00-\x1f\x7f\"'`$\\]{0,200}")
+# A path under the recipe's directory, without "..": it goes into an ENV line.
+_PRIME_FILE = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*\.json")
 _PLUMBER_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\.[Rr]")
 # The runtime's handler for a plumber file (runtime/R/plumber.R).
 PLUMBER_PREFIX = "plumber:"
@@ -105,6 +110,7 @@ _KEYS = {
     "handler",
     "plumber",
     "events",
+    "snapstart-prime",
     "packages",
     "packages-from",
     "system-requirements",
@@ -128,6 +134,8 @@ class Recipe:
     packages_from: Path | None = None
     renv_r_version: str | None = None  # the R version renv.lock records
     exact_packages: bool = False  # renv.lock: the packages are the whole closure, pinned
+    # SnapStart priming: an event file among the function's files, relative to its directory.
+    snapstart_prime: str | None = None
     # family -> why the recipe is not built there ([not-built-on]).
     not_built_on: dict[str, str] = field(default_factory=dict)
     # A directory given by path (anywhere), not one of this repository's recipes/: its lock
@@ -268,6 +276,21 @@ def load_recipe(path: Path, *, project: bool = False) -> Recipe:
     if not (directory / events).is_dir() and not (project and "events" not in data):
         check.fail("events", f"a directory of events; {directory / events} not found")
 
+    prime = None
+    if "snapstart-prime" in data:
+        prime = check.string(data, None, "snapstart-prime", _PRIME_FILE)
+        prime_file = directory / prime
+        if not prime_file.is_file():
+            check.fail("snapstart-prime", f"an event file that exists; {prime_file} not found")
+        if prime_file.resolve().is_relative_to((directory / events).resolve()):
+            check.fail(
+                "snapstart-prime", f"a file shipped with the code, not under {events}/ (not copied)"
+            )
+        try:
+            json.loads(prime_file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            check.fail("snapstart-prime", f"a JSON event; {prime_file}: {exc}")
+
     packages: dict[str, tuple[Constraint, ...]] = {}
     read = None  # the renv.lock or DESCRIPTION packages-from names
     if "packages-from" in data:
@@ -332,6 +355,7 @@ def load_recipe(path: Path, *, project: bool = False) -> Recipe:
         handler=handler,
         handler_file=handler_file,
         events_dir=directory / events,
+        snapstart_prime=prime,
         packages=packages,
         system_requirements=overrides,
         packages_from=read.file if read else None,

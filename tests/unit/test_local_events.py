@@ -113,3 +113,22 @@ def test_docker_runtime_refuses_reserved_keys_and_odd_credentials() -> None:
         DockerRuntime("x", aws_credentials={"AWS_ACCESS_KEY_ID": "AKIA"})
     with pytest.raises(ValueError, match="outside Lambda's range"):
         DockerRuntime("x", memory_mb=64)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--snapstart", "--emulator", "aws"], "AWS's RIE has no snap-start mode"),
+        (["--prime", "x.json"], "--prime runs an event before the SnapStart snapshot"),
+        (["--snapstart", "--prime", "nope.json"], "nope.json: cannot read it"),
+    ],
+)
+def test_cli_snapstart_options_are_checked_before_any_container(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    events = tmp_path / "events"
+    events.mkdir()
+    (events / "01.json").write_text('{"event": {}, "expect": {"response": null}}')
+    # No such image: the check must come first for the message to be this one.
+    assert main(["--image", "rlambda-test/no-such-image:0", "--events", str(events), *argv]) == 2
+    assert message in capsys.readouterr().err

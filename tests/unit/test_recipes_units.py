@@ -351,3 +351,47 @@ def test_a_bare_dotted_package_name_says_to_quote_it(tmp_path: Path) -> None:
     message = str(error.value)
     assert message.startswith(f"{directory / 'recipe.toml'}: key packages.data:"), message
     assert 'quote package names that contain a dot: "data.table" = ...' in message
+
+
+def test_a_snapstart_priming_event_is_named_in_the_image(tmp_path: Path) -> None:
+    from rlambda.build.render import RECIPE_TEMPLATE, _template
+
+    prime = 'handler = "handler.handle"\nsnapstart-prime = "warm/prime.json"'
+    directory = _recipe(tmp_path, GOOD.replace('handler = "handler.handle"', prime))
+    (directory / "warm").mkdir()
+    (directory / "warm" / "prime.json").write_text('{"x": 1}')
+    recipe = load_recipe(directory)
+    assert recipe.snapstart_prime == "warm/prime.json"
+
+    def dockerfile(recipe) -> str:
+        family = type("Family", (), {"name": "debian", "install": "", "clean": ""})
+        return _template(RECIPE_TEMPLATE).render(
+            recipe=recipe, r_version="4.5.0", family=family, arch="x86_64", base_tag="t",
+            packages=[], build_packages=[], requirements=[], lock_hash="0",
+        )  # fmt: skip
+
+    assert "ENV RLAMBDA_SNAPSTART_PRIME=warm/prime.json\n" in dockerfile(recipe)
+    assert "RLAMBDA_SNAPSTART_PRIME" not in dockerfile(load_recipe(_recipe(tmp_path, GOOD, "b")))
+
+
+@pytest.mark.parametrize(
+    ("value", "files", "problem"),
+    [
+        ("prime.json", {}, "an event file that exists"),
+        ("events/prime.json", {"events/prime.json": "{}"}, "not under events/"),
+        ("prime.json", {"prime.json": "{not json"}, "a JSON event"),
+        ("../prime.json", {}, "snapstart-prime"),
+        ("prime.txt", {"prime.txt": "{}"}, "snapstart-prime"),
+    ],
+)
+def test_bad_snapstart_priming_events_are_refused(
+    tmp_path: Path, value: str, files: dict[str, str], problem: str
+) -> None:
+    body = GOOD.replace('handler = "handler.handle"',
+                        f'handler = "handler.handle"\nsnapstart-prime = "{value}"')  # fmt: skip
+    directory = _recipe(tmp_path, body)
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    with pytest.raises(UsageError, match="snapstart-prime") as error:
+        load_recipe(directory)
+    assert problem in str(error.value)

@@ -57,14 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_emulator_arguments(parser)
     add_credentials_argument(parser)
     parser.add_argument(
-        "--snapstart",
-        action="store_true",
-        help="play Lambda SnapStart: init with AWS_LAMBDA_INITIALIZATION_TYPE=snap-start, the"
-        " runtime's before-snapshot hooks and GET /runtime/restore/next, then a restore (the"
-        " same process goes on: no snapshot is taken), its after-restore hooks, and the events;"
-        " init, restore and first-invoke times are reported apart",
-    )
-    parser.add_argument(
         "--prime",
         type=Path,
         metavar="EVENT",
@@ -74,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
-    """--emulator and --max-concurrency, for `build.py test` and `build.py --test`."""
+    """--emulator, --max-concurrency and --snapstart, for `build.py test` and `build.py --test`."""
     parser.add_argument(
         "--emulator",
         choices=EMULATORS,
@@ -88,6 +80,14 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="with --emulator aws: its managed-instances mode (AWS_LAMBDA_MAX_CONCURRENCY=N)",
+    )
+    parser.add_argument(
+        "--snapstart",
+        action="store_true",
+        help="play Lambda SnapStart: init with AWS_LAMBDA_INITIALIZATION_TYPE=snap-start, the"
+        " runtime's before-snapshot hooks and GET /runtime/restore/next, then a restore (the"
+        " same process goes on: no snapshot is taken), its after-restore hooks, and the events;"
+        " init, restore and first-invoke times are reported apart",
     )
 
 
