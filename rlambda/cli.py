@@ -165,12 +165,10 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 def build_job(args: argparse.Namespace) -> job.Job:
     """The one place a build's arguments become a Target and a Job: every input is checked
     here."""
-    if not args.test and (
-        args.emulator != "ours" or args.max_concurrency is not None or args.snapstart
-    ):
-        raise UsageError(
-            "--emulator, --max-concurrency and --snapstart choose how --test runs: add --test"
-        )
+    if not args.test and (args.emulator != "ours" or args.max_concurrency is not None):
+        raise UsageError("--emulator and --max-concurrency choose how --test runs: add --test")
+    if args.snapstart and not (args.test or args.deploy):
+        raise UsageError("--snapstart goes with --test (how events run) or --deploy")
     pins_ = versions.load(args.versions_file)
     target = resolve(
         pins_,

@@ -98,14 +98,15 @@ def add_deploy_arguments(parser: argparse.ArgumentParser, *, standalone: bool) -
         help="make (or reuse) rlambda-FUNCTION: trusted by lambda.amazonaws.com only, basic logs",
     )
     group.add_argument("--ephemeral-storage", type=int, metavar="MB", help="/tmp size (512-10240)")
-    group.add_argument(
-        "--snapstart",
-        action="store_true",
-        help="turn on Lambda SnapStart (ApplyOn: PublishedVersions): the version published is"
-        " initialised once and snapshotted, environments start from the snapshot; the smoke"
-        " test invokes that version. Refused with EFS, ephemeral storage over 512 MB, or in a"
-        " Region without SnapStart",
-    )
+    if standalone:  # build.py has one --snapstart, for --test and --deploy (add_emulator_arguments)
+        group.add_argument(
+            "--snapstart",
+            action="store_true",
+            help="turn on Lambda SnapStart (ApplyOn: PublishedVersions): the version published is"
+            " initialised once and snapshotted, environments start from the snapshot; the smoke"
+            " test invokes that version. Refused with EFS, ephemeral storage over 512 MB, or in a"
+            " Region without SnapStart",
+        )
     group.add_argument(
         "--env", action="append", type=_key_value, metavar="KEY[=VALUE]",
         help="the function's environment (repeatable; replaces the whole set when given);"

@@ -30,6 +30,7 @@ HTTP_API = ["--recipe", "hello", "--push", "--deploy", "fn", "--create-role", "-
             [*HTTP_API, "--cors-origin", "https://example.org"],
             "the CORS options go with --function-url",
         ),
+        (["--recipe", "hello", "--snapstart"], "--snapstart goes with --test"),
         # SnapStart's limits (AWS: snapstart.html, "Supported features and limitations").
         (
             [*HTTP_API, "--snapstart", "--ephemeral-storage", "1024"],

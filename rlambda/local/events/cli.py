@@ -87,7 +87,8 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         help="play Lambda SnapStart: init with AWS_LAMBDA_INITIALIZATION_TYPE=snap-start, the"
         " runtime's before-snapshot hooks and GET /runtime/restore/next, then a restore (the"
         " same process goes on: no snapshot is taken), its after-restore hooks, and the events;"
-        " init, restore and first-invoke times are reported apart",
+        " init, restore and first-invoke times are reported apart (with build.py --deploy: also"
+        " turns SnapStart on for the function, see deploy --snapstart)",
     )
 
 
