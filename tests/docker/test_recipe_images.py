@@ -243,3 +243,33 @@ def test_plumber_file_with_a_syntax_error_fails_init_with_rs_message(
         docker_client.images.get(good.image_id).tag(good.repository, good.readable_tag)
     assert outcome.passed, outcome.got
     assert "unexpected" in outcome.got and "plumber.R:66" in outcome.got
+
+
+def test_snapstart_primed_restore_serves_every_event_and_a_failing_priming_fails_init(
+    local_pins, local_mirror, r_image, tmp_path, docker_client
+):
+    # plumber-api under our emulator playing SnapStart: init, priming with the recipe's first
+    # event, restore, then all its events, as `build.py test --snapstart --prime` runs them.
+    image = build_recipe_image(
+        local_target(local_pins, local_mirror, "plumber-api"), r_image, docker_client
+    )
+    events = load_recipe(find_recipe("plumber-api")).events_dir
+    hello = events / "01-hello-function-url.json"
+    log = io.StringIO()
+    outcomes = run_events(image.image_id, events, output=log, snapstart=True, prime=hello)
+    assert all(o.passed for o in outcomes), [(o.name, o.got) for o in outcomes]
+    assert outcomes[0].restore_ms is not None and outcomes[0].init_ms is not None
+    assert "SnapStart (the last restored environment): init" in log.getvalue()
+
+    # A route that fails (HTTP 500) as the priming event: init fails with what happened.
+    [outcome] = run_events(
+        image.image_id,
+        one_event(tmp_path, "hello", json.loads(hello.read_text())),
+        snapstart=True,
+        prime=events / "07-route-error.json",
+    )  # fmt: skip
+    assert not outcome.passed
+    assert outcome.got.startswith(
+        "Runtime.PrimingError: priming event /var/rlambda/prime-event.json:"
+    )
+    assert "the handler answered HTTP 500" in outcome.got
