@@ -81,3 +81,23 @@ test_that("a handler path cannot leave the task root", {
     expect_match(conditionMessage(err), "outside the task root", fixed = TRUE)
   }
 })
+
+test_that("SnapStart hooks are registered in order and must be functions", {
+  old <- list(rt$rt_state$hooks_before_snapshot, rt$rt_state$hooks_after_restore)
+  on.exit({
+    rt$rt_state$hooks_before_snapshot <- old[[1L]]
+    rt$rt_state$hooks_after_restore <- old[[2L]]
+  })
+  rt$rt_state$hooks_after_restore <- NULL
+  seen <- character()
+  rt$lambda_after_restore(function() seen <<- c(seen, "a"))
+  expect_equal(rt$lambda_after_restore(function() seen <<- c(seen, "b")), 2L)
+  expect_null(rt$run_hooks("after_restore"))
+  expect_equal(seen, c("a", "b"))
+  expect_error(rt$lambda_before_snapshot("not a function"), "must be a function")
+  rt$lambda_after_restore(function() stop(structure(
+    class = c("poolClosed", "error", "condition"), list(message = "gone", call = NULL))))
+  failure <- rt$run_hooks("after_restore")
+  expect_s3_class(failure, "poolClosed")
+  expect_equal(rt$error_body(failure)$errorType, "poolClosed")
+})
