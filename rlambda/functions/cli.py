@@ -2,63 +2,15 @@
 --deploy NAME), and the arguments of registry.py invoke and publish-layer."""
 
 import argparse
-import os
-import re
 from pathlib import Path
 
-from rlambda import aws, inputs
+from rlambda import aws
 from rlambda.errors import UsageError
+from rlambda.function_env import add_env_arguments, environment
 from rlambda.functions.deploy import LOG_FORMATS, LOG_LEVELS, DeployRequest, FunctionSettings
 from rlambda.functions.front_doors import AUTH_TYPES, UrlSettings, check_auth
 from rlambda.functions.release import DeployPlan
 from rlambda.registry.cli import add_endpoint_argument
-
-_ENV_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-
-
-def _key_value(value: str) -> tuple[str, str | None]:
-    """--env KEY=VALUE, or --env KEY (the value from this process's environment, read when the
-    plan is made). No message quotes a value: it may be a secret."""
-    key, sep, val = value.partition("=")
-    if not _ENV_KEY.fullmatch(key):
-        # The argument is not echoed: without its "=" it may be a value pasted by mistake.
-        raise argparse.ArgumentTypeError(
-            "expected KEY=VALUE or KEY (KEY: a letter, then letters, digits, _)"
-        )
-    return key, val if sep else None
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """--env-file: KEY=VALUE lines (the value as it is, to the line's end); blank lines and
-    lines starting with # are skipped. Errors name the line, never its value."""
-    environment: dict[str, str] = {}
-    text = inputs.read_text(path, "give a file of KEY=VALUE lines")
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not _ENV_KEY.fullmatch(key):
-            raise UsageError(
-                f"--env-file {path}, line {number}: expected KEY=VALUE (KEY: a letter, then"
-                " letters, digits, _)"
-            )
-        environment[key] = value
-    return environment
-
-
-def environment(args: argparse.Namespace) -> dict[str, str] | None:
-    """The function's environment from --env-file and --env (later wins); None: not given."""
-    if args.env is None and args.env_file is None:
-        return None
-    merged = read_env_file(args.env_file) if args.env_file is not None else {}
-    for key, value in args.env or []:
-        if value is None:
-            if key not in os.environ:
-                raise UsageError(f"--env {key}: {key} is not set in this environment")
-            value = os.environ[key]
-        merged[key] = value
-    return merged
 
 
 def add_deploy_arguments(parser: argparse.ArgumentParser, *, standalone: bool) -> None:
@@ -107,17 +59,7 @@ def add_deploy_arguments(parser: argparse.ArgumentParser, *, standalone: bool) -
             " test invokes that version. Refused with EFS, ephemeral storage over 512 MB, or in a"
             " Region without SnapStart",
         )
-    group.add_argument(
-        "--env", action="append", type=_key_value, metavar="KEY[=VALUE]",
-        help="the function's environment (repeatable; replaces the whole set when given);"
-        " KEY alone takes KEY's value from this environment, which keeps secrets off the"
-        " command line",
-    )  # fmt: skip
-    group.add_argument(
-        "--env-file", type=Path, metavar="PATH",
-        help="KEY=VALUE lines (# comments, blank lines) for the function's environment;"
-        " --env adds to it and wins",
-    )  # fmt: skip
+    add_env_arguments(group, replaces=True)
     group.add_argument("--description", help="the function's description")
     group.add_argument("--log-format", choices=sorted(LOG_FORMATS), help="Lambda's log format")
     group.add_argument("--log-level", choices=LOG_LEVELS, help="application log level (json only)")

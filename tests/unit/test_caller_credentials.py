@@ -144,3 +144,35 @@ def test_each_cold_start_gets_the_current_ones_in_its_environment_only() -> None
     # Without the option the host's credentials never reach a function.
     bare = DockerRuntime("img", client=_engine())
     assert "AWS_SECRET_ACCESS_KEY" not in bare.environment(lambda_env)
+
+
+def test_serve_and_test_give_functions_the_env_they_are_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--env / --env-file, as `registry.py deploy` takes them: a function run here gets the
+    variables it gets on Lambda (a local S3's endpoint, say), and KEY alone reads this
+    environment."""
+    env_file = tmp_path / "function.env"
+    env_file.write_text("# the local S3\nAWS_ENDPOINT_URL_S3=http://127.0.0.1:5000\nMODE=file\n")
+    monkeypatch.setenv("TOKEN", "from-the-caller")
+    argv = ["--image", "img", "--env-file", str(env_file), "--env", "MODE=flag", "--env", "TOKEN"]
+    [spec] = serve_cli._functions(_args(serve_cli.add_arguments, argv))
+    wanted = {
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:5000",
+        "MODE": "flag",
+        "TOKEN": "from-the-caller",
+    }
+    assert dict(spec.env) == wanted
+    assert serve_cli._functions(_args(serve_cli.add_arguments, ["--image", "img"]))[0].env == {}
+
+    seen = {}
+
+    def run_events(image, events, **options):
+        seen.update(options["env"])
+        return []
+
+    monkeypatch.setattr(events_cli, "run_events", run_events)
+    events = tmp_path / "events"
+    events.mkdir()
+    assert events_cli.main(["--image", "img", "--events", str(events), *argv[2:]]) == 0
+    assert seen == wanted

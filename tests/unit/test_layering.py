@@ -11,6 +11,7 @@ PACKAGE = ROOT / "rlambda"
 RANKS = [
     {"errors"},
     {"tomlcheck", "inputs", "aws"},
+    {"function_env"},
     {"sources"},
     {"pins"},
     {"recipes"},

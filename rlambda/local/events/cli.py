@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rlambda.aws import add_credentials_argument, credentials_from_args
 from rlambda.errors import JobError, UsageError, report
+from rlambda.function_env import add_env_arguments, environment
 from rlambda.local.docker_launcher import ImageNotFoundError
 from rlambda.local.runtime_api import RuntimeApiError
 
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_emulator_arguments(parser)
     add_credentials_argument(parser)
+    add_env_arguments(parser, replaces=False)
     parser.add_argument(
         "--prime",
         type=Path,
@@ -102,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             args.image,
             Path(args.events),
             aws_credentials=credentials_from_args(args),
+            env=environment(args),
             memory_mb=settings.memory_mb,
             timeout_s=settings.timeout_s,
             output=sys.stderr,

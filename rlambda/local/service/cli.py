@@ -20,6 +20,7 @@ from typing import NoReturn
 
 from rlambda.aws import add_credentials_argument, credentials_from_args
 from rlambda.errors import JobError, UsageError, report
+from rlambda.function_env import add_env_arguments, environment
 from rlambda.inputs import read_text
 from rlambda.local.docker_launcher import ImageNotFoundError
 from rlambda.local.events.settings import TestSettings
@@ -141,6 +142,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--region", default="us-east-1", help="the region in ARNs and signatures")
     add_credentials_argument(parser)
+    add_env_arguments(parser, replaces=False)
     parser.add_argument(
         "--host-network",
         action="store_true",
@@ -181,6 +183,7 @@ def _functions(args: argparse.Namespace) -> list[FunctionSpec]:
         "timeout_s": args.timeout,
         "host_network": args.host_network,
         "aws_credentials": credentials_from_args(args),
+        "env": environment(args) or {},
         "snapstart": args.snapstart,
     }
     if args.function:
