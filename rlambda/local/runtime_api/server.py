@@ -3,7 +3,9 @@
 One runtime, one invoke at a time: a second concurrent invoke waits for the first to end
 (Lambda would start a second environment; RIE crashes). Init is lazy: the first invoke, and
 the first after a timeout, crash or init failure, starts the runtime.
-The Runtime API routes and their state machine are in protocol.py.
+The Runtime API routes and their state machine are in protocol.py; what an invoke ends in
+(and the errors the emulator reports itself) in outcomes.py; the Runtime API on a Unix socket,
+for runtimes with no network, in unix_socket.py.
 """
 
 from __future__ import annotations
@@ -11,82 +13,26 @@ from __future__ import annotations
 import errno
 import os
 import secrets
-import shutil
-import signal
-import socketserver
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import TextIO
 
-from rlambda.local.http_io import read_body
 from rlambda.local.runtime_api.launcher import RuntimeHandle, RuntimeLauncher
 
-from . import model
+from . import model, outcomes
 from .http_handler import RuntimeApiHandler
 from .model import API_SOCKET_ENV, InvokeReport, InvokeResult, RuntimeApiError
+from .outcomes import Outcome
 from .protocol import Answer, Invocation, RuntimeProtocol, RuntimeState
+from .unix_socket import UnixSocketApi
 
 DEFAULT_TIMEOUT_S = 300.0
-_NO_RESTORE_NEXT = (
-    "the runtime polled /runtime/invocation/next without calling /runtime/restore/next under "
-    "snap-start: Lambda publishes a version of such an image only with "
-    'LABEL com.amazonaws.lambda.feature.snapstart="Allow"'
-)
 DEFAULT_MEMORY_MB = 3008  # RIE's default when AWS_LAMBDA_FUNCTION_MEMORY_SIZE is unset
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    status_code: int
-    body: bytes
-    function_error: str | None
-    status: str  # success | error | timeout
-    error_type: str | None
-    content_type: str = "application/json"
-
-    @classmethod
-    def failure(cls, error_type: str, body: bytes, status: str = "error") -> _Outcome:
-        # Lambda's Invoke API answers every function error with 200 and the header
-        # X-Amz-Function-Error: Unhandled (RIE answers 502 or a bare 200; we follow Lambda).
-        return cls(HTTPStatus.OK, body, model.FUNCTION_ERROR_UNHANDLED, status, error_type)
-
-
-def _new_trace_id() -> str:
-    # X-Ray's format; Lambda sends one on every event, sampled or not.
-    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
-    return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0"
-
-
-class _UnixSocketHandler(RuntimeApiHandler):
-    """The runtime's side only: the container reaches this socket, and Lambda's Runtime API
-    has no invoke route (a function cannot invoke itself through it)."""
-
-    disable_nagle_algorithm = False  # TCP_NODELAY is not an option of a Unix socket
-
-    def _invoke(self) -> None:
-        read_body(self, 0)
-        self.send(HTTPStatus.NOT_FOUND, b'{"message":"Not Found"}')
-
-
-class _UnixSocketServer(socketserver.ThreadingUnixStreamServer):
-    daemon_threads = True
-
-
-def _exit_text(code: int) -> str:
-    # Go's ProcessState.String(), which rapid puts in "Runtime exited with error: …".
-    if code < 0:
-        try:
-            return f"signal: {signal.strsignal(-code) or -code}".lower()
-        except ValueError:
-            return f"signal: {-code}"
-    return f"exit status {code}"
 
 
 class RuntimeApiServer(RuntimeProtocol):
@@ -138,8 +84,7 @@ class RuntimeApiServer(RuntimeProtocol):
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         # For a launcher whose runtimes have no network (model.API_SOCKET_ENV).
-        self._unix: _UnixSocketServer | None = None
-        self._socket_dir: Path | None = None
+        self._unix: UnixSocketApi | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -170,38 +115,16 @@ class RuntimeApiServer(RuntimeProtocol):
         self._thread.start()
         if getattr(self.launcher, "api_socket", False):
             try:
-                self._serve_unix_socket()
+                self._unix = UnixSocketApi(self)
             except BaseException:
                 self.close()
                 raise
         return self
 
-    def _serve_unix_socket(self) -> None:
-        """The Runtime API routes on a Unix socket in a private directory (close() removes
-        it), for runtimes with no network: the launcher bind-mounts it."""
-        self._socket_dir = Path(tempfile.mkdtemp(prefix="rlambda-api-"))
-        path = self._socket_dir / "api.sock"
-        try:
-            unix = _UnixSocketServer(str(path), _UnixSocketHandler)
-        except OSError as exc:
-            raise RuntimeApiError(
-                f"cannot serve the Runtime API on the Unix socket {path}: {exc} (a socket's "
-                "path has at most 107 bytes: set TMPDIR to a shorter directory)"
-            ) from exc
-        unix.emulator = self  # type: ignore[attr-defined]
-        self._unix = unix
-        # The runtime connects as uid 993: it may traverse the directory (not list it, and
-        # the name is random) and connect to the socket.
-        path.chmod(0o666)
-        self._socket_dir.chmod(0o711)
-        threading.Thread(
-            target=unix.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
     @property
     def api_socket(self) -> Path | None:
         """The Unix socket serving the Runtime API, if the launcher asked for one."""
-        return self._socket_dir / "api.sock" if self._socket_dir is not None else None
+        return self._unix.path if self._unix is not None else None
 
     def close(self) -> None:
         with self._cond:
@@ -213,12 +136,8 @@ class RuntimeApiServer(RuntimeProtocol):
             self._httpd.server_close()
             self._httpd = None
         if self._unix is not None:
-            self._unix.shutdown()
-            self._unix.server_close()
+            self._unix.close()
             self._unix = None
-        if self._socket_dir is not None:
-            shutil.rmtree(self._socket_dir, ignore_errors=True)
-            self._socket_dir = None
 
     @property
     def runtime_api(self) -> str:
@@ -276,7 +195,7 @@ class RuntimeApiServer(RuntimeProtocol):
                 request_id=request_id or str(uuid.uuid4()),
                 payload=payload,
                 deadline_epoch_ms=0,
-                trace_id=trace_id or _new_trace_id(),
+                trace_id=trace_id or outcomes.new_trace_id(),
                 client_context=client_context,
                 cognito_identity=cognito_identity,
             )
@@ -330,20 +249,20 @@ class RuntimeApiServer(RuntimeProtocol):
 
     def _invoke_outcome(
         self, request_id: str, answer: Answer | None, exit_code: int | None
-    ) -> _Outcome:
+    ) -> Outcome:
         if answer is not None:
             if answer.error_type is None:
-                return _Outcome(
+                return Outcome(
                     HTTPStatus.OK, answer.body, None, "success", None, answer.content_type
                 )
-            return _Outcome.failure(answer.error_type, answer.body)
+            return Outcome.failure(answer.error_type, answer.body)
         self._sample_memory()
         self._stop_runtime()
         if exit_code is not None:
-            return self._exit_error(request_id, exit_code)
-        return self._timeout_error(request_id)
+            return outcomes.exit_error(request_id, exit_code)
+        return outcomes.timeout_error(request_id, self.timeout_s)
 
-    def _cold_start(self, request_id: str) -> tuple[float, float | None, _Outcome | None]:
+    def _cold_start(self, request_id: str) -> tuple[float, float | None, Outcome | None]:
         """Start the runtime and wait for its init: (init ms, restore ms or None, failure).
 
         Under snap-start, init ends at GET restore/next; the emulator then restores at once
@@ -353,9 +272,7 @@ class RuntimeApiServer(RuntimeProtocol):
         try:
             self._launch()
         except OSError as exc:
-            message = f"RequestId: {request_id} Error: {exc}"
-            body = model.error_body("Runtime.InvalidEntrypoint", message)
-            return 0.0, None, _Outcome.failure("Runtime.InvalidEntrypoint", body)
+            return 0.0, None, outcomes.invalid_entrypoint(request_id, exc)
         with self._cond:
             self._cond.wait_for(
                 lambda: (
@@ -378,10 +295,7 @@ class RuntimeApiServer(RuntimeProtocol):
             return self._restore(request_id, (snapshot_at - started) * 1000)
         if init_error is None and done_at is not None:
             if self.snapstart:
-                failure = _Outcome.failure(
-                    "Runtime.SnapStartNotImplemented",
-                    model.error_body("Runtime.SnapStartNotImplemented", _NO_RESTORE_NEXT),
-                )
+                failure = outcomes.no_restore_next()
                 return self._fail_runtime(request_id, (done_at - started) * 1000, None, failure)
             # A first reading now: a runtime that dies mid-invoke leaves no /proc to read.
             self._sample_memory()
@@ -391,23 +305,23 @@ class RuntimeApiServer(RuntimeProtocol):
             # The runtime's own error document, reported on the invoke; the next invoke
             # tries init again.
             error_type = init_error.error_type or "Runtime.Unknown"
-            failure = _Outcome.failure(error_type, init_error.body)
+            failure = Outcome.failure(error_type, init_error.body)
         elif exit_code is not None:
-            failure = self._exit_error(request_id, exit_code)
+            failure = outcomes.exit_error(request_id, exit_code)
         else:
-            failure = self._timeout_error(request_id, self.init_limit_s)
+            failure = outcomes.timeout_error(request_id, self.init_limit_s)
         return self._fail_runtime(request_id, init_ms, None, failure)
 
     def _fail_runtime(
-        self, request_id: str, init_ms: float, restore_ms: float | None, failure: _Outcome
-    ) -> tuple[float, float | None, _Outcome]:
+        self, request_id: str, init_ms: float, restore_ms: float | None, failure: Outcome
+    ) -> tuple[float, float | None, Outcome]:
         self._sample_memory()
         self._stop_runtime()
         return init_ms, restore_ms, failure
 
     def _restore(
         self, request_id: str, init_ms: float
-    ) -> tuple[float, float | None, _Outcome | None]:
+    ) -> tuple[float, float | None, Outcome | None]:
         """Answer GET restore/next and wait for the after-restore hooks to end in GET next."""
         self._sample_memory()
         self.snapstart_timings = {"init_ms": init_ms}
@@ -434,41 +348,17 @@ class RuntimeApiServer(RuntimeProtocol):
         if restore_error is None and ready_at is not None:
             return init_ms, restore_ms, None
         if restore_error is not None:
-            # Lambda's Invoke API answers SnapStartException (400): "The afterRestore() runtime
-            # hook encountered an error" (botocore's Lambda model). The body here is the
-            # runtime's own error document, so that R's message and class reach the caller.
-            failure = _Outcome(
-                HTTPStatus.BAD_REQUEST, restore_error.body, None, "error", "SnapStartException"
-            )
+            failure = outcomes.restore_error(restore_error.body)
         elif exit_code is not None:
-            failure = self._exit_error(request_id, exit_code)
+            failure = outcomes.exit_error(request_id, exit_code)
         else:
-            message = "Lambda couldn't restore the snapshot within the timeout limit."
-            failure = _Outcome(
-                HTTPStatus.REQUEST_TIMEOUT,
-                model.error_body("SnapStartTimeoutException", message),
-                None,
-                "timeout",
-                "SnapStartTimeoutException",
-            )
+            failure = outcomes.restore_timeout()
         return self._fail_runtime(request_id, init_ms, restore_ms, failure)
-
-    def _exit_error(self, request_id: str, exit_code: int) -> _Outcome:
-        message = (
-            f"RequestId: {request_id} Error: Runtime exited with error: {_exit_text(exit_code)}"
-        )
-        return _Outcome.failure("Runtime.ExitError", model.error_body("Runtime.ExitError", message))
-
-    def _timeout_error(self, request_id: str, limit_s: float | None = None) -> _Outcome:
-        limit_s = self.timeout_s if limit_s is None else limit_s
-        message = f"RequestId: {request_id} Error: Task timed out after {limit_s:.2f} seconds"
-        body = model.error_body("Sandbox.Timedout", message)
-        return _Outcome.failure("Sandbox.Timedout", body, status="timeout")
 
     def _finish(
         self,
         request_id: str,
-        outcome: _Outcome,
+        outcome: Outcome,
         duration_ms: float,
         init_ms: float | None,
         restore_ms: float | None = None,
