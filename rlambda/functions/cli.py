@@ -7,9 +7,10 @@ from pathlib import Path
 from rlambda import aws
 from rlambda.errors import UsageError
 from rlambda.function_env import add_env_arguments, environment
-from rlambda.functions.deploy import LOG_FORMATS, LOG_LEVELS, DeployRequest, FunctionSettings
+from rlambda.functions.deploy import DeployRequest
 from rlambda.functions.front_doors import AUTH_TYPES, UrlSettings, check_auth
 from rlambda.functions.release import DeployPlan
+from rlambda.functions.settings import LOG_FORMATS, LOG_LEVELS, FunctionSettings
 from rlambda.registry.cli import add_endpoint_argument
 
 

@@ -4,6 +4,9 @@ Every check that can fail on input runs before the first write call. A deploy th
 function, its version and its alias already right makes no write call at all, so running it
 again is free and safe (the tests count the write calls). Each move of an alias records the
 version it left, for rollback.py.
+
+This module holds the order of that work; the settings it applies are in settings.py, and
+finding or publishing the version and moving the alias in versions.py.
 """
 
 import re
@@ -15,111 +18,20 @@ import botocore.exceptions
 
 from rlambda import aws
 from rlambda.errors import HalfDone, JobError, UsageError
-from rlambda.functions import roles
+from rlambda.functions import roles, versions
+from rlambda.functions.settings import (
+    FunctionSettings,
+    check_snapstart_function,
+    check_snapstart_region,
+    differences,
+)
+from rlambda.functions.versions import read_configuration
 
-# What a new function gets unless told otherwise (an update changes only what it is told):
-# R with jsonlite needs more than Lambda's 128 MB default, and the same 512 MB / 30 s that
-# build.py --test runs the events with.
-DEFAULT_MEMORY_MB = 512
-DEFAULT_TIMEOUT_S = 30
-LOG_FORMATS = {"json": "JSON", "text": "Text"}  # the API's spelling
-LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 # Lambda refuses a freshly created role for a few seconds (IAM is eventually consistent):
 # "The role defined for the function cannot be assumed by Lambda." Retried only then.
 ROLE_PROPAGATION_TRIES = 10
 ROLE_PROPAGATION_DELAY_S = 3.0
-# Where deploy records the version an alias pointed at before it moved (for --rollback).
-_PREVIOUS = re.compile(r"rlambda: previous version ([0-9]+)")
 _DIGEST_URI = re.compile(r"[^@]+@(?P<digest>sha256:[0-9a-f]{64})")
-
-# SnapStart's limits, from AWS's "Improving startup performance with Lambda SnapStart"
-# (https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html): "Supported features and
-# limitations" (no provisioned concurrency, no Amazon EFS, no ephemeral storage over 512 MB;
-# published versions only) and "Supported Regions" (every commercial Region except Asia
-# Pacific (New Zealand) and Asia Pacific (Taipei)).
-SNAPSTART_PAGE = "https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html"
-SNAPSTART_MAX_EPHEMERAL_MB = 512
-SNAPSTART_UNSUPPORTED_REGIONS = {"ap-southeast-6": "Asia Pacific (New Zealand)",
-                                 "ap-east-2": "Asia Pacific (Taipei)"}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class FunctionSettings:
-    """The configuration deploy manages; None leaves a setting as it is (or Lambda's default)."""
-
-    memory_mb: int | None = None
-    timeout_s: int | None = None
-    ephemeral_mb: int | None = None
-    environment: dict[str, str] | None = None
-    description: str | None = None
-    log_format: str | None = None  # "JSON" or "Text"
-    log_level: str | None = None  # application log level; JSON format only
-    # SnapStart on published versions (the runtime answers /runtime/restore/next).
-    snapstart: bool = False
-
-    def check(self) -> None:
-        if self.memory_mb is not None and not 128 <= self.memory_mb <= 10240:
-            raise UsageError(f"--memory {self.memory_mb}: Lambda takes 128 to 10240 MB")
-        if self.timeout_s is not None and not 1 <= self.timeout_s <= 900:
-            raise UsageError(f"--timeout {self.timeout_s}: Lambda takes 1 to 900 seconds")
-        if self.ephemeral_mb is not None and not 512 <= self.ephemeral_mb <= 10240:
-            raise UsageError(
-                f"--ephemeral-storage {self.ephemeral_mb}: Lambda takes 512 to 10240 MB"
-            )
-        if self.log_level and self.log_format != "JSON":
-            raise UsageError("--log-level needs --log-format json (Lambda filters JSON logs only)")
-        if self.snapstart and (self.ephemeral_mb or 0) > SNAPSTART_MAX_EPHEMERAL_MB:
-            raise UsageError(
-                f"--snapstart with --ephemeral-storage {self.ephemeral_mb}: SnapStart supports at"
-                f" most {SNAPSTART_MAX_EPHEMERAL_MB} MB of ephemeral storage ({SNAPSTART_PAGE})"
-            )
-
-    def wanted(self, *, new: bool) -> dict:
-        """The CreateFunction/UpdateFunctionConfiguration parameters these settings ask for."""
-        out: dict = {}
-        memory = self.memory_mb or (DEFAULT_MEMORY_MB if new else None)
-        timeout = self.timeout_s or (DEFAULT_TIMEOUT_S if new else None)
-        if memory:
-            out["MemorySize"] = memory
-        if timeout:
-            out["Timeout"] = timeout
-        if self.ephemeral_mb:
-            out["EphemeralStorage"] = {"Size": self.ephemeral_mb}
-        if self.environment is not None:
-            out["Environment"] = {"Variables": dict(self.environment)}
-        if self.description is not None:
-            out["Description"] = self.description
-        if self.log_format:
-            logging = {"LogFormat": self.log_format}
-            if self.log_level:
-                logging["ApplicationLogLevel"] = self.log_level
-            out["LoggingConfig"] = logging
-        if self.snapstart:
-            out["SnapStart"] = {"ApplyOn": "PublishedVersions"}
-        return out
-
-
-def differences(wanted: dict, config: dict) -> dict:
-    """The part of `wanted` that `config` (a GetFunctionConfiguration answer) does not have."""
-    out = {}
-    for key, value in wanted.items():
-        current = config.get(key)
-        if key == "Environment":
-            current = {"Variables": (current or {}).get("Variables", {})}
-        elif key == "LoggingConfig":
-            if current is None:
-                # A service that does not report it (moto keeps no LoggingConfig) cannot be
-                # compared; real Lambda always reports it.
-                continue
-            current = {k: current.get(k) for k in value}
-        elif key == "Description":
-            current = current or ""
-        elif key == "SnapStart":
-            # Lambda answers with OptimizationStatus too (On for a version with a snapshot).
-            current = {"ApplyOn": (current or {}).get("ApplyOn", "None")}
-        if current != value:
-            out[key] = value
-    return out
 
 
 @dataclass(frozen=True)
@@ -178,25 +90,6 @@ class Waits:
         return {"Delay": self.delay_s, "MaxAttempts": self.attempts}
 
 
-def read_configuration(lam, function: str, qualifier: str | None = None) -> dict | None:
-    kwargs = {"FunctionName": function} | ({"Qualifier": qualifier} if qualifier else {})
-    try:
-        return lam.get_function_configuration(**kwargs)
-    except botocore.exceptions.ClientError as e:
-        if aws.code(e) == "ResourceNotFoundException":
-            return None
-        raise aws.explain(e, f"reading function {function}") from None
-
-
-def read_alias(lam, function: str, alias: str) -> dict | None:
-    try:
-        return lam.get_alias(FunctionName=function, Name=alias)
-    except botocore.exceptions.ClientError as e:
-        if aws.code(e) == "ResourceNotFoundException":
-            return None
-        raise aws.explain(e, f"reading alias {alias} of {function}") from None
-
-
 def check_image_region(image_uri: str, region: str) -> None:
     # ECR hosts are ACCOUNT.dkr.ecr.REGION.amazonaws.com; Lambda pulls only from its own region.
     host = image_uri.split("/", 1)[0]
@@ -223,23 +116,7 @@ def _check_existing(config: dict, request: DeployRequest) -> None:
             f" {request.image_arch} function"
         )
     if request.settings.snapstart:
-        _check_snapstart(config, request)
-
-
-def _check_snapstart(config: dict, request: DeployRequest) -> None:
-    """What an existing function has that SnapStart does not support (SNAPSTART_PAGE)."""
-    if config.get("FileSystemConfigs"):
-        raise UsageError(
-            f"--snapstart: function {request.function!r} mounts Amazon EFS, which SnapStart"
-            f" does not support ({SNAPSTART_PAGE})"
-        )
-    size = (config.get("EphemeralStorage") or {}).get("Size", SNAPSTART_MAX_EPHEMERAL_MB)
-    if request.settings.ephemeral_mb is None and size > SNAPSTART_MAX_EPHEMERAL_MB:
-        raise UsageError(
-            f"--snapstart: function {request.function!r} has {size} MB of ephemeral storage;"
-            f" SnapStart supports at most {SNAPSTART_MAX_EPHEMERAL_MB} MB: add"
-            f" --ephemeral-storage {SNAPSTART_MAX_EPHEMERAL_MB} ({SNAPSTART_PAGE})"
-        )
+        check_snapstart_function(config, request.function, request.settings)
 
 
 def _resolve_role(iam, request: DeployRequest, exists: bool) -> tuple[str | None, bool]:
@@ -275,11 +152,8 @@ def preflight(clients: "aws.DeployClients", request: DeployRequest) -> tuple:
     Returns (the function's configuration or None, the role ARN or None, whether to create it).
     """
     request.settings.check()
-    if request.settings.snapstart and clients.region in SNAPSTART_UNSUPPORTED_REGIONS:
-        raise UsageError(
-            f"--snapstart: SnapStart is not available in {clients.region}"
-            f" ({SNAPSTART_UNSUPPORTED_REGIONS[clients.region]}; {SNAPSTART_PAGE})"
-        )
+    if request.settings.snapstart:
+        check_snapstart_region(clients.region)
     config = read_configuration(clients.lam, request.function)
     if config is not None:
         _check_existing(config, request)
@@ -320,8 +194,9 @@ def deploy(
             _update(lam, request, config, role, waits, out, writes)
             config = read_configuration(lam, request.function) or config
         left.pop(0)
-        version, published = _version(lam, request, config, waits)
+        version, published = versions.version(lam, request.function, request.alias, config)
         if published:
+            _wait(lam, "published_version_active", request.function, waits, qualifier=version)
             writes.append(f"published version {version}")
         left.pop(0)
         result = DeployResult(
@@ -335,7 +210,7 @@ def deploy(
             snapstart=request.settings.snapstart,
         )
         if request.alias:
-            result.previous_version, moved = _point_alias(
+            result.previous_version, moved = versions.point_alias(
                 lam, request.function, request.alias, version
             )
             if moved:
@@ -405,77 +280,3 @@ def _update(
             _wait(lam, "function_updated_v2", request.function, waits)
     except botocore.exceptions.ClientError as e:
         raise aws.explain(e, f"updating function {request.function}") from None
-
-
-# What makes two versions the same function, for deciding whether to publish.
-_VERSION_KEYS = (
-    "CodeSha256", "Role", "MemorySize", "Timeout", "EphemeralStorage", "Environment",
-    "Description", "Architectures", "LoggingConfig",
-)  # fmt: skip
-
-
-def _same(a: dict, b: dict) -> bool:
-    def apply_on(config: dict) -> str:
-        # $LATEST reports OptimizationStatus Off, a version with a snapshot On: ApplyOn decides.
-        return (config.get("SnapStart") or {}).get("ApplyOn", "None")
-
-    return all(a.get(k) == b.get(k) for k in _VERSION_KEYS) and apply_on(a) == apply_on(b)
-
-
-def _newest_version(lam, function: str) -> str | None:
-    numbers = []
-    for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=function):
-        numbers += [int(v["Version"]) for v in page["Versions"] if v["Version"] != "$LATEST"]
-    return str(max(numbers)) if numbers else None
-
-
-def _version(lam, request: DeployRequest, latest: dict, waits: Waits) -> tuple[str, bool]:
-    """The published version that is $LATEST now: an existing one if it matches, else a new one."""
-    function = request.function
-    try:
-        alias = read_alias(lam, function, request.alias) if request.alias else None
-        # The alias's version first (nothing moves), then the newest one (after a rollback).
-        candidates = [alias["FunctionVersion"]] if alias else []
-        candidates.append(_newest_version(lam, function))
-        for candidate in dict.fromkeys(c for c in candidates if c and c != "$LATEST"):
-            current = read_configuration(lam, function, candidate)
-            if current is not None and _same(current, latest):
-                return candidate, False
-        published = lam.publish_version(FunctionName=function, CodeSha256=latest["CodeSha256"])
-    except botocore.exceptions.ClientError as e:
-        raise aws.explain(e, f"publishing a version of {function}") from None
-    _wait(lam, "published_version_active", function, waits, qualifier=published["Version"])
-    return published["Version"], True
-
-
-def _point_alias(lam, function: str, alias: str, version: str) -> tuple[str | None, str | None]:
-    """(the version the alias pointed at before, a line saying what moved or None)."""
-    current = read_alias(lam, function, alias)
-    try:
-        if current is None:
-            lam.create_alias(FunctionName=function, Name=alias, FunctionVersion=version)
-            return None, f"created alias {alias} -> version {version}"
-        before = current["FunctionVersion"]
-        if before == version:
-            return recorded_previous(current), None
-        move_alias(lam, function, alias, version, current)
-    except botocore.exceptions.ClientError as e:
-        raise aws.explain(e, f"pointing alias {alias} of {function} at version {version}") from None
-    return before, f"moved alias {alias}: version {before} -> {version}"
-
-
-def move_alias(lam, function: str, alias: str, version: str, current: dict) -> None:
-    """Point the existing alias `current` at `version`, recording on it the version it leaves
-    (what `recorded_previous` reads back for a rollback)."""
-    lam.update_alias(
-        FunctionName=function,
-        Name=alias,
-        FunctionVersion=version,
-        Description=f"rlambda: previous version {current['FunctionVersion']}",
-        RevisionId=current["RevisionId"],
-    )
-
-
-def recorded_previous(alias: dict) -> str | None:
-    match = _PREVIOUS.search(alias.get("Description") or "")
-    return match[1] if match else None

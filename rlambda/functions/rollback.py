@@ -7,7 +7,7 @@ import botocore.exceptions
 
 from rlambda import aws
 from rlambda.errors import UsageError
-from rlambda.functions.deploy import (
+from rlambda.functions.versions import (
     move_alias,
     read_alias,
     read_configuration,
