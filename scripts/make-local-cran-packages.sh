@@ -24,7 +24,8 @@ debian="$debian_mirror"
 python="${PYTHON:-$root/.venv/bin/python}"
 [ -x "$python" ] || python=python3
 
-# Debian source package, Debian version, CRAN package, where it goes (current | archive).
+# Debian source package, Debian version, CRAN package, where it goes (current | archive), and
+# CRAN's version when Debian spells it otherwise.
 # The closure of xml2 1.3.8 is cli + rlang (its DESCRIPTION: Imports cli, methods,
 # rlang (>= 1.1.0)); jsonlite needs only methods; cli and rlang only utils. (bullseye's xml2
 # 1.3.2, rlang 1.0.6 and 0.4.10 are listed in the Sources indexes but their orig tarballs are
@@ -72,7 +73,61 @@ wanted=(
   # lifecycle, magrittr, rlang, vctrs; vctrs 0.6.5's: cli, glue, lifecycle, rlang (all above).
   "r-cran-purrr 1.0.4-1 purrr current"
   "r-cran-vctrs 0.6.5-1 vctrs current"
+  # The geo-plot recipe: sf, data.table, ggplot2 and ragg, and their closure (each
+  # DESCRIPTION's Imports and LinkingTo). sf -> classInt, DBI, magrittr, Rcpp, s2, units;
+  # classInt -> class, e1071, KernSmooth; e1071 -> class, proxy; class -> MASS; s2 -> Rcpp, wk;
+  # units -> Rcpp. ggplot2 3.5.1 -> cli, glue, gtable, isoband, lifecycle, MASS, mgcv, rlang,
+  # scales, tibble, vctrs, withr; mgcv -> Matrix, nlme; Matrix -> lattice; scales -> farver,
+  # labeling, munsell, R6, RColorBrewer, viridisLite; munsell -> colorspace; tibble -> fansi,
+  # pillar, pkgconfig; pillar -> utf8. ragg -> systemfonts, textshaping (cpp11 to build them).
+  # R is built --without-recommended-packages, so MASS, class, KernSmooth, Matrix, lattice, nlme
+  # and mgcv come from here too. trixie's mgcv 1.9-3 and s2 1.1.7 orig tarballs are gone from
+  # the pool (404): mgcv is bookworm's 1.8-41, and s2 is vendored (see vendored below).
+  "r-cran-sf 1.0-19+dfsg-2 sf current"
+  "r-cran-wk 0.9.4-1 wk current"
+  "r-cran-units 0.8-7+dfsg-2 units current"
+  "r-cran-classint 0.4-11+dfsg-1 classInt current"
+  "dbi 1.2.3-1 DBI current"
+  "r-cran-e1071 1.7-16-1 e1071 current"
+  "r-cran-proxy 0.4-27-1 proxy current"
+  "r-cran-class 7.3-23-1 class current"
+  "r-cran-mass 7.3-65-1 MASS current"
+  "kernsmooth 2.23-26-1 KernSmooth current"
+  "r-cran-data.table 1.17.0+dfsg-1 data.table current"
+  "r-cran-ggplot2 3.5.1+dfsg-1 ggplot2 current"
+  "r-cran-gtable 0.3.6+dfsg-1 gtable current"
+  "r-cran-isoband 0.2.7-1 isoband current"
+  "r-cran-scales 1.3.0-1 scales current"
+  "r-cran-tibble 3.2.1+dfsg-3 tibble current"
+  "r-cran-pillar 1.10.1+dfsg-1 pillar current"
+  "r-cran-withr 3.0.2+dfsg-1 withr current"
+  "r-cran-farver 2.1.2-1 farver current"
+  "r-cran-labeling 0.4.3-1 labeling current"
+  "r-cran-munsell 0.5.1-1 munsell current"
+  "r-cran-colorspace 2.1-1+dfsg-1 colorspace current"
+  "rcolorbrewer 1.1-3-1 RColorBrewer current"
+  "r-cran-viridislite 0.4.2-2 viridisLite current"
+  "r-cran-fansi 1.0.6-2 fansi current"
+  "r-cran-utf8 1.2.4-1 utf8 current"
+  "r-cran-pkgconfig 2.0.3-2 pkgconfig current"
+  "mgcv 1.8-41-1 mgcv current"
+  "nlme 3.1.168-1 nlme current 3.1-168" # Debian writes CRAN's 3.1-168 as 3.1.168
+  "rmatrix 1.7-3-1 Matrix current"
+  "lattice 0.22-7-1 lattice current"
+  "r-cran-ragg 1.3.3-1 ragg current"
+  "r-cran-systemfonts 1.2.1-1 systemfonts current"
+  "r-cran-textshaping 0.3.7-2 textshaping current"
+  "r-cran-cpp11 0.5.2-1 cpp11 current"
 )
+
+# CRAN releases Debian's pool no longer holds, vendored in reference/cran-sources/ (README.md
+# there: where each came from, its licence): copied into the mirror and checked against the
+# sha256 recorded there, so CI (which reaches Debian but not CRAN or GitHub) builds the same.
+vendored_dir="$root/reference/cran-sources"
+vendored=()
+while read -r sha file; do
+  vendored+=("$sha $file")
+done <"$vendored_dir/SHA256SUMS"
 
 # Debian version -> CRAN version: drop the Debian revision (after the last '-'; CRAN versions
 # such as 0.1-3 keep their own dash) and a repack suffix (+dfsg, +ds, ...).
@@ -83,7 +138,7 @@ upstream_version() {
 
 target_of() {
   local version cran place
-  version="$(upstream_version "$1")"
+  version="${4:-$(upstream_version "$1")}"
   cran="$2"
   place="$3"
   if [ "$place" = current ]; then
@@ -97,10 +152,23 @@ target_of() {
 # (rlambda/sources/repository.py).
 mkdir -p "$contrib"
 
+for entry in "${vendored[@]}"; do
+  read -r sha file <<<"$entry"
+  if ! cmp -s "$vendored_dir/$file" "$contrib/$file"; then
+    if ! echo "$sha  $vendored_dir/$file" | sha256sum -c --quiet -; then
+      echo "$vendored_dir/$file does not match its sha256 in SHA256SUMS" >&2
+      exit 1
+    fi
+    echo "==> $file (vendored) -> src/contrib/$file"
+    cp "$vendored_dir/$file" "$contrib/$file.part"
+    mv "$contrib/$file.part" "$contrib/$file"
+  fi
+done
+
 complete=1
 for entry in "${wanted[@]}"; do
-  read -r _ version cran place <<<"$entry"
-  [ -s "$(target_of "$version" "$cran" "$place")" ] || complete=0
+  read -r _ version cran place cran_version <<<"$entry"
+  [ -s "$(target_of "$version" "$cran" "$place" "$cran_version")" ] || complete=0
 done
 # The index must be newer than every tarball it describes.
 if [ "$complete" = 1 ] && [ -s "$contrib/PACKAGES" ] && [ -s "$contrib/PACKAGES.gz" ] &&
@@ -128,8 +196,8 @@ LIST
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   for entry in "${wanted[@]}"; do
-    read -r source version cran place <<<"$entry"
-    target="$(target_of "$version" "$cran" "$place")"
+    read -r source version cran place cran_version <<<"$entry"
+    target="$(target_of "$version" "$cran" "$place" "$cran_version")"
     [ -s "$target" ] && continue
     # Some .dsc files are gone from the pool while their orig tarballs remain, so fetch the
     # tarball itself and check it against the sha256 in the Sources index apt just verified.
@@ -157,19 +225,34 @@ LIST
     # is recompressed here with gzip -n (no name or time stamp) so reruns give the same bytes.
     # (sed reads to the end: `head` would stop tar with SIGPIPE, an error under pipefail)
     top="$(tar -tf "$work/$orig" | sed -n 1p)"
-    if [ "${top%%/*}" != "$cran" ]; then
-      echo "$orig: top directory is ${top%%/*}, expected $cran" >&2
-      exit 1
-    fi
+    top="${top%%/*}"
     mkdir -p "$(dirname "$target")"
-    case "$orig" in
-      *.tar.gz) cp "$work/$orig" "$target.part" ;;
-      *.tar.xz) xz -dc "$work/$orig" | gzip -n -9 >"$target.part" ;;
-      *)
-        echo "$orig: unexpected compression" >&2
-        exit 1
-        ;;
-    esac
+    if [ "$top" != "$cran" ]; then
+      # A repack may name its top directory after itself (colorspace's is
+      # r-cran-colorspace-2.1-1+dfsg): only a repack (+dfsg, +ds) is re-rooted, with
+      # reproducible bytes (sorted names, fixed owner and time stamp, gzip -n).
+      case "$version" in
+        *+*) ;;
+        *)
+          echo "$orig: top directory is $top, expected $cran" >&2
+          exit 1
+          ;;
+      esac
+      rm -rf "$work/unpacked" && mkdir "$work/unpacked"
+      tar -xf "$work/$orig" -C "$work/unpacked"
+      mv "$work/unpacked/$top" "$work/unpacked/$cran"
+      tar -C "$work/unpacked" --sort=name --mtime='2026-01-01 00:00:00Z' --owner=0 --group=0 \
+        --numeric-owner -cf - "$cran" | gzip -n -9 >"$target.part"
+    else
+      case "$orig" in
+        *.tar.gz) cp "$work/$orig" "$target.part" ;;
+        *.tar.xz) xz -dc "$work/$orig" | gzip -n -9 >"$target.part" ;;
+        *)
+          echo "$orig: unexpected compression" >&2
+          exit 1
+          ;;
+      esac
+    fi
     mv "$target.part" "$target"
   done
 fi
