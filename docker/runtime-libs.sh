@@ -1,9 +1,11 @@
 #!/bin/sh
 # Print, one per line, the OS packages owning the shared libraries that the ELF files under the
-# given directories link against: the runtime stage installs exactly these (the way the official
-# Docker images trim theirs with ldd). Libraries inside those directories, or under a prefix in
-# $OWN_PREFIXES (colon-separated, e.g. R's own /var/lang below a recipe's library), are ours and
-# skipped.
+# given directories link against directly (their DT_NEEDED entries, as ldd resolves them): the
+# runtime stage installs exactly these, and the package manager brings what they need in turn
+# (dpkg's shlibs Depends, rpm's automatic library Requires), data files included. Listing every
+# library ldd prints would name, for libgdal alone, some hundred packages whose names a family
+# must then know. Libraries inside those directories, or under a prefix in $OWN_PREFIXES
+# (colon-separated, e.g. R's own /var/lang below a recipe's library), are ours and skipped.
 # Fails, naming the file and the library, if a library is missing or belongs to no package, so a
 # gap shows up in the build instead of as a crash on Lambda.
 # Usage: [OWN_PREFIXES=DIR:...] LD_LIBRARY_PATH=<our lib dirs> runtime-libs.sh dpkg|rpm DIR...
@@ -24,7 +26,9 @@ for file in $(find "$@" -type f \( -name '*.so' -o -name '*.so.*' -o -perm -u=x 
     echo "runtime-libs: $file needs $missing, which is not installed in the builder" >&2
     status=1
   fi
-  printf '%s\n' "$out" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' >>"$libs"
+  # readelf (binutils) lists what the file itself needs; ldd says where each resolves.
+  needed="$(readelf -d "$file" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p' | tr '\n' ' ')"
+  printf '%s\n' "$out" | awk -v needed=" $needed" '$2 == "=>" && $3 ~ /^\// && index(needed, " " $1 " ") { print $3 }' >>"$libs"
 done
 
 # The packages owning `path`; dpkg records paths as packaged (/lib or /usr/lib): either form.

@@ -275,12 +275,15 @@ def run_lock(args: argparse.Namespace) -> int:
         strict=args.strict,
         project=project,
     )
-    if project:
-        # A project outside recipes/ is rendered into its build context, never into images/.
-        print(lock)
-        return 0
     try:
-        render.write_all(pinned, render.IMAGES_DIR)
+        # Every supported family the recipe is built on must be able to install what the lock
+        # needs (a deprecated one is checked when a build names it).
+        recipe = recipes.load_recipe(path, project=project)
+        supported = [name for name, fam in FAMILIES.items() if not fam.deprecated]
+        recipes.check_system_requirements(recipes.load_lock(path, recipe), recipe, supported)
+        if not project:
+            # A project outside recipes/ is rendered into its build context, never into images/.
+            render.write_all(pinned, render.IMAGES_DIR)
     except BaseException:
         # The lock and images/ change together or not at all: a new lock beside stale renders
         # would fail the PR check (images/ is up to date) for a render that never ran.
@@ -288,7 +291,11 @@ def run_lock(args: argparse.Namespace) -> int:
             lock_file.unlink(missing_ok=True)
         else:
             lock_file.write_bytes(before)
-        print(f"==> {lock_file} left as it was: images/ could not be rendered", file=sys.stderr)
+        print(
+            f"==> {lock_file} left as it was: it names what a family cannot install, or"
+            " images/ could not be rendered",
+            file=sys.stderr,
+        )
         raise
     print(lock)
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jinja2
 
+from rlambda.pins import package_db
 from rlambda.pins.package_db import check_names
 from rlambda.pins.platforms import runtime_packages, toolchain_packages
 from rlambda.pins.versions import Versions
@@ -16,6 +17,7 @@ from rlambda.recipes import (
     LockedPackage,
     recipe_requirements,
 )
+from rlambda.recipes.data_files import data_packages, recipe_data_rules
 from rlambda.target import Target
 from rlambda.target.tags import readable_tag
 from rlambda.target.variants import pinned_variants
@@ -91,6 +93,16 @@ def render_recipe(target: Target) -> str:
     # Compilers and R's build headers, plus what the packages' system requirements map to.
     requirements = recipe_requirements(lock, recipe, family_name)
     toolchain = {*toolchain_packages(family_name), *(r.os_package for r in requirements)}
+    # What the final stage installs beside ldd's finds: the files the libraries open at run time.
+    data_rules = recipe_data_rules(lock) if packages else []
+    extra = data_packages(data_rules, family_name)
+    check_names(family_name, extra, "rlambda/recipes/data/runtime-data.toml")
+    # SPAL is enabled where a package only SPAL has is installed, and only there.
+    db = package_db.load()
+    spal_packages = [
+        name for name in sorted({*toolchain, *extra}) if db.repo(family_name, name) == "spal"
+    ]
+    spal = bool(packages and spal_packages and target.family.enable_spal)
     return _template(RECIPE_TEMPLATE).render(
         recipe=recipe,
         r_version=target.r.version,
@@ -101,6 +113,17 @@ def render_recipe(target: Target) -> str:
         build_packages=sorted(toolchain) if packages else [],
         requirements=requirements if packages else [],
         lock_hash=hashlib.sha256(lock.path.read_bytes()).hexdigest(),
+        spal=spal,
+        spal_packages=spal_packages,
+        data_rules=data_rules,
+        data_packages=extra,
+        data_checks=[
+            f"{{ found {' '.join(choices)} || {{ echo 'data rule {rule.name}"
+            f" (rlambda/recipes/data/runtime-data.toml) names {' or '.join(choices)}, which the"
+            " final stage does not have' >&2; exit 1; }; }"
+            for rule in data_rules
+            for choices in rule.files
+        ],
     )
 
 

@@ -21,6 +21,8 @@ from rlambda.build.context import ROOT, make_context
 from rlambda.local.aws_rie.binary import rie_binary
 from rlambda.pins import package_db
 from rlambda.pins.platforms import BUILD_PACKAGES, RUNTIME_PACKAGES
+from rlambda.recipes import sysreqs
+from rlambda.recipes.data_files import data_rules
 from rlambda.sources.fetch import cache_dir
 
 STANDIN_DIR = ROOT / "docker" / "al2023-standin"
@@ -29,13 +31,32 @@ REPOSITORY = "rlambda-local/al2023-standin"
 FILES = ("microdnf", "rpm", "lambda-entrypoint.sh", "libraries.tsv")
 
 
+def _pair(rows: dict[str, set[str]], al2023: list[str], debian: list[str]) -> None:
+    """One rule's al2023 names beside its debian ones: name by name when the lists match in
+    length (gdal-devel, gdal / libgdal-dev, gdal-bin), else each al2023 name stands for them all."""
+    if len(al2023) == len(debian):
+        for name, deb in zip(al2023, debian, strict=True):
+            rows.setdefault(name, set()).add(deb)
+    else:
+        for name in al2023:
+            rows.setdefault(name, set()).update(debian)
+
+
 def debian_stand_ins() -> dict[str, set[str]]:
     """al2023 name -> the Debian package(s) standing in for it: the family table's debian column
-    beside its al2023 one, and libraries.tsv. Says nothing about whether the name exists."""
+    beside its al2023 one, the system-requirements table's and the data rules' likewise, and
+    libraries.tsv. Says nothing about whether the name exists."""
     rows: dict[str, set[str]] = {}
     for table in (BUILD_PACKAGES, RUNTIME_PACKAGES):
         for names in table.values():
             rows.setdefault(names["al2023"], set()).add(names["debian"])
+    for rule in sysreqs.rules():
+        al2023, debian = rule.families["al2023"], rule.families["debian"]
+        if "packages" in al2023 and "packages" in debian:
+            _pair(rows, al2023["packages"], debian["packages"])
+    for data_rule in data_rules().values():
+        if "al2023" in data_rule.packages and "debian" in data_rule.packages:
+            _pair(rows, list(data_rule.packages["al2023"]), list(data_rule.packages["debian"]))
     for line in (STANDIN_DIR / "libraries.tsv").read_text().splitlines():
         al2023, debian = line.split("\t")
         rows.setdefault(al2023, set()).add(debian)

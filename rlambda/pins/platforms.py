@@ -51,6 +51,9 @@ class Family:
     locale_setup: str = ""
     # Why the family is kept but no longer built by default, or "" while it is supported.
     deprecated: str = ""
+    # A shell command that enables SPAL (Supplementary Packages for Amazon Linux), run before an
+    # install that needs a package only SPAL has; "" where the family has no SPAL.
+    enable_spal: str = ""
 
 
 FAMILIES = {
@@ -66,6 +69,17 @@ FAMILIES = {
         owner_query="rpm",
         entrypoint="",
         # glibc-langpack-en ships the compiled en_* locales: nothing to generate.
+        # SPAL is enabled by installing the spal-release package from the core repositories
+        # (AWS: https://docs.aws.amazon.com/linux/al2023/ug/spal.html and its "Configure the
+        # SPAL repository" page, configure-spal-repository.html; the Amazon Linux maintainers
+        # answer package requests with `dnf install spal-release`, e.g.
+        # https://github.com/amazonlinux/amazon-linux-2023/issues/1106). SPAL is published per
+        # AL2023 release, like core; the base image's digest pins the release, and so SPAL's
+        # packages: nothing further can be pinned (AWS offers no SPAL snapshot by date).
+        enable_spal=(
+            "microdnf install -y --setopt=install_weak_deps=0 --nodocs spal-release"
+            " && microdnf clean all"
+        ),
     ),
     "al2": Family(
         name="al2",

@@ -10,6 +10,7 @@ and `lock_recipe(recipe_dir, r_version=..., cran_mirror=..., default_mirror=...)
 `build.py lock`.
 """
 
+from rlambda.recipes.install_check import check_system_requirements
 from rlambda.recipes.lock import (
     Lock,
     LockedPackage,
@@ -44,6 +45,7 @@ __all__ = [
     "Requirement",
     "build_packages",
     "build_requirements",
+    "check_system_requirements",
     "fetch_locked",
     "is_path",
     "load",

@@ -121,7 +121,9 @@ def _check_available(requirements: list[Requirement], family: str, text: str) ->
     db = package_db.load()
     checked = []
     for req in requirements:
-        why = db.unavailable(family, req.os_package)
+        # A package the recipe names itself must be one the database knows: the partial lists
+        # cannot vouch for a name they do not hold, and the user can say another.
+        why = db.unavailable(family, req.os_package, strict=req.rule == "recipe.toml")
         if why is None:
             checked.append(replace(req, unchecked=db.unchecked(family, req.os_package)))
             continue

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from rlambda.errors import UsageError
 from rlambda.pins.platforms import ARCHITECTURES, Family, check_arch, family
 from rlambda.pins.versions import BaseImage, RRelease, Versions
-from rlambda.recipes import Lock, Recipe, load, load_lock
+from rlambda.recipes import Lock, Recipe, check_system_requirements, load, load_lock
 from rlambda.sources import cran
 from rlambda.target.tags import readable_tag
 
@@ -121,6 +121,9 @@ def resolve(
         )
     if wanted:
         wanted.lock.check_sources(mirror)  # its sha256 are of one mirror's bytes
+        # A system requirement the family cannot install stops the build here, not half an
+        # hour into it.
+        check_system_requirements(wanted.lock, wanted.recipe, [fam.name])
     base = pins.bases[fam.name]
     return Target(
         pins=pins,

@@ -146,15 +146,22 @@ def test_plumber_api_is_not_built_on_al2023_and_says_why():
 def test_standin_names_come_from_the_database_only(tmp_path):
     db = write_db(tmp_path, GOOD)
     table = standin.package_table(db)
-    assert table == "gcc\tcore\tgcc\ngdal-devel\tspal\t-\n"
+    # gdal-devel's Debian stand-in comes from the system-requirements table's gdal rule.
+    assert table == "gcc\tcore\tgcc\ngdal-devel\tspal\tlibgdal-dev\n"
     # The family table's `which` is not in this database, so the stand-in refuses it.
     assert "which" not in table
 
 
-def test_every_debian_stand_in_is_for_a_name_the_database_has():
+def test_every_hand_written_stand_in_is_for_a_name_the_database_has():
+    """libraries.tsv (the stand-in's own table) names only packages AL2023 has; the names the
+    system-requirements table pairs with Debian's may be anything, as only the database's
+    names reach the stand-in's table."""
     db = package_db.load()
-    for name in standin.debian_stand_ins():
+    for line in (standin.STANDIN_DIR / "libraries.tsv").read_text().splitlines():
+        name = line.split("\t")[0]
         assert db.repo("al2023", name) in ("core", "spal"), name
+    table = standin.package_table()
+    assert all(db.repo("al2023", row.split("\t")[0]) for row in table.splitlines())
 
 
 @pytest.fixture

@@ -308,3 +308,63 @@ def tar_file(data: bytes, name: str) -> str:
         member = tar.extractfile(name)
         assert member is not None
         return member.read().decode()
+
+
+# ---- what a family cannot install ---------------------------------------------------------
+
+
+def test_a_requirement_al2023_cannot_install_fails_the_lock_naming_everything(
+    tmp_path, mirror, cache, capsys
+):
+    """saltlick needs libsodium, which neither AL2023's core nor (as far as AWS's lists were
+    read) SPAL has: the lock says so, naming the package, the requirement, what was looked up
+    and how to say what to install, and no lock is left behind."""
+    project = tmp_path / "salty"
+    project.mkdir()
+    (project / "app.R").write_text("handler <- function(event) event\n")
+    (project / "recipe.toml").write_text('handler = "app.handler"\n[packages]\nsaltlick = "*"\n')
+    status = build.main(["lock", str(project), "--r", "4.5.0", "--cran-mirror", url(mirror)])
+    err = capsys.readouterr().err
+    assert status == 2
+    for part in (
+        "CRAN package saltlick",
+        "'libsodium (>= 1.0.3)'",
+        "rule libsodium maps it to 'libsodium-devel'",
+        "not in AL2023's core repositories",
+        '[system-requirements.al2023] saltlick = ["..."]',
+    ):
+        assert part in err, part
+    assert not (project / "lock.toml").exists()
+
+
+def test_an_override_naming_a_package_in_neither_list_fails_before_the_build(
+    tmp_path, mirror, cache, capsys, nothing_happens
+):
+    """An [system-requirements.al2023] override must name a package AWS's lists hold: the build
+    stops at its inputs, before anything is downloaded."""
+    project = tmp_path / "salty"
+    project.mkdir()
+    (project / "app.R").write_text("handler <- function(event) event\n")
+    toml = 'handler = "app.handler"\n[packages]\nsaltlick = "*"\n'
+    (project / "recipe.toml").write_text(
+        toml + '[system-requirements.al2023]\nsaltlick = ["libsodium-devel"]\n'
+    )
+    assert build.main(["lock", str(project), "--r", "4.5.0", "--cran-mirror", url(mirror)]) == 2
+    assert "names 'libsodium-devel', which al2023 cannot install" in capsys.readouterr().err
+    (project / "recipe.toml").write_text(
+        toml + '[system-requirements.al2023]\nsaltlick = ["sodium-from-nowhere-devel"]\n'
+    )
+    assert build.main(["lock", str(project), "--r", "4.5.0", "--cran-mirror", url(mirror)]) == 2
+    err = capsys.readouterr().err
+    assert "sodium-from-nowhere-devel" in err and "no AWS source seen says it exists" in err
+    # A lock made with a name AL2023 has, then the override changed: the al2023 build is
+    # refused at its inputs (nothing_happens: no engine, no download).
+    (project / "recipe.toml").write_text(
+        toml + '[system-requirements.al2023]\nsaltlick = ["openssl-devel"]\n'
+    )
+    assert build.main(["lock", str(project), "--r", "4.5.0", "--cran-mirror", url(mirror)]) == 0
+    (project / "recipe.toml").write_text(
+        toml + '[system-requirements.al2023]\nsaltlick = ["sodium-from-nowhere-devel"]\n'
+    )
+    status, out = run(capsys, "--r", "4.5.0", "--family", "al2023", "--recipe", str(project))
+    assert status == 2 and "sodium-from-nowhere-devel" in out, out

@@ -157,3 +157,42 @@ def test_recipe_dockerfile_says_why_each_os_package_is_there(pins):
     assert "guessed" not in debian
     assert "#   libxml2-devel: for xml2's SystemRequirements" in al2023
     assert "(an Amazon Linux name guessed from Fedora/RHEL)" in al2023
+
+
+def test_spal_is_enabled_where_a_recipe_needs_it_and_only_there(rendered):
+    """geo-plot's GDAL, GEOS, PROJ and udunits2 are only in SPAL: its al2023 builder and final
+    stage install spal-release before them. xml-extract needs nothing from SPAL and does not
+    enable it; no debian render mentions it."""
+    geo = rendered[render.recipe_dockerfile_path("geo-plot", "4.5.0", "al2023", "x86_64")]
+    enable = "RUN microdnf install -y --setopt=install_weak_deps=0 --nodocs spal-release"
+    builder, final = geo.split("\nFROM ${BASE_IMAGE}\n")
+    assert builder.index(enable) < builder.index("gdal-devel \\")
+    assert final.index(enable) < final.index("$(cat /tmp/runtime-packages.txt)")
+    assert "docs.aws.amazon.com" not in geo  # the citation lives in platforms.py, said once
+    for name in ("xml-extract", "json-api"):
+        plain = rendered[render.recipe_dockerfile_path(name, "4.5.0", "al2023", "x86_64")]
+        assert "spal" not in plain.lower(), name
+    for path, text in rendered.items():
+        if "-debian-" in str(path):
+            assert "spal-release" not in text, path
+
+
+def test_the_final_stage_checks_each_data_file_naming_its_rule(rendered):
+    """The files ldd cannot see are installed by a rule per system requirement, and each file
+    a rule names is checked in the final stage with a message naming the rule."""
+    for family, packages in (
+        ("debian", "fontconfig-config fonts-dejavu-core gdal-data libudunits2-data proj-data"),
+        ("al2023", "dejavu-sans-fonts fontconfig gdal-libs proj udunits2"),
+    ):
+        text = rendered[render.recipe_dockerfile_path("geo-plot", "4.5.0", family, "x86_64")]
+        final = text.split("\nFROM ${BASE_IMAGE}\n")[1]
+        assert f"$(cat /tmp/runtime-packages.txt) {packages} \\" in final
+        for rule, path in (
+            ("proj", "/usr/share/proj/proj.db"),
+            ("gdal", "/usr/share/gdal/header.dxf"),
+            ("udunits2", "/usr/share/xml/udunits/udunits2.xml"),
+            ("fontconfig", "/etc/fonts/fonts.conf"),
+        ):
+            assert f"{{ found {path}" in final and f"'data rule {rule} (" in final, (family, rule)
+    xml = rendered[render.recipe_dockerfile_path("xml-extract", "4.5.0", "debian", "x86_64")]
+    assert "data rule" not in xml  # libxml2 opens no data file
