@@ -24,6 +24,9 @@ HOW_TO_START = (
 _STEP = re.compile(r"^Step ([0-9]+)/([0-9]+) : (.*)")
 # R CMD INSTALL's line when a package is installed (src/library/tools/R/install.R).
 _DONE = re.compile(r"^\* DONE \(([A-Za-z0-9.]+)\)$")
+# The classic builder colours what a RUN step writes to stderr (R CMD INSTALL's `* DONE` lines
+# among it): `ESC[0m ESC[91m` before the text, seen in every build log here.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def connect() -> docker.DockerClient:
@@ -143,6 +146,7 @@ class Progress:
     since: float = 0.0  # when the step or the package before this one ended
 
     def line(self, text: str) -> None:
+        text = _ANSI.sub("", text)
         if match := _STEP.match(text):
             self.step(*match.groups())
         elif match := _DONE.match(text):

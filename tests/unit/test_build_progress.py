@@ -35,7 +35,7 @@ def test_each_installed_package_gets_a_line_with_n_of_n(tmp_path: Path, capsys) 
             "* installing *source* package 'data.table' ...\n** libs\n",
             "* DONE (data.",  # the engine may cut a line anywhere
             "table)\n* installing *source* package 'sf' ...\n",
-            "* DONE (sf)\n",
+            "\x1b[0m\x1b[91m* DONE (sf)\n",  # stderr, as the classic builder colours it
             "Step 3/3 : LABEL x=y\n",
         ),
         {"aux": {"ID": "sha256:abc"}},
