@@ -71,11 +71,11 @@ FAMILIES = {
         # glibc-langpack-en ships the compiled en_* locales: nothing to generate.
         # SPAL is enabled by installing the spal-release package from the core repositories
         # (AWS: https://docs.aws.amazon.com/linux/al2023/ug/spal.html and its "Configure the
-        # SPAL repository" page, configure-spal-repository.html; the Amazon Linux maintainers
-        # answer package requests with `dnf install spal-release`, e.g.
-        # https://github.com/amazonlinux/amazon-linux-2023/issues/1106). SPAL is published per
-        # AL2023 release, like core; the base image's digest pins the release, and so SPAL's
-        # packages: nothing further can be pinned (AWS offers no SPAL snapshot by date).
+        # SPAL repository" page, configure-spal-repository.html, whose text could not be read
+        # here; `dnf install spal-release` on AL2023 2023.9.20251117 and 2023.12.20260914 in
+        # https://github.com/amazonlinux/amazon-linux-2023/issues/151 and .../issues/67). SPAL
+        # is published per AL2023 release, like core; the base image's digest pins the release,
+        # and so SPAL's packages: nothing further can be pinned (no SPAL snapshot by date).
         enable_spal=(
             "microdnf install -y --setopt=install_weak_deps=0 --nodocs spal-release"
             " && microdnf clean all"
