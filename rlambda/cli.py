@@ -275,6 +275,7 @@ def run_lock(args: argparse.Namespace) -> int:
         strict=args.strict,
         project=project,
     )
+    why = "a family it is built on cannot install what it needs"
     try:
         # Every supported family the recipe is built on must be able to install what the lock
         # needs (a deprecated one is checked when a build names it).
@@ -283,6 +284,7 @@ def run_lock(args: argparse.Namespace) -> int:
         recipes.check_system_requirements(recipes.load_lock(path, recipe), recipe, supported)
         if not project:
             # A project outside recipes/ is rendered into its build context, never into images/.
+            why = "images/ could not be rendered"
             render.write_all(pinned, render.IMAGES_DIR)
     except BaseException:
         # The lock and images/ change together or not at all: a new lock beside stale renders
@@ -291,11 +293,7 @@ def run_lock(args: argparse.Namespace) -> int:
             lock_file.unlink(missing_ok=True)
         else:
             lock_file.write_bytes(before)
-        print(
-            f"==> {lock_file} left as it was: it names what a family cannot install, or"
-            " images/ could not be rendered",
-            file=sys.stderr,
-        )
+        print(f"==> {lock_file} left as it was: {why}", file=sys.stderr)
         raise
     print(lock)
     return 0
