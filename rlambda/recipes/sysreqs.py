@@ -48,15 +48,21 @@ class Requirement:
     rule: str  # the table's rule, or "recipe.toml" for an override
     guess: bool  # Amazon Linux names taken from Fedora/RHEL
     unchecked: bool = False  # not in the committed list of the family's names (partial)
+    checked: str = ""  # what that list says of the name: where it is, on whose word
 
     @property
     def why(self) -> str:
         """What the recipe Dockerfile's comment says about this package."""
         if self.rule == "recipe.toml":
-            return f"{self.cran_package}, as recipe.toml's [system-requirements] says"
-        source = f"{self.cran_package}'s SystemRequirements, r-system-requirements rule {self.rule}"
+            source = f"{self.cran_package}, as recipe.toml's [system-requirements] says"
+        else:
+            source = (
+                f"{self.cran_package}'s SystemRequirements, r-system-requirements rule {self.rule}"
+            )
         if self.unchecked:
             return source + " (not in reference/amazon-linux's partial list: unchecked)"
+        if self.checked:
+            return f"{source} ({self.checked})"
         return source + (" (an Amazon Linux name guessed from Fedora/RHEL)" if self.guess else "")
 
 
@@ -125,7 +131,17 @@ def _check_available(requirements: list[Requirement], family: str, text: str) ->
         # cannot vouch for a name they do not hold, and the user can say another.
         why = db.unavailable(family, req.os_package, strict=req.rule == "recipe.toml")
         if why is None:
-            checked.append(replace(req, unchecked=db.unchecked(family, req.os_package)))
+            entry = db.lookup(family, req.os_package)
+            note = ""
+            if entry is not None:
+                where = "AL2023's core" if entry.repo == "core" else "SPAL"
+                note = (
+                    f"in {where}: {', '.join(entry.sources)}"
+                    if entry.verified
+                    else f"in {where}, unverified: reference/amazon-linux/packages.toml says why"
+                )
+            unchecked = db.unchecked(family, req.os_package)
+            checked.append(replace(req, unchecked=unchecked, checked=note))
             continue
         if req.rule == "recipe.toml":
             raise UsageError(

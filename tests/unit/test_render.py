@@ -149,14 +149,16 @@ def test_render_one_writes_only_that_file(pins, tmp_path, monkeypatch):
 
 def test_recipe_dockerfile_says_why_each_os_package_is_there(pins):
     """The builder's system-requirement packages carry their reason, and an Amazon Linux name
-    taken from Fedora/RHEL says it is a guess."""
+    says what AWS's lists (reference/amazon-linux/packages.toml) say of it, and on whose word."""
     rendered = render.render_all(pins)
     debian = rendered[render.recipe_dockerfile_path("xml-extract", "4.5.0", "debian", "x86_64")]
     al2023 = rendered[render.recipe_dockerfile_path("xml-extract", "4.5.0", "al2023", "x86_64")]
     assert "#   libxml2-dev: for xml2's SystemRequirements, r-system-requirements rule" in debian
     assert "guessed" not in debian
     assert "#   libxml2-devel: for xml2's SystemRequirements" in al2023
-    assert "(an Amazon Linux name guessed from Fedora/RHEL)" in al2023
+    assert "rule libxml2 (in AL2023's core: codebuild-al2023)" in al2023
+    geo = rendered[render.recipe_dockerfile_path("geo-plot", "4.5.0", "al2023", "x86_64")]
+    assert "rule gdal (in SPAL, unverified: reference/amazon-linux/packages.toml says why)" in geo
 
 
 def test_spal_is_enabled_where_a_recipe_needs_it_and_only_there(rendered):
