@@ -82,7 +82,8 @@ wanted=(
   # pillar, pkgconfig; pillar -> utf8. ragg -> systemfonts, textshaping (cpp11 to build them).
   # R is built --without-recommended-packages, so MASS, class, KernSmooth, Matrix, lattice, nlme
   # and mgcv come from here too. trixie's mgcv 1.9-3 and s2 1.1.7 orig tarballs are gone from
-  # the pool (404): mgcv is bookworm's 1.8-41, and s2 is vendored (see vendored below).
+  # the pool (404), and bookworm's mgcv 1.8-41 does not compile under R 4.5's default C23
+  # (`true` is a keyword: "lvalue required as unary '&' operand"): both are vendored (below).
   "r-cran-sf 1.0-19+dfsg-2 sf current"
   "r-cran-wk 0.9.4-1 wk current"
   "r-cran-units 0.8-7+dfsg-2 units current"
@@ -110,7 +111,6 @@ wanted=(
   "r-cran-fansi 1.0.6-2 fansi current"
   "r-cran-utf8 1.2.4-1 utf8 current"
   "r-cran-pkgconfig 2.0.3-2 pkgconfig current"
-  "mgcv 1.8-41-1 mgcv current"
   "nlme 3.1.168-1 nlme current 3.1-168" # Debian writes CRAN's 3.1-168 as 3.1.168
   "rmatrix 1.7-3-1 Matrix current"
   "lattice 0.22-7-1 lattice current"

@@ -11,7 +11,8 @@ library(data.table)
 library(ggplot2)
 
 handle <- function(event) {
-  pts <- rbindlist(lapply(event$points, as.data.table))
+  # The runtime reads JSON as jsonlite::fromJSON() does: an array of objects is a data frame.
+  pts <- as.data.table(event$points)
   from <- crs_of(event$from_epsg)
   to <- crs_of(event$to_epsg)
   geo <- st_as_sf(pts, coords = c("lon", "lat"), crs = from)
@@ -80,15 +81,15 @@ plot_of <- function(pts, title) {
     theme_minimal(base_size = 14)
 }
 
-# Dark pixels in the top band of a render through ragg, where the title goes.
+# Near-black pixels (text; the points' colours are lighter) in the top band of a render
+# through ragg, where the title goes: none when no font could be found.
 title_ink <- function(plot) {
   capture <- ragg::agg_capture(width = 800, height = 400, units = "px", background = "white")
   print(plot)
   raster <- capture(native = FALSE)
   dev.off()
-  band <- raster[1:40, ]
-  rgb <- col2rgb(band)
-  sum(colSums(rgb) < 3 * 128)
+  rgb <- col2rgb(raster[1:40, ])
+  sum(apply(rgb, 2, max) < 100)
 }
 
 plot_check <- function(pts, title) {
