@@ -366,5 +366,8 @@ def test_an_override_naming_a_package_in_neither_list_fails_before_the_build(
     (project / "recipe.toml").write_text(
         toml + '[system-requirements.al2023]\nsaltlick = ["sodium-from-nowhere-devel"]\n'
     )
-    status, out = run(capsys, "--r", "4.5.0", "--family", "al2023", "--recipe", str(project))
+    status, out = run(
+        capsys, "--r", "4.5.0", "--family", "al2023", "--recipe", str(project),
+        "--cran-mirror", url(mirror),
+    )  # fmt: skip
     assert status == 2 and "sodium-from-nowhere-devel" in out, out
