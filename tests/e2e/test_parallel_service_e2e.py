@@ -7,6 +7,10 @@ client runs in the host's R, as a user's session would.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +18,12 @@ from typing import Any
 import pytest
 
 from rlambda.local.service import FunctionSpec, Verifier
+from tests.conftest import ROOT
 from tests.credentials_service import CredentialsService
 from tests.e2e.serving import _recipe_image, running
-from tests.lambdaparallel import last_json, needs_r_packages, run_r, s3_keys
+from tests.lambdaparallel import aws_env, last_json, needs_r_packages, run_r, s3_keys
 from tests.parallel_service import ACCESS_KEY, BUCKET, SECRET_KEY
+from tests.registry.stand_ins import free_port as _free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.r, needs_r_packages]
 
@@ -182,3 +188,43 @@ def test_large_payloads_through_s3_and_throttles_retried(
     assert result["throttled"] == list(range(1, 17))
     assert result["retries"] > 0
     assert s3_keys(moto_s3) == []
+
+
+def test_the_readme_walkthrough_stages_through_s3(
+    worker_image: str, r_library: Path, moto_s3: str, tmp_path: Path
+) -> None:
+    """README, "Trying it on this machine": `build.py serve` as a user starts it, the caller's
+    credentials handed over with --aws-credentials and the local S3 with --env KEY, then a map
+    whose shared data (8 MB) goes through S3."""
+    port = _free_port()
+    caller = {**os.environ, **aws_env(moto_s3)}
+    log = tmp_path / "serve.log"
+    with log.open("w") as err:
+        serve = subprocess.Popen(
+            [sys.executable, str(ROOT / "build.py"), "serve", "--image", worker_image,
+             "--name", "r-worker", "--port", str(port), "--host-network", "--aws-credentials",
+             "--env", "AWS_ENDPOINT_URL_S3"],
+            env=caller, stdout=subprocess.PIPE, stderr=err, text=True,
+        )  # fmt: skip
+        try:
+            assert serve.stdout is not None
+            assert "Invoke API on" in serve.stdout.readline(), log.read_text()
+            result = r(
+                f"""
+                set.seed(3)
+                big <- runif(1e6)  # 8 MB: staged through S3
+                out <- lambda_map(1:4, function(i) sum(big) + i, function_name = "r-worker",
+                                  s3_bucket = "{BUCKET}")
+                cat(jsonlite::toJSON(list(out = unlist(out) - sum(big)), digits = NA), "\\n")
+                """,
+                f"http://127.0.0.1:{port}",
+                r_library,
+                moto_s3,
+            )
+        finally:
+            serve.send_signal(signal.SIGINT)
+            serve.wait(timeout=60)
+    assert result["out"] == [1, 2, 3, 4]
+    assert s3_keys(moto_s3) == []
+    # The caller's secret reached the functions, never the service's output.
+    assert SECRET_KEY not in log.read_text()
