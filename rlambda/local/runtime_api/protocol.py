@@ -82,12 +82,16 @@ def decode_trailer_error(body: Body) -> tuple[str | None, bytes]:
         return error_type, encoded.encode()
 
 
-def _error_type_of(body: bytes) -> str | None:
+def _error_type(handler: BaseHTTPRequestHandler, body: bytes) -> str:
+    """The error's type: the runtime's header, else the body's errorType (awslambdaric sends no
+    header), else Runtime.Unknown."""
+    if header := handler.headers.get(ERROR_TYPE_HEADER):
+        return header
     try:
         value = json.loads(body).get("errorType")
     except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
+        value = None
+    return value if isinstance(value, str) and value else "Runtime.Unknown"
 
 
 class RuntimeProtocol:
@@ -235,22 +239,13 @@ class RuntimeProtocol:
         received = read_body(handler, self.max_response_bytes)
         if received.too_large(self.max_response_bytes):
             return self._too_large()
-        # awslambdaric sends no error-type header; the body's errorType is then the best name.
-        error_type = (
-            handler.headers.get(ERROR_TYPE_HEADER)
-            or _error_type_of(received.data)
-            or "Runtime.Unknown"
-        )
+        error_type = _error_type(handler, received.data)
         return HTTPStatus.ACCEPTED, model.ACCEPTED, Answer(received.data, error_type)
 
     def init_error(self, handler: BaseHTTPRequestHandler) -> tuple[int, bytes]:
         """POST /runtime/init/error: only allowed before the first event (state Started)."""
         received = read_body(handler, self.max_response_bytes)
-        error_type = (
-            handler.headers.get(ERROR_TYPE_HEADER)
-            or _error_type_of(received.data)
-            or "Runtime.Unknown"
-        )
+        error_type = _error_type(handler, received.data)
         with self._cond:
             rt = self._rt
             if rt.state != model.STATE_STARTED:
@@ -299,11 +294,7 @@ class RuntimeProtocol:
         """POST /runtime/restore/error: an after-restore hook failed; allowed only while
         Restoring (before the runtime's GET next). The environment then serves no invoke."""
         received = read_body(handler, self.max_response_bytes)
-        error_type = (
-            handler.headers.get(ERROR_TYPE_HEADER)
-            or _error_type_of(received.data)
-            or "Runtime.Unknown"
-        )
+        error_type = _error_type(handler, received.data)
         with self._cond:
             rt = self._rt
             if rt.state != model.STATE_RESTORING or rt.init_done_at is not None:
