@@ -11,12 +11,12 @@ and `lock_recipe(recipe_dir, r_version=..., cran_mirror=..., default_mirror=...)
 """
 
 from rlambda.recipes.install_check import check_system_requirements
-from rlambda.recipes.lock import (
+from rlambda.recipes.lock import lock_recipe
+from rlambda.recipes.lockfile import (
     Lock,
     LockedPackage,
     fetch_locked,
     load_lock,
-    lock_recipe,
     locked_r_version,
 )
 from rlambda.recipes.recipe import (

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rlambda.inputs import load_toml
 from rlambda.pins.platforms import FAMILIES
-from rlambda.recipes.lock import Lock
+from rlambda.recipes.lockfile import Lock
 from rlambda.recipes.sysreqs import rules
 from rlambda.tomlcheck import TomlChecker, toml_kind
 

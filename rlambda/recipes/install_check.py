@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from rlambda.pins.package_db import check_names
 from rlambda.recipes.data_files import data_packages, recipe_data_rules
-from rlambda.recipes.lock import Lock
+from rlambda.recipes.lockfile import Lock
 from rlambda.recipes.recipe import Recipe
 from rlambda.recipes.sysreqs import recipe_requirements
 

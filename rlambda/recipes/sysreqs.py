@@ -17,7 +17,7 @@ from functools import cache
 from rlambda.errors import UsageError
 from rlambda.pins import package_db
 from rlambda.pins.platforms import FAMILIES
-from rlambda.recipes.lock import Lock
+from rlambda.recipes.lockfile import Lock
 from rlambda.recipes.recipe import Recipe
 from rlambda.recipes.sysreqs_table import TABLE_FILE
 

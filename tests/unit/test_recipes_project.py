@@ -9,7 +9,8 @@ import pytest
 
 import build
 from rlambda.errors import UsageError
-from rlambda.recipes.lock import load_lock, lock_recipe
+from rlambda.recipes.lock import lock_recipe
+from rlambda.recipes.lockfile import load_lock
 from rlambda.recipes.recipe import load_recipe
 
 from .recipe_mirror import CRAN, url

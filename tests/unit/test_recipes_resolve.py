@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from rlambda.errors import JobError, UsageError
-from rlambda.recipes.lock import fetch_locked, load_lock, lock_recipe, locked_r_version
+from rlambda.recipes.lock import lock_recipe
+from rlambda.recipes.lockfile import fetch_locked, load_lock, locked_r_version
 from rlambda.recipes.recipe import load_recipe
 from rlambda.recipes.sysreqs import build_packages
 from rlambda.sources.cran import mirror_name
