@@ -2,6 +2,7 @@
 registry stand-ins (moto, docker-registry), and lambdaparallel's R library and S3."""
 
 import contextlib
+import fcntl
 import functools
 import http.server
 import json
@@ -129,21 +130,29 @@ def serve_directory() -> Iterator:
         server.server_close()
 
 
+def _make_mirror(*scripts: str) -> Path:
+    """Run the mirror scripts on the cache's mirror, one session at a time: pytest-xdist's
+    workers (and two sessions on one machine) each run the session fixtures, and two scripts
+    filling one directory at once failed each other."""
+    path = cache_dir() / "cran-mirror"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (path.parent / "cran-mirror.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for script in scripts:
+            subprocess.run([str(ROOT / "scripts" / script), str(path)], check=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def local_mirror_dir() -> Path:
     """The CRAN-like mirror made from Debian's R sources (scripts/make-local-mirror.sh)."""
-    path = cache_dir() / "cran-mirror"
-    for script in ("make-local-mirror.sh", "make-local-cran-packages.sh"):
-        subprocess.run([str(ROOT / "scripts" / script), str(path)], check=True)
-    return path
+    return _make_mirror("make-local-mirror.sh", "make-local-cran-packages.sh")
 
 
 @pytest.fixture(scope="session")
 def cran_packages_dir() -> Path:
     """The local mirror with R packages from Debian's sources (make-local-cran-packages.sh)."""
-    path = cache_dir() / "cran-mirror"
-    subprocess.run([str(ROOT / "scripts" / "make-local-cran-packages.sh"), str(path)], check=True)
-    return path
+    return _make_mirror("make-local-cran-packages.sh")
 
 
 @pytest.fixture(scope="session")
