@@ -7,6 +7,7 @@ and its locked packages on top of a base image.
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from rlambda.build import engine, render, sbom
 from rlambda.build.context import ROOT, BuildContext, make_context, project_files
 from rlambda.build.function_code import describe, function_files
 from rlambda.recipes import fetch_locked
+from rlambda.recipes.system_sources import SystemSource
 from rlambda.sources.fetch import cache_dir, fetch_verified, public_url
 from rlambda.target import Target
 from rlambda.target.tags import REPOSITORY, content_tag
@@ -57,6 +59,22 @@ def fetch_packages(target: Target) -> dict[str, Path]:
         print(f"==> {package.name} {package.version}: {public_url(urls[0])}", file=sys.stderr)
         files[f"r-packages/{package.filename}"] = fetch_verified(
             urls, package.sha256, mirror_hint=_mirror_hint(target)
+        )
+    return files
+
+
+def fetch_system_sources(sources: Iterable[SystemSource]) -> dict[str, Path]:
+    """A recipe's [system-sources] tarballs for one family, verified, by their context name."""
+    files = {}
+    for source in sources:
+        print(f"==> {source.name} {source.version} source: {source.url}", file=sys.stderr)
+        where = f"recipe.toml's [system-sources.{source.family}.{source.name}]"
+        files[source.context_name] = fetch_verified(
+            list(source.urls),
+            source.sha256,
+            mirror_hint=f"\nThe URLs are {where}: give one that serves the pinned file.",
+            mismatch_advice=f"The URL ({where}) serves another file than the pinned one: find"
+            " out why before pinning its sha256 (a release re-rolled, or a changed server).",
         )
     return files
 
@@ -133,11 +151,13 @@ def prepare_recipe(target: Target, base_content_hash: str) -> Prepared:
     code = function_files(recipe)  # refuses a symlink leaving the recipe: before downloading
     print(describe(code), file=sys.stderr)
     wanted = {p.name for p in render.recipe_packages(target.pins, lock)}
+    dockerfile = render.render_recipe(target)  # checks the names it installs: before downloading
     fetched = fetch_locked(lock, cran_mirror=target.mirror)
     files = {f"r-packages/{p.filename}": path for p, path in fetched if p.name in wanted}
+    if wanted:
+        files |= fetch_system_sources(recipe.system_sources.get(target.family.name, ()))
     files |= code
     files |= project_files(include_runtime=False)
-    dockerfile = render.render_recipe(target)
     identity = f"content {base_content_hash} {sbom.GENERATOR}"
     context = make_context(dockerfile, files, base_identity=identity)
     labels = {

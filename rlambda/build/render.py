@@ -18,6 +18,7 @@ from rlambda.recipes import (
     recipe_requirements,
 )
 from rlambda.recipes.data_files import data_packages, recipe_data_rules
+from rlambda.recipes.system_sources import PREFIX as SYSTEM_SOURCES_PREFIX
 from rlambda.target import Target
 from rlambda.target.tags import readable_tag
 from rlambda.target.variants import pinned_variants
@@ -113,6 +114,8 @@ def render_recipe(target: Target) -> str:
         build_packages=sorted(toolchain) if packages else [],
         requirements=requirements if packages else [],
         lock_hash=hashlib.sha256(lock.path.read_bytes()).hexdigest(),
+        system_sources=recipe.system_sources.get(family_name, ()) if packages else (),
+        system_sources_prefix=SYSTEM_SOURCES_PREFIX,
         spal=spal,
         spal_packages=spal_packages,
         data_rules=data_rules,

@@ -33,6 +33,7 @@ import docker.errors
 import docker
 from rlambda.build import engine
 from rlambda.errors import JobError, UsageError
+from rlambda.recipes.system_sources import SystemSource
 from rlambda.sources.fetch import public_url
 from rlambda.target import Target
 
@@ -92,6 +93,8 @@ class SbomInputs:
 
     r_source_url: str
     packages: tuple[KnownPackage, ...]
+    # The recipe's [system-sources] for the target's family: built into its packages.
+    system_sources: tuple[SystemSource, ...] = ()
 
 
 def inputs(target: Target) -> SbomInputs:
@@ -99,9 +102,13 @@ def inputs(target: Target) -> SbomInputs:
     locked = target.recipe.lock.packages if target.recipe else ()
     known = [*target.pins.packages.values(), *locked]
     mirror = public_url(target.mirror)  # no credentials in the image
+    sources = (
+        target.recipe.recipe.system_sources.get(target.family.name, ()) if target.recipe else ()
+    )
     return SbomInputs(
         f"{mirror}/{target.r.mirror_path}",
         tuple(KnownPackage(p.name, p.version, p.urls(mirror)[0], p.sha256) for p in known),
+        tuple(sources),
     )
 
 
@@ -246,6 +253,25 @@ def document(
                 "externalReferences": [
                     {"type": "distribution", "url": p.url, "hashes": _sha256(p.sha256)}
                 ],
+            }
+        )
+    for source in inputs.system_sources:
+        url = quote(source.url, safe="")
+        components.append(
+            {
+                "type": "library",
+                "bom-ref": f"system-source:{source.name}@{source.version}",
+                "name": source.name,
+                "version": source.version,
+                "hashes": _sha256(source.sha256),
+                "licenses": licence(source.license),
+                "purl": f"pkg:generic/{quote(source.name)}@{quote(source.version)}"
+                f"?download_url={url}",
+                "externalReferences": [
+                    {"type": "distribution", "url": source.url, "hashes": _sha256(source.sha256)}
+                ],
+                "description": "built from source and linked statically into "
+                + ", ".join(source.for_packages),
             }
         )
     if found.runtime:

@@ -25,6 +25,12 @@ name the file and the exact key, like VERSIONS.toml's loader.
     [system-requirements.debian]      # optional, per family: OS packages to build a CRAN
     xml2 = ["libxml2-dev"]            # package with, replacing the mapped ones ([] = none)
 
+    [system-sources.al2023.libsodium] # optional, per family: a C library the family cannot
+    for = ["sodium"]                  # install, built from a pinned source tarball for these
+    version = "1.0.22"                # CRAN packages (recipes/system_sources.py)
+    urls = ["https://..."]
+    sha256 = "..."
+
     [not-built-on]                    # optional: families this recipe cannot be built on,
     al2023 = "why"                    # with the reason (no render, no CI job)
 
@@ -45,6 +51,7 @@ from rlambda.errors import UsageError
 from rlambda.inputs import load_toml
 from rlambda.pins.platforms import FAMILIES
 from rlambda.recipes.project import SOURCES, read_project
+from rlambda.recipes.system_sources import SystemSource, read_system_sources
 from rlambda.sources.dcf import PACKAGE_NAME
 from rlambda.sources.rversion import Constraint, parse_constraints
 from rlambda.tomlcheck import TomlChecker
@@ -114,6 +121,7 @@ _KEYS = {
     "packages",
     "packages-from",
     "system-requirements",
+    "system-sources",
     "not-built-on",
 }
 
@@ -130,6 +138,8 @@ class Recipe:
     packages: dict[str, tuple[Constraint, ...]]
     # family -> CRAN package -> OS packages replacing the mapped system requirements.
     system_requirements: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    # family -> C libraries built from pinned source tarballs ([system-sources]).
+    system_sources: dict[str, tuple[SystemSource, ...]] = field(default_factory=dict)
     # packages-from: the renv.lock or DESCRIPTION the packages were read from.
     packages_from: Path | None = None
     renv_r_version: str | None = None  # the R version renv.lock records
@@ -337,6 +347,8 @@ def load_recipe(path: Path, *, project: bool = False) -> Recipe:
                     check.fail(key, f"OS package names matching {OS_PACKAGE.pattern}, found {n!r}")
             overrides[family][name] = tuple(names)
 
+    system_sources = read_system_sources(check, data)
+
     not_built_on: dict[str, str] = {}
     for family in check.table(data, "not-built-on", default={}):
         key = f"not-built-on.{_quote_key(family)}"
@@ -358,6 +370,7 @@ def load_recipe(path: Path, *, project: bool = False) -> Recipe:
         snapstart_prime=prime,
         packages=packages,
         system_requirements=overrides,
+        system_sources=system_sources,
         packages_from=read.file if read else None,
         renv_r_version=read.r_version if read else None,
         exact_packages=read.exact if read else False,

@@ -173,8 +173,22 @@ def build_requirements(
 
 
 def recipe_requirements(lock: Lock, recipe: Recipe, family: str) -> list[Requirement]:
-    """What the builder installs for a recipe's lock on `family`, with the recipe's overrides."""
-    return build_requirements(lock, family, recipe.system_requirements.get(family, {}))
+    """What the builder installs for a recipe's lock on `family`, with the recipe's overrides.
+    A CRAN package a `[system-sources.<family>]` library is built for maps to nothing: the
+    library comes from its source, and the package's own `[system-requirements.<family>]`
+    entry, if any, names what it needs beside."""
+    overrides = dict(recipe.system_requirements.get(family, {}))
+    locked = {p.name for p in lock.packages}
+    for source in recipe.system_sources.get(family, ()):
+        for name in source.for_packages:
+            if name not in locked:
+                raise UsageError(
+                    f"{recipe.file}: [system-sources.{family}.{source.name}] is for CRAN package"
+                    f" {name}, which the lock does not hold ({lock.path}): name a package the"
+                    f" recipe installs, or re-lock ({recipe.lock_command})"
+                )
+            overrides.setdefault(name, ())
+    return build_requirements(lock, family, overrides)
 
 
 def build_packages(lock: Lock, recipe: Recipe, family: str) -> list[str]:
@@ -186,5 +200,7 @@ def _fail(cran_package: str, library: str, family: str, why: str) -> None:
     raise UsageError(
         f"cannot map the system requirement {library!r} of CRAN package {cran_package} to"
         f" {family} packages: {why}. Say what to install in recipe.toml:"
-        f' [system-requirements.{family}] {cran_package} = ["..."] (or [] if nothing is needed)'
+        f' [system-requirements.{family}] {cran_package} = ["..."] (or [] if nothing is needed),'
+        f" or build the library from its source tarball: [system-sources.{family}.NAME]"
+        f' with for = ["{cran_package}"], version, url and sha256'
     )

@@ -104,6 +104,13 @@ def _download_once(
     return digest.hexdigest(), done, total
 
 
+_CRAN_MISMATCH = (
+    "The mirror serves a different file than the pinned release: use an official CRAN mirror"
+    " (--cran-mirror). If CRAN itself replaced the release, review why, delete its pin from"
+    " VERSIONS.toml and pin it again with `python build.py update`."
+)
+
+
 def fetch_verified(
     url: str | Sequence[str],
     sha256: str,
@@ -111,11 +118,13 @@ def fetch_verified(
     cache: Path | None = None,
     mirror_hint: str = "",
     progress: Callable[[int, int | None], None] | None = None,
+    mismatch_advice: str = "",
 ) -> Path:
     """The cached file for `sha256`, downloading it from `url` first if the cache lacks it.
 
     `url` may list places to try in order: the next is tried only when one has no such file.
-    On a mismatch the download is deleted and the error gives both hashes.
+    On a mismatch the download is deleted and the error gives both hashes, then
+    `mismatch_advice` (by default, what to do about a CRAN mirror's file).
     """
     urls = [url] if isinstance(url, str) else list(url)
     store = (cache or cache_dir()) / "sha256"
@@ -152,10 +161,7 @@ def fetch_verified(
                 f"checksum mismatch for {public_url(url)}:\n"
                 f"  expected sha256 {sha256} (pinned)\n"
                 f"  got      sha256 {actual}\n"
-                "The download was deleted. The mirror serves a different file than the pinned"
-                " release: use an official CRAN mirror (--cran-mirror). If CRAN itself replaced"
-                " the release, review why, delete its pin from VERSIONS.toml and pin it again"
-                " with `python build.py update`."
+                f"The download was deleted. {mismatch_advice or _CRAN_MISMATCH}"
             )
         tmp.replace(target)
     finally:

@@ -8,6 +8,7 @@ import pytest
 from rlambda.build import sbom
 from rlambda.errors import JobError
 from rlambda.pins import versions
+from rlambda.recipes.system_sources import SystemSource
 from rlambda.target import resolve
 from tests.helpers import sbom_components as components
 from tests.helpers import validate_sbom as validate
@@ -59,6 +60,34 @@ def test_document_lists_base_r_packages_os_packages_and_runtime() -> None:
     libc = by_ref["os-package:libc6@2.36-9+deb12u9:amd64"]
     assert libc["purl"] == "pkg:deb/debian/libc6@2.36-9%2Bdeb12u9?arch=amd64&distro=debian-12"
     assert by_ref["runtime-client"]["version"] == "0.1.0"
+
+
+def test_a_library_built_from_source_is_listed_with_its_url_and_sha256() -> None:
+    """A recipe's [system-sources] library is inside its packages' shared objects: the
+    image's SBOM says which source, by URL and sha256 (no OS package lists it)."""
+    source = SystemSource(
+        name="libsodium",
+        family="al2023",
+        version="1.0.22",
+        urls=(
+            "https://deb.debian.org/debian/pool/main/libs/libsodium/libsodium_1.0.22.orig.tar.gz",
+        ),
+        sha256="e" * 64,
+        for_packages=("sodium",),
+        license="ISC",
+    )
+    inputs = sbom.SbomInputs(INPUTS.r_source_url, INPUTS.packages, (source,))
+    found = sbom.parse_inventory(INVENTORY)
+    doc = sbom.document(
+        LABELS, found, inputs, image_name="r-lambda:x", created="2026-12-01T00:00:00Z"
+    )
+    validate(doc)
+    sodium = components(doc)["system-source:libsodium@1.0.22"]
+    assert sodium["hashes"] == [{"alg": "SHA-256", "content": "e" * 64}]
+    assert sodium["externalReferences"][0]["url"] == source.url
+    assert sodium["purl"].startswith("pkg:generic/libsodium@1.0.22?download_url=https%3A%2F%2F")
+    assert sodium["licenses"] == [{"license": {"name": "ISC"}}]
+    assert "sodium" in sodium["description"]
 
 
 def test_same_image_content_gives_the_same_document() -> None:
