@@ -43,13 +43,13 @@ wanted=(
   # promises, R6, Rcpp; promises -> fastmap, later, magrittr, R6, Rcpp, rlang; later -> Rcpp,
   # rlang; webutils -> curl, jsonlite; lifecycle -> cli, glue, rlang). Bookworm's plumber
   # 1.2.1+ds-1 is listed, but its orig tarball is gone from the pool (404), so trixie's 1.3.0.
-  # The +dfsg/+ds repacks drop bundled third-party code: httpuv then builds against the
-  # system's libuv (libuv1-dev), sodium against libsodium-dev; R code is untouched.
+  # The +dfsg/+ds repacks drop bundled third-party code (R code is untouched). httpuv's repack
+  # drops its bundled libuv, which CRAN's httpuv builds when the system has none (AL2023 has
+  # none a recipe can rely on), so CRAN's httpuv 1.6.15 is vendored instead (below).
   "r-cran-plumber 1.3.0+ds-1 plumber current"
   "r-cran-r6 2.6.1-1 R6 current"
   "r-cran-stringi 1.8.4-1 stringi current"
   "r-cran-webutils 1.2.2-1 webutils current"
-  "r-cran-httpuv 1.6.15+dfsg-1 httpuv current"
   "r-cran-crayon 1.5.3-1 crayon current"
   "r-cran-promises 1.3.2+dfsg-1 promises current"
   "r-cran-sodium 1.4.0+dfsg-1 sodium current"

@@ -3,6 +3,9 @@
 import json
 import socketserver
 import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +49,17 @@ def serve_in_thread(server: socketserver.BaseServer) -> None:
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     ).start()
+
+
+def invoke_rie(url: str, payload: bytes, attempts: int = 50) -> dict:
+    """POST one event to an AWS RIE's invoke endpoint in a container started as Lambda's base
+    images start it (/lambda-entrypoint.sh), waiting for it to listen first."""
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, payload), timeout=90) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"RIE answered {e.code}: {e.read()!r}") from None
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    raise AssertionError(f"RIE did not answer at {url}")

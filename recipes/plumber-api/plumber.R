@@ -61,3 +61,12 @@ function() {
     0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82
   ))
 }
+
+#* SHA-256 of the request body, hex, by libsodium through sodium (which plumber imports for its
+#* encrypted session cookies): on al2023 that library is built from source into sodium's
+#* shared object (recipe.toml's [system-sources]).
+#* @serializer text
+#* @post /digest
+function(req) {
+  sodium::bin2hex(sodium::sha256(req$bodyRaw))
+}

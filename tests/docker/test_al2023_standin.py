@@ -5,8 +5,6 @@ real package names, versions and glibc 2.34 (it is Debian underneath)."""
 
 import json
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -18,6 +16,7 @@ from rlambda.recipes import load_recipe, recipe_dir
 from rlambda.target import Target, resolve
 
 from ..conftest import check_locale_and_time_zone, run
+from ..helpers import invoke_rie
 
 pytestmark = pytest.mark.docker
 
@@ -163,7 +162,7 @@ def test_recipe_events_pass_through_the_entrypoint_and_aws_rie(al2023_recipe, do
         port = container.ports["8080/tcp"][0]["HostPort"]
         url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
         for case in cases:
-            body = invoke(url, json.dumps(case.payload).encode())
+            body = invoke_rie(url, json.dumps(case.payload).encode())
             if case.expects_error:
                 # RIE answers a function error with 200 and the runtime's error body.
                 assert body["errorType"] == case.expect_error_type, (case.path.name, body)
@@ -176,14 +175,34 @@ def test_recipe_events_pass_through_the_entrypoint_and_aws_rie(al2023_recipe, do
         container.remove(force=True)
 
 
-def invoke(url: str, payload: bytes, attempts: int = 50) -> dict:
-    """POST one event to RIE's invoke endpoint, waiting for it to listen first."""
-    for _ in range(attempts):
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, payload), timeout=90) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            raise AssertionError(f"RIE answered {e.code}: {e.read()!r}") from None
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.2)
-    raise AssertionError(f"RIE did not answer at {url}")
+@pytest.fixture(scope="module")
+def al2023_plumber(local_pins, local_mirror, al2023_standin, al2023_r, docker_client):
+    """plumber-api on al2023. The stand-in refuses libsodium-devel, as AL2023 does, so sodium
+    compiles against the libsodium the recipe's [system-sources] builds from its tarball."""
+    target = al2023_target(local_pins, local_mirror, al2023_standin, "plumber-api")
+    return build_recipe_image(target, al2023_r, docker_client)
+
+
+def test_plumber_api_answers_its_events_on_al2023(al2023_plumber):
+    """All ten events, the digest one through libsodium, under our emulator."""
+    events = load_recipe(recipe_dir("plumber-api")).events_dir
+    outcomes = run_events(al2023_plumber.image_id, events, timeout_s=60)
+    assert len(outcomes) == 10
+    assert all(o.passed for o in outcomes), [(o.name, o.got) for o in outcomes]
+
+
+def test_plumber_api_needs_no_libsodium_at_run_time(al2023_plumber, docker_client):
+    """libsodium is linked into sodium's shared object: no libsodium file, package or build
+    prefix is in the image, and sodium loads and hashes in a fresh R."""
+    script = (
+        "ldd /var/lang/lib/R/site-library/sodium/libs/sodium.so | grep -c libsodium;"
+        " ls /usr/lib64/libsodium* /usr/lib/libsodium* /usr/lib/*/libsodium* /opt/rlambda"
+        " 2>/dev/null | wc -l;"
+        " Rscript -e 'cat(sodium::bin2hex(sodium::sha256(charToRaw(\"abc\"))), \"\\n\")'"
+    )
+    out = run(docker_client, al2023_plumber.image_id, ["sh", "-c", script]).split()
+    assert out == [
+        "0",
+        "0",
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    ]

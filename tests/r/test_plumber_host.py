@@ -54,6 +54,6 @@ def test_plumber_api_events_pass_on_the_hosts_r(tmp_path: Path) -> None:
     outcomes, log = run("plumber-api", tmp_path)
     failed = [(o.path.name, o.expected, o.got, o.detail) for o in outcomes if not o.passed]
     assert not failed, log
-    assert len(outcomes) == 9
+    assert len(outcomes) == 10
     # The 500's R message is in the log (plumber's error handler prints it), not the response.
     assert "the database is on fire" in log

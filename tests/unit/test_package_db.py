@@ -9,11 +9,9 @@ import pytest
 
 from rlambda.errors import UsageError
 from rlambda.local import standin
-from rlambda.pins import package_db, versions
+from rlambda.pins import package_db
 from rlambda.pins.platforms import runtime_packages, toolchain_packages
 from rlambda.recipes import sysreqs
-from rlambda.recipes.recipe import load_recipe, recipe_dir
-from rlambda.target.resolve import resolve
 
 MICRODNF = standin.STANDIN_DIR / "microdnf"
 
@@ -125,19 +123,6 @@ def test_a_recipe_override_naming_a_missing_package_fails():
         sysreqs.requirements_for("sodium", "libsodium", "al2023", overrides)
     ok = sysreqs.requirements_for("xml2", "libxml2", "al2023", {"xml2": ("libxml2-devel",)})
     assert [r.os_package for r in ok] == ["libxml2-devel"]
-
-
-def test_plumber_api_is_not_built_on_al2023_and_says_why():
-    recipe = load_recipe(recipe_dir("plumber-api"))
-    assert "libsodium" in recipe.not_built_on["al2023"]
-    with pytest.raises(UsageError, match="not built on al2023: libsodium"):
-        resolve(
-            versions.load(),
-            r_version="4.5.0",
-            family_name="al2023",
-            arch="x86_64",
-            recipe="plumber-api",
-        )
 
 
 # ---- the stand-in's table and microdnf -------------------------------------------------
