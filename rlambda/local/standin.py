@@ -9,9 +9,13 @@ AL2023's core repositories, and SPAL's once a SPAL .repo file is in /etc/yum.rep
 does it look up which Debian package stands in for the name (the family table's debian column
 and libraries.tsv). A name our table has but AWS's lists do not is refused, as microdnf would.
 
-Usage: python -m rlambda.local.standin [DEBIAN_BASE]   (prints the stand-in's tag)
+It is built per architecture, from the debootstrapped base of that architecture
+(scripts/make-debian-base.sh; arm64 under QEMU, scripts/setup-arm64.sh), with AWS's RIE for it.
+
+Usage: python -m rlambda.local.standin [--arch x86_64|arm64] [DEBIAN_BASE]   (prints its tag)
 """
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -20,13 +24,15 @@ from rlambda.build import engine
 from rlambda.build.context import ROOT, make_context
 from rlambda.local.aws_rie.binary import rie_binary
 from rlambda.pins import package_db
-from rlambda.pins.platforms import BUILD_PACKAGES, RUNTIME_PACKAGES
+from rlambda.pins.platforms import ARCHITECTURES, BUILD_PACKAGES, RUNTIME_PACKAGES, check_arch
 from rlambda.recipes import sysreqs
 from rlambda.recipes.data_files import data_rules
 from rlambda.sources.fetch import cache_dir
 
 STANDIN_DIR = ROOT / "docker" / "al2023-standin"
 DEBIAN_BASE = "rlambda-local/debian:bookworm"
+# The debootstrapped base per architecture (scripts/setup.sh makes both).
+DEBIAN_BASES = {"x86_64": DEBIAN_BASE, "arm64": "rlambda-local/debian:bookworm-arm64"}
 REPOSITORY = "rlambda-local/al2023-standin"
 FILES = ("microdnf", "rpm", "lambda-entrypoint.sh", "libraries.tsv")
 
@@ -76,33 +82,42 @@ def package_table(db: package_db.PackageDb | None = None) -> str:
     return "".join(sorted(rows))
 
 
-def build_standin(debian_base: str = DEBIAN_BASE) -> str:
-    """Build the stand-in on `debian_base` and return its tag (content-addressed: a rebuild
-    with the same inputs reuses every layer, so images built on it stay cached)."""
+def build_standin(debian_base: str | None = None, arch: str = "x86_64") -> str:
+    """Build the stand-in for `arch` on `debian_base` (that architecture's debootstrapped base
+    by default) and return its tag (content-addressed: a rebuild with the same inputs reuses
+    every layer, so images built on it stay cached)."""
+    check_arch(arch)
+    debian_base = debian_base or DEBIAN_BASES[arch]
+    platform = ARCHITECTURES[arch]
     client = engine.connect()
+    engine.check_runs(client, platform)  # arm64: QEMU registered, before anything is built
     with tempfile.TemporaryDirectory() as tmp:
         table = Path(tmp) / "packages.tsv"
         table.write_text(package_table())
         files = {name: STANDIN_DIR / name for name in FILES}
-        files |= {"packages.tsv": table, "aws-lambda-rie": rie_binary("x86_64")}
-        base_id = engine.base_identity(client, debian_base, "linux/amd64")
+        files |= {"packages.tsv": table, "aws-lambda-rie": rie_binary(arch)}
+        base_id = engine.base_identity(client, debian_base, platform)
         context = make_context(
             (STANDIN_DIR / "Dockerfile").read_text(), files, base_identity=base_id
         )
         tag = f"content-{context.content_hash[:16]}"
         if engine.find_image(client, f"{REPOSITORY}:{tag}") is None:
-            print(f"==> building the al2023 stand-in {REPOSITORY}:{tag}", file=sys.stderr)
+            print(f"==> building the al2023 stand-in {REPOSITORY}:{tag} ({arch})", file=sys.stderr)
             image_id = engine.build(
                 client,
                 context.tar,
                 buildargs={"DEBIAN_BASE": debian_base},
                 labels={"io.rlambda.standin": "al2023"},
-                platform="linux/amd64",
+                platform=platform,
                 log_path=cache_dir() / "logs" / f"al2023-standin-{tag}.log",
             )
-            engine.tag(client, image_id, REPOSITORY, [tag, "latest"])
+            engine.tag(client, image_id, REPOSITORY, [tag, "latest" if arch == "x86_64" else arch])
     return f"{REPOSITORY}:{tag}"
 
 
 if __name__ == "__main__":
-    print(build_standin(*sys.argv[1:2]))
+    parser = argparse.ArgumentParser(prog="python -m rlambda.local.standin")
+    parser.add_argument("--arch", default="x86_64", choices=list(ARCHITECTURES))
+    parser.add_argument("debian_base", nargs="?", help="default: the architecture's debootstrap")
+    options = parser.parse_args()
+    print(build_standin(options.debian_base, options.arch))
