@@ -89,9 +89,7 @@ def read_system_sources(check: TomlChecker, data: dict) -> dict[str, tuple[Syste
         filenames = [s.filename for s in sources]
         for s in sources:
             if filenames.count(s.filename) > 1:
-                check.fail(
-                    f"{fkey}.{s.name}.urls", f"an archive of its own: {s.filename} twice"
-                )
+                check.fail(f"{fkey}.{s.name}.urls", f"an archive of its own: {s.filename} twice")
         result[family] = tuple(sources)
     return result
 

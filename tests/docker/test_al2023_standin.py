@@ -198,7 +198,7 @@ def test_plumber_api_needs_no_libsodium_at_run_time(al2023_plumber, docker_clien
         "ldd /var/lang/lib/R/site-library/sodium/libs/sodium.so | grep -c libsodium;"
         " ls /usr/lib64/libsodium* /usr/lib/libsodium* /usr/lib/*/libsodium* /opt/rlambda"
         " 2>/dev/null | wc -l;"
-        " Rscript -e 'cat(sodium::bin2hex(sodium::sha256(charToRaw(\"abc\"))), \"\\n\")'"
+        ' Rscript -e \'cat(sodium::bin2hex(sodium::sha256(charToRaw("abc"))), "\\n")\''
     )
     out = run(docker_client, al2023_plumber.image_id, ["sh", "-c", script]).split()
     assert out == [
