@@ -2,11 +2,13 @@
 render and lock time, and the al2023 stand-in's microdnf answering from it."""
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from rlambda.build import render
 from rlambda.errors import UsageError
 from rlambda.local import standin
 from rlambda.pins import package_db
@@ -59,6 +61,31 @@ def test_libsodium_is_not_in_al2023_core():
     db = package_db.load()
     assert db.repo("al2023", "libsodium-devel") == "absent"
     assert "not in AL2023's core" in db.unavailable("al2023", "libsodium-devel")
+
+
+def _installed_names(dockerfile: str) -> list[str]:
+    """Every package name a rendered Dockerfile's `microdnf install` lines name (flags and the
+    ldd list read at build time, `$(cat ...)`, left out)."""
+    joined = dockerfile.replace("\\\n", " ")
+    names = []
+    for command in re.findall(r"microdnf install ([^&\n]*)", joined):
+        words = re.sub(r"\$\([^)]*\)", " ", command).split()
+        names += [w for w in words if not w.startswith("-")]
+    return names
+
+
+def test_every_al2023_name_in_images_is_in_the_database():
+    """What every committed al2023 render installs, read back from images/, is a name the
+    database has in AL2023's core or in SPAL (issue 29's check on the renders, not our tables)."""
+    db = package_db.load()
+    renders = sorted(render.IMAGES_DIR.glob("*-al2023-*/**/Dockerfile"))
+    assert len(renders) >= 10
+    for path in renders:
+        names = _installed_names(path.read_text())
+        # A base render installs the toolchain; a recipe without packages installs nothing.
+        assert names or path.parent.parent != render.IMAGES_DIR, path
+        unknown = [n for n in names if db.repo("al2023", n) not in ("core", "spal")]
+        assert not unknown, (path, unknown)
 
 
 def test_lookup_answers_core_spal_or_neither(tmp_path):
