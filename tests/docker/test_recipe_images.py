@@ -231,7 +231,9 @@ def test_plumber_file_with_a_syntax_error_fails_init_with_rs_message(
     plumber = local_target(local_pins, local_mirror, "plumber-api")
     good = build_recipe_image(plumber, r_image, docker_client)
     api = recipes_copy / "plumber-api" / "plumber.R"
-    api.write_text(api.read_text() + "\n#* @get /broken\nfunction( {\n")
+    text = api.read_text() + "\n#* @get /broken\nfunction( {\n"
+    api.write_text(text)
+    broken_line = text.count("\n")  # the last line, where R's parser stops
     try:
         image = build_recipe_image(
             local_target(local_pins, local_mirror, "plumber-api"), r_image, docker_client
@@ -242,7 +244,7 @@ def test_plumber_file_with_a_syntax_error_fails_init_with_rs_message(
         # The broken build took the recipe's readable tag: give it back to the real recipe.
         docker_client.images.get(good.image_id).tag(good.repository, good.readable_tag)
     assert outcome.passed, outcome.got
-    assert "unexpected" in outcome.got and "plumber.R:66" in outcome.got
+    assert "unexpected" in outcome.got and f"plumber.R:{broken_line}:" in outcome.got
 
 
 def test_snapstart_primed_restore_serves_every_event_and_a_failing_priming_fails_init(
