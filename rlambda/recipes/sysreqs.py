@@ -202,5 +202,5 @@ def _fail(cran_package: str, library: str, family: str, why: str) -> None:
         f" {family} packages: {why}. Say what to install in recipe.toml:"
         f' [system-requirements.{family}] {cran_package} = ["..."] (or [] if nothing is needed),'
         f" or build the library from its source tarball: [system-sources.{family}.NAME]"
-        f' with for = ["{cran_package}"], version, url and sha256'
+        f' with for = ["{cran_package}"], version, urls and sha256'
     )
