@@ -5,6 +5,7 @@ expected there (and, for a lock, what to do: re-lock), so every loader fails the
 """
 
 import difflib
+import json
 import re
 from pathlib import Path
 from typing import NoReturn
@@ -18,6 +19,11 @@ def toml_kind(value: object) -> str:
         return "nothing"
     names = {str: "a string", int: "an integer", float: "a float", bool: "a boolean"}
     return names.get(type(value), "an array" if isinstance(value, list) else "a table")
+
+
+def quote_key(key: str) -> str:
+    """A key as TOML would write it, so a hostile key is shown quoted, not interpreted."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
 
 
 class TomlChecker:

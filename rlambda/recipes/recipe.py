@@ -54,7 +54,7 @@ from rlambda.recipes.project import SOURCES, read_project
 from rlambda.recipes.system_sources import SystemSource, read_system_sources
 from rlambda.sources.dcf import PACKAGE_NAME
 from rlambda.sources.rversion import Constraint, parse_constraints
-from rlambda.tomlcheck import TomlChecker
+from rlambda.tomlcheck import TomlChecker, quote_key
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent.parent / "recipes"
 RECIPE_FILE = "recipe.toml"
@@ -310,7 +310,7 @@ def load_recipe(path: Path, *, project: bool = False) -> Recipe:
         read = read_project(directory / source)
         packages = read.packages
     for name, spec in check.table(data, "packages", default={}).items():
-        key = f"packages.{_quote_key(name)}"
+        key = f"packages.{quote_key(name)}"
         if not PACKAGE_NAME.fullmatch(name):
             check.fail(key, "an R package name (a letter, then letters, digits, dots)")
         if isinstance(spec, dict):
@@ -330,14 +330,14 @@ def load_recipe(path: Path, *, project: bool = False) -> Recipe:
 
     overrides: dict[str, dict[str, tuple[str, ...]]] = {}
     for family, table in check.table(data, "system-requirements", default={}).items():
-        fkey = f"system-requirements.{_quote_key(family)}"
+        fkey = f"system-requirements.{quote_key(family)}"
         if family not in FAMILIES:
             check.fail(fkey, f"a family ({', '.join(FAMILIES)})")
         if not isinstance(table, dict):
             check.fail(fkey, "a table of CRAN package = [OS packages]")
         overrides[family] = {}
         for name, names in table.items():
-            key = f"{fkey}.{_quote_key(name)}"
+            key = f"{fkey}.{quote_key(name)}"
             if not PACKAGE_NAME.fullmatch(name):
                 check.fail(key, "an R package name (a letter, then letters, digits, dots)")
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -351,7 +351,7 @@ def load_recipe(path: Path, *, project: bool = False) -> Recipe:
 
     not_built_on: dict[str, str] = {}
     for family in check.table(data, "not-built-on", default={}):
-        key = f"not-built-on.{_quote_key(family)}"
+        key = f"not-built-on.{quote_key(family)}"
         if family not in FAMILIES:
             check.fail(key, f"a family ({', '.join(FAMILIES)})")
         not_built_on[family] = check.string(
@@ -427,8 +427,3 @@ def _dotted_keys(table: dict) -> list[str]:
     """The first path down a table made from a dotted key (`a.b.c = x` -> ["b", "c"])."""
     key, value = next(iter(table.items()))
     return [key, *(_dotted_keys(value) if isinstance(value, dict) and value else [])]
-
-
-def _quote_key(key: str) -> str:
-    """A key as TOML would write it, so a hostile key is shown quoted, not interpreted."""
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)

@@ -26,7 +26,7 @@ from pathlib import PurePosixPath
 from rlambda.pins.platforms import FAMILIES
 from rlambda.sources.cran import is_local
 from rlambda.sources.dcf import PACKAGE_NAME
-from rlambda.tomlcheck import TomlChecker
+from rlambda.tomlcheck import TomlChecker, quote_key
 
 # Where the builder stage installs them: their headers, static archives and pkg-config files,
 # never copied into the final stage.
@@ -73,14 +73,14 @@ def read_system_sources(check: TomlChecker, data: dict) -> dict[str, tuple[Syste
     """`[system-sources]` of a recipe.toml, validated: family -> its sources, in file order."""
     result: dict[str, tuple[SystemSource, ...]] = {}
     for family, table in check.table(data, "system-sources", default={}).items():
-        fkey = f"system-sources.{family}"
+        fkey = f"system-sources.{quote_key(family)}"
         if family not in FAMILIES:
             check.fail(fkey, f"a family ({', '.join(FAMILIES)})")
         if not isinstance(table, dict):
             check.fail(fkey, "a table of libraries: [system-sources.FAMILY.NAME]")
         sources = []
         for name, entry in table.items():
-            key = f"{fkey}.{name}"
+            key = f"{fkey}.{quote_key(name)}"
             if not _NAME.fullmatch(name):
                 check.fail(key, f"a library name matching {_NAME.pattern}")
             entry = check.table(table, key, name)
