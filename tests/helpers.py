@@ -1,11 +1,13 @@
 """Plain helpers shared by test modules in more than one folder (fixtures are in conftest.py)."""
 
+import contextlib
 import json
 import socketserver
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +53,27 @@ def serve_in_thread(server: socketserver.BaseServer) -> None:
     ).start()
 
 
+@contextlib.contextmanager
+def started_as_lambda_base(client, image: str) -> Iterator[tuple[Any, str]]:
+    """`image` started as provided:al2023 starts it: no AWS_LAMBDA_RUNTIME_API, so its
+    /lambda-entrypoint.sh runs the AWS RIE in the image. Yields the container and the RIE's
+    invoke URL on a free loopback port; the container is removed afterwards."""
+    container = client.containers.run(
+        image,
+        environment={"AWS_LAMBDA_FUNCTION_TIMEOUT": "60"},
+        ports={"8080/tcp": ("127.0.0.1", None)},
+        detach=True,
+    )
+    try:
+        container.reload()
+        port = container.ports["8080/tcp"][0]["HostPort"]
+        yield container, f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+    finally:
+        container.remove(force=True)
+
+
 def invoke_rie(url: str, payload: bytes, attempts: int = 50) -> dict:
-    """POST one event to an AWS RIE's invoke endpoint in a container started as Lambda's base
-    images start it (/lambda-entrypoint.sh), waiting for it to listen first."""
+    """POST one event to an AWS RIE's invoke endpoint, waiting for it to listen first."""
     for _ in range(attempts):
         try:
             with urllib.request.urlopen(urllib.request.Request(url, payload), timeout=90) as r:

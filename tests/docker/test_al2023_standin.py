@@ -4,7 +4,8 @@ layout, environment, entry point and missing packages. What it cannot show: Amaz
 real package names, versions and glibc 2.34 (it is Debian underneath)."""
 
 import json
-import time
+import re
+import shutil
 
 import pytest
 
@@ -13,10 +14,11 @@ from rlambda.local.events.files import load_events
 from rlambda.local.events.run import run_events
 from rlambda.local.standin import build_standin
 from rlambda.recipes import load_recipe, recipe_dir
+from rlambda.sources.fetch import cache_dir
 from rlambda.target import Target, resolve
 
 from ..conftest import check_locale_and_time_zone, run
-from ..helpers import invoke_rie
+from ..helpers import invoke_rie, run_build, started_as_lambda_base
 
 pytestmark = pytest.mark.docker
 
@@ -150,17 +152,7 @@ def test_recipe_events_pass_through_the_entrypoint_and_aws_rie(al2023_recipe, do
     """With AWS_LAMBDA_RUNTIME_API unset, the stand-in's /lambda-entrypoint.sh runs AWS's RIE
     (the pinned binary from the aws-sam-cli wheel) in front of /var/runtime/bootstrap."""
     cases = load_events(load_recipe(recipe_dir("json-api")).events_dir)
-    container = docker_client.containers.run(
-        al2023_recipe.image_id,
-        name=f"al2023-rie-{int(time.time())}",
-        environment={"AWS_LAMBDA_FUNCTION_TIMEOUT": "60"},
-        ports={"8080/tcp": ("127.0.0.1", None)},
-        detach=True,
-    )
-    try:
-        container.reload()
-        port = container.ports["8080/tcp"][0]["HostPort"]
-        url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+    with started_as_lambda_base(docker_client, al2023_recipe.image_id) as (container, url):
         for case in cases:
             body = invoke_rie(url, json.dumps(case.payload).encode())
             if case.expects_error:
@@ -171,8 +163,6 @@ def test_recipe_events_pass_through_the_entrypoint_and_aws_rie(al2023_recipe, do
             else:
                 assert body == case.expect_response, (case.path.name, body)
         assert b"START RequestId" in container.logs()
-    finally:
-        container.remove(force=True)
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +196,32 @@ def test_plumber_api_needs_no_libsodium_at_run_time(al2023_plumber, docker_clien
         "0",
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
     ]
+
+
+def test_a_source_serving_other_bytes_stops_the_build_py_command_and_tags_nothing(
+    capsys, tmp_path, local_pins, local_mirror, al2023_standin, al2023_r, serve_directory,
+    docker_client,
+):  # fmt: skip
+    """plumber-api as a user's project whose libsodium URL serves other bytes than its sha256:
+    `build.py --recipe DIR` stops before the recipe's build, naming the recipe's key and both
+    hashes, keeps no download, and tags no image."""
+    project = tmp_path / "sodium-api"
+    shutil.copytree(recipe_dir("plumber-api"), project)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "libsodium-1.0.22.tar.gz").write_bytes(b"not libsodium")
+    url = f"{serve_directory(site)}/libsodium-1.0.22.tar.gz"
+    recipe = project / "recipe.toml"
+    text = re.sub(r"urls = \[[^\]]*\]", f'urls = ["{url}"]', recipe.read_text())
+    pinned = "1" * 64  # no cache holds it: the download happens
+    recipe.write_text(re.sub(r'sha256 = "[0-9a-f]{64}"', f'sha256 = "{pinned}"', text))
+    status, out = run_build(
+        capsys, "--r", "4.5.0", "--family", "al2023", "--base-image", al2023_standin,
+        "--cran-mirror", local_mirror, "--versions-file", str(local_pins.path),
+        "--recipe", str(project),
+    )  # fmt: skip
+    assert status != 0, out
+    assert "[system-sources.al2023.libsodium]" in out and f"expected sha256 {pinned}" in out
+    assert not (cache_dir() / "sha256" / pinned).exists()
+    assert not list((cache_dir() / "sha256").glob(".download-*"))  # no partial file either
+    assert not docker_client.images.list(name="r-lambda:r-4.5.0-sodium-api-al2023-x86_64")

